@@ -1,0 +1,182 @@
+"""The one background worker every queue in tokentrace uses.
+
+Modelled on OpenTelemetry's batch processor: a bounded deque the caller appends to (never
+blocking, dropping the newest item when full and counting it), an ``Event`` that wakes a named
+daemon thread started lazily on first use, ``flush(timeout) -> bool``, ``shutdown(timeout)``,
+and a fresh, empty queue and thread in a child process after ``os.fork()``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
+_LOG_EVERY_S = 20.0
+
+
+class Counters:
+    """Thread-safe-enough counters (``+=`` under the GIL on dict items is fine for stats)."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.dropped: dict[str, int] = collections.defaultdict(int)
+        self._last_log: dict[str, float] = {}
+
+    def drop(self, reason: str, count: int = 1, detail: object = None) -> None:
+        """Count lost items and log at most one line per reason every 20 s."""
+        self.dropped[reason] += count
+        now = time.monotonic()
+        last = self._last_log.get(reason)
+        if last is None or now - last >= _LOG_EVERY_S:
+            self._last_log[reason] = now
+            _log.warning("tokentrace dropped %d item(s): %s%s", count, reason, f" ({detail})" if detail else "")
+
+
+class BatchWorker(Generic[T]):
+    """Runs ``handler(batch)`` on a daemon thread for items put from any thread.
+
+    Example::
+
+        worker = BatchWorker("tokentrace.http", send_batch, max_queue=10_000, max_batch=500)
+        worker.put(item)          # never blocks, never raises
+        worker.flush(timeout=5)   # True once everything put so far is handled
+    """
+
+    def __init__(
+        self,
+        name: str,
+        handler: Callable[[list[T]], None],
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 512,
+        interval: float = 1.0,
+        counters: Counters | None = None,
+    ) -> None:
+        if max_queue < 1 or max_batch < 1:
+            raise ValueError("max_queue and max_batch must be at least 1")
+        self.name = name
+        self._handler = handler
+        self._max_queue = max_queue
+        self._max_batch = max_batch
+        self._interval = interval
+        self.counters = counters or Counters()
+        self._reset()
+        _workers.add(self)
+
+    def _reset(self) -> None:
+        self._queue: collections.deque[T] = collections.deque()
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._put = 0  # items accepted
+        self._handled = 0  # items handed to the handler and returned
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._pid = os.getpid()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def put(self, item: T) -> None:
+        if self._stopping:
+            self.counters.drop("closed")
+            return
+        if len(self._queue) >= self._max_queue:
+            self.counters.drop("queue_full")
+            return
+        self._queue.append(item)
+        self._put += 1
+        if self._thread is None:
+            self._start()
+        if len(self._queue) >= self._max_batch:
+            self._wake.set()
+
+    def put_many(self, items: Iterable[T]) -> None:
+        for item in items:
+            self.put(item)
+
+    def _start(self) -> None:
+        with _start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._drain()
+            if self._stopping and not self._queue:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            batch = [queue.popleft() for _ in range(min(self._max_batch, len(queue)))]
+            try:
+                self._handler(batch)
+            except Exception as exc:  # a handler bug must not kill the worker
+                self.counters.drop("handler_error", len(batch), repr(exc))
+            with self._done:
+                self._handled += len(batch)
+                self._done.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every item put before this call has been handled.
+
+        Returns:
+            True when done, False when ``timeout`` seconds passed first.
+        """
+        target = self._put
+        if self._handled >= target:
+            return True
+        if self._thread is None:
+            self._start()
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._done:
+            while self._handled < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._done.wait(remaining)
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Handle what is queued (up to ``timeout``), then stop the thread; later puts are dropped."""
+        done = self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        if not done and self._queue:
+            self.counters.drop("shutdown_timeout", len(self._queue))
+            self._queue.clear()
+        return done
+
+    def _after_fork(self) -> None:
+        # The parent's queue belongs to the parent: a child starts empty, with its own thread.
+        self._reset()
+
+
+_start_lock = threading.Lock()
+_workers: weakref.WeakSet[BatchWorker[object]] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    global _start_lock
+    _start_lock = threading.Lock()
+    for worker in list(_workers):
+        worker._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

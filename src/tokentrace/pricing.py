@@ -1,0 +1,307 @@
+"""Pricing: the USD cost of a model call from its token usage.
+
+Prices come from ``genai-prices`` (its bundled snapshot, offline). Resolving a model name to a
+price costs ~80 µs there, so the resolution is cached per (model, provider) and the arithmetic is
+done here in ``Decimal``: a repeated call costs about a microsecond. Input totals include cached
+tokens, priced at their cache rates; reasoning tokens are part of the output. User prices from
+:func:`register_price` win over the table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+__all__ = ["Usage", "cost", "normalize_usage", "price", "register_price", "unregister_prices"]
+
+_log = logging.getLogger(__name__)
+_MILLION = Decimal(1_000_000)
+_RESOLVE_TTL_S = 3600.0  # prices can change on a date; re-resolve hourly
+
+
+class Usage(msgspec.Struct, kw_only=True, frozen=True):
+    """Token usage of one call, in tokentrace's terms.
+
+    ``prompt_tokens`` is the whole input including ``cached_tokens`` (cache reads) and
+    ``cache_write_tokens``; ``completion_tokens`` includes ``reasoning_tokens``.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _int(obj: Any, key: str) -> int:
+    value = _get(obj, key)
+    return value if type(value) is int and value > 0 else 0
+
+
+def normalize_usage(usage: Any) -> Usage:
+    """Turn a provider's usage object (or dict) into a :class:`Usage`.
+
+    Accepts an OpenAI Chat Completions usage (``prompt_tokens``, ``completion_tokens``,
+    ``prompt_tokens_details.cached_tokens``), an OpenAI Responses usage (``input_tokens``,
+    ``output_tokens``, ``input_tokens_details``), an Anthropic usage (``input_tokens`` excluding
+    cache, plus ``cache_read_input_tokens`` and ``cache_creation_input_tokens``, which are added to
+    the input total), a :class:`Usage`, or anything else with those attribute or key names.
+
+    Raises:
+        TypeError: ``usage`` has none of the accepted fields.
+    """
+    if isinstance(usage, Usage):
+        return usage
+    if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
+        return Usage(
+            prompt_tokens=_int(usage, "prompt_tokens"),
+            completion_tokens=_int(usage, "completion_tokens"),
+            cached_tokens=_int(_get(usage, "prompt_tokens_details"), "cached_tokens")
+            or _int(usage, "cached_tokens"),
+            cache_write_tokens=_int(usage, "cache_write_tokens"),
+            reasoning_tokens=_int(_get(usage, "completion_tokens_details"), "reasoning_tokens")
+            or _int(usage, "reasoning_tokens"),
+        )
+    if _get(usage, "input_tokens") is not None or _get(usage, "output_tokens") is not None:
+        read, write = _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens")
+        if read or write or _has(usage, "cache_read_input_tokens"):  # Anthropic: input excludes cache
+            return Usage(
+                prompt_tokens=_int(usage, "input_tokens") + read + write,
+                completion_tokens=_int(usage, "output_tokens"),
+                cached_tokens=read,
+                cache_write_tokens=write,
+            )
+        return Usage(  # OpenAI Responses: input includes cache
+            prompt_tokens=_int(usage, "input_tokens"),
+            completion_tokens=_int(usage, "output_tokens"),
+            cached_tokens=_int(_get(usage, "input_tokens_details"), "cached_tokens"),
+            reasoning_tokens=_int(_get(usage, "output_tokens_details"), "reasoning_tokens"),
+        )
+    raise TypeError(
+        "usage must have prompt_tokens/completion_tokens or input_tokens/output_tokens "
+        f"(attributes or keys), got {type(usage).__name__}"
+    )
+
+
+def _has(obj: Any, key: str) -> bool:
+    return key in obj if isinstance(obj, Mapping) else hasattr(obj, key)
+
+
+class _Price(msgspec.Struct, frozen=True):
+    """Per-million-token prices resolved for one model.
+
+    ``tiers`` holds the flat prices that apply, cliff-style, once the input exceeds a threshold
+    (e.g. above 200k tokens), highest threshold first.
+    """
+
+    provider: str
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    source: str
+    tiers: tuple[tuple[int, _Price], ...] = ()
+    resolved_at: float = 0.0
+
+    def total(self, u: Usage) -> Decimal:
+        return self.amount(u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens)
+
+    def amount(self, prompt: int, completion: int, cached: int = 0, cache_write: int = 0) -> Decimal:
+        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``."""
+        for start, tier in self.tiers:
+            if prompt > start:
+                return tier.amount(prompt, completion, cached, cache_write)
+        uncached = max(prompt - cached - cache_write, 0)
+        total = uncached * self.input + completion * self.output
+        if cached:
+            total += cached * self.cache_read
+        if cache_write:
+            total += cache_write * self.cache_write
+        return total / _MILLION
+
+
+class _Override(msgspec.Struct, frozen=True):
+    pattern: str
+    provider: str | None
+    price: _Price
+
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str | None], _Price | None] = {}
+_overrides: list[_Override] = []
+_warned: set[str] = set()
+
+
+def register_price(
+    model_pattern: str,
+    input_per_mtok: float | Decimal | str,
+    output_per_mtok: float | Decimal | str,
+    *,
+    cache_read_per_mtok: float | Decimal | str | None = None,
+    cache_write_per_mtok: float | Decimal | str | None = None,
+    provider: str | None = None,
+) -> None:
+    """Price models the table lacks, or override it (user prices win).
+
+    Args:
+        model_pattern: a model id, or a glob such as ``"my-finetune-*"`` (case-insensitive).
+        input_per_mtok: USD per million input tokens.
+        output_per_mtok: USD per million output tokens.
+        cache_read_per_mtok: USD per million cached input tokens (default: the input price).
+        cache_write_per_mtok: USD per million cache-write tokens (default: the input price).
+        provider: only for this provider (default: any).
+
+    Raises:
+        ValueError: a price is negative or not a number.
+    """
+    inp = _money("input_per_mtok", input_per_mtok)
+    out = _money("output_per_mtok", output_per_mtok)
+    read = inp if cache_read_per_mtok is None else _money("cache_read_per_mtok", cache_read_per_mtok)
+    write = inp if cache_write_per_mtok is None else _money("cache_write_per_mtok", cache_write_per_mtok)
+    price = _Price(provider or "", inp, out, read, write, source="override")
+    with _lock:
+        _overrides.insert(0, _Override(model_pattern.lower(), provider, price))
+        _cache.clear()
+
+
+def unregister_prices() -> None:
+    """Forget every price given to :func:`register_price`."""
+    with _lock:
+        _overrides.clear()
+        _cache.clear()
+
+
+def _money(field: str, value: float | Decimal | str) -> Decimal:
+    try:
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except Exception:
+        raise ValueError(f"{field} must be a non-negative number of USD, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{field} must be a non-negative number of USD, got {value!r}")
+    return amount
+
+
+def price(model: str, usage: Any, *, provider: str | None = None) -> Decimal | None:
+    """The exact USD cost as a ``Decimal``, or ``None`` when the model is unknown."""
+    entry = resolve(model, provider)
+    if entry is None:
+        return None
+    return entry.total(normalize_usage(usage))
+
+
+def cost(model: str, usage: Any, *, provider: str | None = None) -> float | None:
+    """The USD cost of a call, or ``None`` when the model is not in the price table.
+
+    Example::
+
+        tokentrace.cost("gpt-4o", resp.usage)   # 0.00256 for 512 input, 128 output tokens
+
+    Args:
+        model: the model id, as sent to or returned by the provider.
+        usage: a usage object or dict (see :func:`normalize_usage`).
+        provider: the provider id (``"openai"``, ``"anthropic"``, ``"google"``...) when the
+            model name alone is ambiguous.
+    """
+    amount = price(model, usage, provider=provider)
+    return None if amount is None else float(amount)
+
+
+def resolve(model: str, provider: str | None = None) -> _Price | None:
+    """The cached price entry for a model; ``None`` (warned once) when unknown."""
+    key = (model, provider or None)
+    entry = _cache.get(key, _MISSING)
+    if entry is _MISSING or (entry is not None and time.monotonic() - entry.resolved_at > _RESOLVE_TTL_S):
+        entry = _resolve_uncached(model, provider or None)
+        with _lock:
+            _cache[key] = entry
+    return entry  # type: ignore[return-value]
+
+
+_MISSING: Any = object()
+
+
+def _resolve_uncached(model: str, provider: str | None) -> _Price | None:
+    lowered = model.lower()
+    for override in _overrides:
+        if fnmatch.fnmatchcase(lowered, override.pattern) and override.provider in (None, provider):
+            return override.price
+    entry = _from_table(model, provider)
+    if entry is None:
+        _note_unknown(model)
+    return entry
+
+
+def _from_table(model: str, provider: str | None) -> _Price | None:
+    from datetime import datetime, timezone
+
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        found_provider, info = snapshot.find_provider_model(model, None, provider, None)
+    except LookupError:
+        if provider is None:
+            return None
+        try:  # a provider id the table does not know (e.g. "azure"): let the model name decide
+            found_provider, info = snapshot.find_provider_model(model, None, None, None)
+        except LookupError:
+            return None
+    prices = info.get_prices(datetime.now(tz=timezone.utc))
+    rates = {key: getattr(prices, key, None) for key in _PRICE_KEYS}
+    starts = sorted({t.start for r in rates.values() if r is not None and hasattr(r, "tiers") for t in r.tiers})
+    base = _flat(found_provider.id, rates, -1)
+    tiers = tuple((start, _flat(found_provider.id, rates, start)) for start in reversed(starts))
+    return msgspec.structs.replace(base, tiers=tiers, resolved_at=time.monotonic())
+
+
+_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+
+
+def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
+    """The flat prices that apply when the input is larger than ``above`` tokens."""
+
+    def rate(key: str) -> Decimal | None:
+        value = rates[key]
+        if value is None or isinstance(value, Decimal):
+            return value
+        chosen: Decimal = value.base
+        for tier in value.tiers:
+            if above >= tier.start:
+                chosen = tier.price
+        return chosen
+
+    inp = rate("input_mtok") or Decimal(0)
+    return _Price(
+        provider=provider,
+        input=inp,
+        output=rate("output_mtok") or Decimal(0),
+        cache_read=_or(rate("cache_read_mtok"), inp),
+        cache_write=_or(rate("cache_write_mtok"), inp),
+        source="genai-prices",
+    )
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
+
+
+def _note_unknown(model: str) -> None:
+    if model not in _warned:
+        _warned.add(model)
+        _log.warning(
+            "tokentrace has no price for model %r; its cost is null. Use tokentrace.register_price().",
+            model,
+        )

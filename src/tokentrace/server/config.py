@@ -1,0 +1,81 @@
+"""Where the HTTP server listens and who may talk to it."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+__all__ = ["HTTPServerConfig", "parse_addr"]
+
+_DEFAULT_PORT = 9090
+
+
+@dataclass(frozen=True)
+class HTTPServerConfig:
+    """The embedded HTTP server's settings.
+
+    Example::
+
+        tokentrace.Tracer(transport=..., http_server=tokentrace.HTTPServerConfig(addr=":9090"))
+
+    Args:
+        addr: ``host:port``. No host (``":9090"``) binds 127.0.0.1; all interfaces only when
+            written out (``"0.0.0.0:9090"``), and then a ``token`` or ``insecure=True`` is required.
+        token: bearer token every endpoint but ``/health`` requires.
+        insecure: allow a non-loopback bind without a token.
+        max_spans: recent spans kept in memory for the trace endpoints.
+
+    Raises:
+        ValueError: the address cannot be parsed, or a public bind has no token.
+    """
+
+    addr: str = f"127.0.0.1:{_DEFAULT_PORT}"
+    token: str | None = None
+    insecure: bool = False
+    max_spans: int = 100_000
+
+    def __post_init__(self) -> None:
+        host, _ = parse_addr(self.addr)
+        if not is_loopback(host) and not self.token and not self.insecure:
+            raise ValueError(
+                f"HTTPServerConfig.addr {self.addr!r} listens beyond this machine; "
+                "set token= (recommended) or insecure=True"
+            )
+        if self.max_spans < 1:
+            raise ValueError(f"HTTPServerConfig.max_spans must be at least 1, got {self.max_spans}")
+
+    @property
+    def host(self) -> str:
+        return parse_addr(self.addr)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_addr(self.addr)[1]
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[::1]:9090`` for IPv6); an empty host means 127.0.0.1.
+
+    Raises:
+        ValueError: not ``host:port`` with a port from 0 to 65535.
+    """
+    host, sep, port_text = addr.rpartition(":")
+    if not sep:
+        raise ValueError(f"addr must be host:port such as 127.0.0.1:9090 or :9090, got {addr!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"addr port must be a number from 0 to 65535, got {port_text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"addr port must be a number from 0 to 65535, got {port}")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,443 @@
+"""The tracer: start traces, record spans, and hand them to transports, windows and alerts.
+
+The caller's thread only does cheap work: fill ids and timestamps, price the span from a cached
+table, and hand it on. Local transports write the trace in one ``write`` when it ends; network
+transports, the metric windows and the alert rules run on background workers. Nothing on this
+path raises into the caller: failures are counted in :meth:`Tracer.stats` and logged once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from . import pricing
+from ._worker import BatchWorker, Counters
+from .spans import Span, Status, new_id, now_ms
+
+if TYPE_CHECKING:
+    from .transports.base import Transport
+
+__all__ = ["ActiveSpan", "Trace", "Tracer", "current_trace"]
+
+_log = logging.getLogger(__name__)
+_DEFAULT_EXIT_TIMEOUT_S = 5.0
+
+# (trace, span id of the enclosing span or None) for the code running now
+_current: contextvars.ContextVar[tuple[Trace, str | None] | None] = contextvars.ContextVar(
+    "tokentrace_current", default=None
+)
+
+
+def current_trace() -> Trace | None:
+    """The trace whose ``with`` block (or ``t.span()`` block) the calling code runs in."""
+    current = _current.get()
+    return None if current is None else current[0]
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Trace:
+    """A named unit of work holding the spans of its model calls.
+
+    Example::
+
+        trace = tracer.start("summarize-document")
+        trace.record(tokentrace.Span(model="gpt-4o", provider="openai", prompt_tokens=512, comp_tokens=128))
+        trace.end()
+    """
+
+    __slots__ = ("_ended", "_spans", "_token", "_tracer", "name", "parent_span_id", "trace_id")
+
+    def __init__(self, tracer: Tracer, name: str, trace_id: str, parent_span_id: str | None) -> None:
+        self._tracer = tracer
+        self.name = name
+        self.trace_id = trace_id
+        self.parent_span_id = parent_span_id
+        self._spans: list[Span] = []
+        self._ended = False
+        self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
+
+    @property
+    def spans(self) -> list[Span]:
+        return list(self._spans)
+
+    def record(self, span: Span) -> Span:
+        """Add a finished span; ids, name and missing timestamps are filled in. Never raises."""
+        if not isinstance(span, Span):
+            self._tracer._counters.drop("invalid_span", 1, f"record() takes a Span, got {type(span).__name__}")
+            return span
+        if span.span_id is None:
+            span.span_id = new_id()
+        span.trace_id = self.trace_id
+        if span.name is None:
+            span.name = self.name
+        if span.parent_span_id is None:
+            span.parent_span_id = self.parent_span_id
+        _fill_times(span)
+        if self._ended:  # a straggler after end(): send it on its own rather than lose it
+            self._tracer._emit([span])
+        else:
+            self._spans.append(span)
+        return span
+
+    def record_error(self, exc: BaseException | str) -> None:
+        """Mark the last span as failed with ``exc``; record an error span if there is none."""
+        text = exc if isinstance(exc, str) else _error_text(exc)
+        if self._spans:
+            last = self._spans[-1]
+            last.status, last.error = Status.ERROR, text
+        else:
+            self.record(Span(model="", status=Status.ERROR, error=text))
+
+    def span(self, model: str, provider: str = "", **fields: Any) -> ActiveSpan:
+        """A ``with`` block that measures one model call and records it on exit.
+
+        Example::
+
+            with trace.span(model="gpt-4o", provider="openai") as s:
+                resp = client.chat.completions.create(...)
+                s.set_usage(resp.usage)
+        """
+        return ActiveSpan(self, Span(model=model, provider=provider, **fields))
+
+    def end(self) -> None:
+        """Hand the trace's spans to the transports (stdout and files are written on return)."""
+        if self._ended:
+            return
+        self._ended = True
+        if self._spans:
+            self._tracer._emit(self._spans)
+
+    def __enter__(self) -> Trace:
+        self._token = _current.set((self, None))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            self.record_error(exc)
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        self.end()
+
+
+def _fill_times(span: Span) -> None:
+    if span.ended_at is None:
+        if span.started_at is not None and span.latency_ms is not None:
+            span.ended_at = span.started_at + span.latency_ms
+        else:
+            span.ended_at = now_ms()
+    if span.started_at is None:
+        span.started_at = span.ended_at - (span.latency_ms or 0)
+    if span.latency_ms is None:
+        span.latency_ms = max(span.ended_at - span.started_at, 0)
+
+
+class ActiveSpan:
+    """A span being measured by ``with trace.span(...)``; see :meth:`Trace.span`."""
+
+    __slots__ = ("_t0", "_token", "_trace", "span")
+
+    def __init__(self, trace: Trace, span: Span) -> None:
+        self._trace = trace
+        self.span = span
+        span.span_id = new_id()
+        self._t0 = 0.0
+        self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
+
+    def set_usage(self, usage: Any) -> None:
+        """Take token counts from a provider usage object or dict (see ``pricing.normalize_usage``)."""
+        u = pricing.normalize_usage(usage)
+        s = self.span
+        s.prompt_tokens, s.comp_tokens = u.prompt_tokens, u.completion_tokens
+        s.cached_tokens = u.cached_tokens or None
+        s.cache_write_tokens = u.cache_write_tokens or None
+        s.reasoning_tokens = u.reasoning_tokens or None
+
+    def set_model(self, model: str) -> None:
+        self.span.model = model
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.span.attributes is None:
+            self.span.attributes = {}
+        self.span.attributes[key] = value
+
+    def set_error(self, exc: BaseException | str) -> None:
+        self.span.status = Status.ERROR
+        self.span.error = exc if isinstance(exc, str) else _error_text(exc)
+
+    def __enter__(self) -> ActiveSpan:
+        self.span.started_at = now_ms()
+        self._t0 = time.perf_counter()
+        self._token = _current.set((self._trace, self.span.span_id))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        span = self.span
+        span.latency_ms = round((time.perf_counter() - self._t0) * 1000)
+        span.ended_at = (span.started_at or 0) + span.latency_ms
+        if exc is not None:
+            self.set_error(exc)
+        if self._token is not None:
+            _current.reset(self._token)
+        self._trace.record(span)
+
+
+class Tracer:
+    """Creates traces and delivers their spans.
+
+    Example::
+
+        tracer = tokentrace.Tracer(transport=tokentrace.StdoutTransport())
+        with tracer.trace("summarize-document") as t:
+            t.record(tokentrace.Span(model="gpt-4o", provider="openai", prompt_tokens=512, comp_tokens=128))
+        tracer.close()
+
+    Args:
+        transport: a transport or a list of them (fan-out); none keeps spans in metrics only.
+        alerts: alert rules evaluated on every span and on a periodic tick.
+        http_server: start the embedded HTTP server (``HTTPServerConfig``).
+        clock: seconds since the epoch, for the metric windows and alerts (tests inject one).
+        exit_timeout: seconds the exit hook may spend flushing.
+    """
+
+    def __init__(
+        self,
+        transport: Transport | Sequence[Transport] | None = None,
+        *,
+        alerts: Sequence[Any] = (),
+        http_server: Any = None,
+        clock: Any = time.time,
+        exit_timeout: float = _DEFAULT_EXIT_TIMEOUT_S,
+        max_queue: int = 10_000,
+    ) -> None:
+        if transport is None:
+            self._transports: list[Transport] = []
+        elif isinstance(transport, Sequence):
+            self._transports = list(transport)
+        else:
+            self._transports = [transport]
+        for t in self._transports:
+            if not callable(getattr(t, "emit", None)):
+                raise TypeError(f"transport must be a tokentrace transport, got {type(t).__name__}")
+        self._counters = Counters()
+        self._unpriced = 0
+        self._closed = False
+        self._clock = clock
+        self._pipeline = _Pipeline(self, alerts, clock, max_queue)
+        self._server: Any = None
+        if http_server is not None:
+            from .server.embedded import start_embedded
+
+            self._server = start_embedded(self, http_server)
+        self._exit_timeout = exit_timeout
+        _register_exit(self)
+
+    # --- traces ---------------------------------------------------------------------------------
+
+    def start(self, name: str) -> Trace:
+        """Begin a trace. Inside another trace's block it joins that trace as a child."""
+        current = _current.get()
+        if current is None:
+            return Trace(self, name, new_id(), None)
+        return Trace(self, name, current[0].trace_id, current[1])
+
+    @contextmanager
+    def trace(self, name: str) -> Iterator[Trace]:
+        """``with tracer.trace(name) as t:`` — ends the trace on exit; an exception marks it failed."""
+        with self.start(name) as t:
+            yield t
+
+    def _emit(self, spans: list[Span]) -> None:
+        if self._closed:
+            self._counters.drop("closed", len(spans))
+            return
+        try:
+            for span in spans:
+                if span.cost is None and span.model:
+                    self._price(span)
+            for transport in self._transports:
+                transport.emit(spans)
+            self._pipeline.put_many(spans)
+        except Exception as exc:  # never into the caller
+            self._counters.drop("emit_error", len(spans), repr(exc))
+
+    def _price(self, span: Span) -> None:
+        entry = pricing.resolve(span.model, span.provider or None)
+        if entry is None:
+            self._unpriced += 1
+            return
+        span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0)
+        span.cost_source = entry.source
+        if not span.provider:
+            span.provider = entry.provider
+
+    def instrument(self, client: Any, *, capture_content: bool = False) -> Any:
+        """Trace every model call of an ``openai`` or ``anthropic`` client; returns the client.
+
+        Prompt and response text are recorded only with ``capture_content=True``.
+        """
+        from .integrations import instrument
+
+        return instrument(self, client, capture_content=capture_content)
+
+    # --- queries --------------------------------------------------------------------------------
+
+    @property
+    def aggregator(self) -> Any:
+        return self._pipeline.aggregator
+
+    @property
+    def alert_engine(self) -> Any:
+        return self._pipeline.engine
+
+    def metrics(self, window: Any = "1h", *, model: str | None = None, provider: str | None = None,
+                name: str | None = None) -> Any:
+        """Windowed metrics over the last ``window`` (``"1h"``, seconds or a ``timedelta``)."""
+        from .durations import parse_duration
+
+        self._pipeline.flush(1.0)
+        return self._pipeline.aggregator.snapshot(
+            parse_duration(window, "window"), model=model, provider=provider, name=name
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of spans queued, written and dropped (by reason), and spans with no price."""
+        dropped: dict[str, int] = dict(self._counters.dropped)
+        written = queued = 0
+        for t in self._transports:
+            written += t.counters.written
+            queued += t.queued
+            for reason, n in t.counters.dropped.items():
+                dropped[reason] = dropped.get(reason, 0) + n
+        return {"queued": queued, "written": written, "dropped": dropped, "unpriced": self._unpriced}
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until every span recorded so far is delivered; False if ``timeout`` ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = True
+        for part in [*self._transports, self._pipeline]:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            done = part.flush(remaining) and done
+        return done
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Flush, stop the workers and the embedded server. Later spans are dropped and counted."""
+        if self._closed:
+            return True
+        done = self.flush(timeout)
+        self._closed = True
+        _live.discard(self)
+        for transport in self._transports:
+            transport.shutdown(0)
+        self._pipeline.shutdown(0)
+        if self._server is not None:
+            self._server.stop()
+        return done
+
+    def __enter__(self) -> Tracer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Pipeline:
+    """The ``tokentrace.aggregate`` worker: windows, alert rules and the server's span store."""
+
+    def __init__(self, tracer: Tracer, rules: Sequence[Any], clock: Any, max_queue: int) -> None:
+        from .alerts import AlertEngine
+        from .windows import WindowAggregator
+
+        self.aggregator = WindowAggregator(clock=clock)
+        self.engine = AlertEngine(list(rules), self.aggregator, clock=clock) if rules else None
+        self.sinks: list[Any] = []  # extra consumers, e.g. the embedded server's span ring
+        self._worker: BatchWorker[Span] = BatchWorker(
+            "tokentrace.aggregate", self._handle, max_queue=max_queue, max_batch=1024, interval=0.5,
+            counters=tracer._counters,
+        )
+        self._ticker: Any = None
+        if self.engine is not None:
+            self._ticker = _Ticker(self.engine)
+
+    def put_many(self, spans: list[Span]) -> None:
+        self._worker.put_many(spans)
+
+    def _handle(self, batch: list[Span]) -> None:
+        self.aggregator.add_many(batch)
+        if self.engine is not None:
+            self.engine.observe(batch)
+        for sink in self.sinks:
+            sink(batch)
+
+    def flush(self, timeout: float | None) -> bool:
+        done = self._worker.flush(timeout)
+        if self.engine is not None:
+            done = self.engine.flush(timeout) and done
+        return done
+
+    def shutdown(self, timeout: float | None) -> bool:
+        done = self._worker.shutdown(timeout)
+        if self._ticker is not None:
+            self._ticker.stop()
+        if self.engine is not None:
+            self.engine.close(timeout)
+        return done
+
+
+class _Ticker:
+    """Calls ``engine.tick()`` every second so windows that slide past the spans resolve."""
+
+    def __init__(self, engine: Any, interval: float = 1.0) -> None:
+        import threading
+
+        self._engine = engine
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tokentrace.alerts.tick", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._engine.tick()
+            except Exception as exc:
+                _log.warning("tokentrace alert tick failed: %r", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+_live: set[Tracer] = set()  # open tracers, closed at exit even if the app dropped its reference
+
+
+def _register_exit(tracer: Tracer) -> None:
+    _live.add(tracer)
+
+
+@atexit.register
+def _close_all() -> None:
+    """At interpreter exit, flush every open tracer within its deadline; never hang the exit."""
+    for tracer in list(_live):
+        try:
+            pending = tracer.stats()["queued"]
+            if not tracer.close(tracer._exit_timeout) and pending:
+                _log.warning("tokentrace exited with %d span(s) undelivered", tracer.stats()["queued"])
+        except Exception as exc:
+            _log.warning("tokentrace could not flush at exit: %r", exc)

@@ -1,0 +1,70 @@
+"""The transport interface: where recorded spans go.
+
+A transport's ``emit(spans)`` is called on the caller's thread when a trace ends; it must never
+raise and never wait on the network. Local sinks (stdout, a file) write at once; network sinks
+subclass :class:`BatchingTransport`, which queues spans for a background worker.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._worker import BatchWorker, Counters
+
+if TYPE_CHECKING:
+    from ..spans import Span
+
+__all__ = ["BatchingTransport", "Transport"]
+
+
+class Transport:
+    """Base class: count what was written and dropped; subclasses implement :meth:`emit`."""
+
+    def __init__(self) -> None:
+        self.counters = Counters()
+
+    def emit(self, spans: list[Span]) -> None:
+        raise NotImplementedError
+
+    @property
+    def queued(self) -> int:
+        return 0
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        return self.flush(timeout)
+
+
+class BatchingTransport(Transport):
+    """A transport whose ``export(batch)`` runs on a named daemon worker.
+
+    Args:
+        name: the worker thread's name, ``tokentrace.<role>``.
+        max_queue: spans held at most; past it the newest are dropped and counted.
+        max_batch: spans handed to ``export`` at once.
+        interval: seconds between exports when the queue is not full.
+    """
+
+    def __init__(self, name: str, *, max_queue: int = 10_000, max_batch: int = 512, interval: float = 1.0) -> None:
+        super().__init__()
+        self._worker: BatchWorker[Span] = BatchWorker(
+            name, self.export, max_queue=max_queue, max_batch=max_batch, interval=interval, counters=self.counters
+        )
+
+    def emit(self, spans: list[Span]) -> None:
+        self._worker.put_many(spans)
+
+    def export(self, batch: list[Span]) -> None:
+        raise NotImplementedError
+
+    @property
+    def queued(self) -> int:
+        return self._worker.queued
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self._worker.flush(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        return self._worker.shutdown(timeout)

@@ -1,0 +1,134 @@
+"""Send spans in background batches to a collector's ``POST /v1/spans``.
+
+Delivery follows OTLP/HTTP's rules: retry only connection errors and 429/502/503/504, honour
+``Retry-After``, back off exponentially with jitter inside a per-batch deadline, and treat any
+other 4xx as permanent (the batch is dropped and counted with its status as the reason).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ..spans import encode_batch
+from .base import BatchingTransport
+
+if TYPE_CHECKING:
+    from ..spans import Span
+
+__all__ = ["HTTPTransport"]
+
+_RETRYABLE = frozenset({429, 502, 503, 504})
+
+
+class HTTPTransport(BatchingTransport):
+    """Batches spans to ``{url}/v1/spans`` on the ``tokentrace.http`` worker thread.
+
+    Example::
+
+        tracer = tokentrace.Tracer(transport=tokentrace.HTTPTransport("http://127.0.0.1:9090", token="s3cret"))
+
+    Args:
+        url: the collector's base URL.
+        token: sent as ``Authorization: Bearer <token>``.
+        deadline: seconds one batch may take, retries included (default 10).
+        timeout: seconds one request may take (capped by what is left of the deadline).
+        backoff: the first retry's delay in seconds; it doubles per retry, with jitter.
+        max_queue: spans held at most while the collector is slow or down.
+        max_batch: spans per request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        deadline: float = 10.0,
+        timeout: float = 5.0,
+        backoff: float = 0.5,
+        max_queue: int = 10_000,
+        max_batch: int = 500,
+        interval: float = 1.0,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"HTTPTransport url must start with http:// or https://, got {url!r}")
+        super().__init__("tokentrace.http", max_queue=max_queue, max_batch=max_batch, interval=interval)
+        self.url = url.rstrip("/") + "/v1/spans"
+        self._headers = {"Content-Type": "application/json", "User-Agent": "tokentrace"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._deadline = deadline
+        self._timeout = timeout
+        self._backoff = backoff
+        self._client: httpx.Client | None = None
+        self._client_pid = 0
+
+    def export(self, batch: list[Span]) -> None:
+        body = encode_batch(batch)
+        reason = self._send(body)
+        if reason is None:
+            self.counters.written += len(batch)
+        else:
+            self.counters.drop(reason, len(batch), self.url)
+
+    def _send(self, body: bytes) -> str | None:
+        """POST until accepted or the deadline passes; the drop reason, or None when delivered."""
+        deadline = time.monotonic() + self._deadline
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "deadline"
+            try:
+                response = self._http().post(
+                    self.url, content=body, headers=self._headers, timeout=min(self._timeout, remaining)
+                )
+            except httpx.TimeoutException:
+                reason, delay = "timeout", None
+            except httpx.TransportError:
+                reason, delay = "connection_error", None
+            else:
+                status = response.status_code
+                if status < 300:
+                    return None
+                if status not in _RETRYABLE:
+                    return f"http_{status}"
+                reason, delay = f"http_{status}", _retry_after(response.headers.get("Retry-After"))
+            if delay is None:
+                delay = self._backoff * (2**attempt) * random.uniform(0.5, 1.5)
+            attempt += 1
+            if time.monotonic() + delay >= deadline:
+                return reason
+            time.sleep(delay)
+
+    def _http(self) -> httpx.Client:
+        if self._client is None or self._client_pid != os.getpid():
+            self._client = httpx.Client()  # a forked child never shares the parent's sockets
+            self._client_pid = os.getpid()
+        return self._client
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        done = super().shutdown(timeout)
+        if self._client is not None:
+            self._client.close()
+        return done
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)

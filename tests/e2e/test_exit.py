@@ -1,0 +1,42 @@
+"""A process that exits without flush() still delivers, and never hangs on a dead collector."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.receiver import Answer, Receiver, free_port
+
+PROGRAM = """
+import sys, tokentrace
+tracer = tokentrace.Tracer(transport=[tokentrace.FileTransport(sys.argv[1]), tokentrace.HTTPTransport(sys.argv[2],
+                           deadline=float(sys.argv[3]))], exit_timeout=float(sys.argv[3]))
+for i in range(100):
+    t = tracer.start("exit-test")
+    t.record(tokentrace.Span(model="gpt-4o", provider="openai", prompt_tokens=i))
+    t.end()
+"""
+
+
+def run(path: Path, url: str, deadline: float) -> float:
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", PROGRAM, str(path), url, str(deadline)], check=True, timeout=60)
+    return time.monotonic() - started
+
+
+def test_exit_without_flush_delivers_every_span(tmp_path: Path) -> None:
+    with Receiver([Answer(202)]) as rx:
+        run(tmp_path / "t.jsonl", rx.url, 5.0)
+    lines = (tmp_path / "t.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["prompt_tokens"] for line in lines) == list(range(100))
+    received = [s for r in rx.requests for s in json.loads(r.body)["spans"]]
+    assert sorted(s["prompt_tokens"] for s in received) == list(range(100))
+
+
+def test_exit_with_the_collector_down_stays_within_the_deadline(tmp_path: Path) -> None:
+    elapsed = run(tmp_path / "t.jsonl", f"http://127.0.0.1:{free_port()}", 2.0)
+    assert elapsed < 2.0 + 1.0 + 1.5  # deadline + 1 s, plus interpreter start-up
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 100

@@ -1,0 +1,116 @@
+"""Prices from genai-prices, cached tokens, usage shapes and user overrides."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+
+import tokentrace
+from tokentrace.pricing import Usage, normalize_usage, price
+
+# (model, provider, prompt (incl. cached), cached, cache_write, completion, expected USD)
+TABLE = [
+    ("gpt-4o", None, 512, 0, 0, 128, "0.00256"),
+    ("gpt-4o-2024-05-13", None, 512, 0, 0, 128, "0.00448"),
+    ("gpt-4o", None, 1000, 800, 0, 100, "0.0025"),
+    ("gpt-4o-mini", None, 1000, 0, 0, 1000, "0.00075"),
+    ("gpt-4o-mini", None, 10000, 5000, 0, 0, "0.001125"),
+    ("gpt-4.1", None, 1_000_000, 0, 0, 0, "2"),
+    ("gpt-4.1", None, 2000, 1000, 0, 500, "0.0065"),
+    ("gpt-4.1-mini", None, 1000, 0, 0, 1000, "0.002"),
+    ("o3-mini", None, 1000, 500, 0, 2000, "0.009625"),
+    ("claude-sonnet-4-5", "anthropic", 1300, 1000, 200, 50, "0.0021"),
+    ("claude-3-5-haiku-latest", "anthropic", 1000, 0, 0, 1000, "0.0048"),
+    ("claude-opus-4-1", "anthropic", 1000, 0, 0, 100, "0.0225"),
+    ("claude-3-haiku-20240307", "anthropic", 2000, 1000, 0, 1000, "0.00153"),
+    ("claude-sonnet-4-5", "anthropic", 300_000, 0, 0, 1000, "1.8225"),  # the >200k tier
+    ("gemini-2.5-pro", "google", 1000, 0, 0, 100, "0.00225"),
+    ("gemini-2.5-pro", "google", 300_000, 0, 0, 100, "0.7515"),
+    ("gemini-2.5-flash", "google", 1000, 0, 0, 1000, "0.0028"),
+    ("gemini-2.0-flash", "google", 1000, 0, 0, 1000, "0.0005"),
+]
+
+
+@pytest.mark.parametrize(("model", "provider", "prompt", "cached", "write", "completion", "expected"), TABLE)
+def test_price_table(
+    model: str, provider: str | None, prompt: int, cached: int, write: int, completion: int, expected: str
+) -> None:
+    usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, cache_write_tokens=write)
+    assert price(model, usage, provider=provider) == Decimal(expected)
+    assert tokentrace.cost(model, usage, provider=provider) == float(expected)
+
+
+def test_agrees_with_genai_prices_for_every_table_row() -> None:
+    import genai_prices
+
+    for model, provider, prompt, cached, write, completion, _ in TABLE:
+        theirs = genai_prices.calc_price(
+            genai_prices.Usage(
+                input_tokens=prompt, cache_read_tokens=cached, cache_write_tokens=write, output_tokens=completion
+            ),
+            model,
+            provider_id=provider,
+        ).total_price
+        assert price(model, Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
+                                  cache_write_tokens=write), provider=provider) == theirs, model  # fmt: skip
+
+
+def test_usage_shapes_are_normalized() -> None:
+    chat = SimpleNamespace(prompt_tokens=1000, completion_tokens=100,
+                           prompt_tokens_details=SimpleNamespace(cached_tokens=800),
+                           completion_tokens_details=SimpleNamespace(reasoning_tokens=40))  # fmt: skip
+    assert normalize_usage(chat) == Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=800, reasoning_tokens=40)
+    responses = {"input_tokens": 1000, "output_tokens": 100, "input_tokens_details": {"cached_tokens": 800},
+                 "output_tokens_details": {"reasoning_tokens": 40}}  # fmt: skip
+    assert normalize_usage(responses) == normalize_usage(chat)
+    anthropic = SimpleNamespace(input_tokens=100, output_tokens=50, cache_read_input_tokens=1000,
+                                cache_creation_input_tokens=200)  # fmt: skip
+    assert normalize_usage(anthropic) == Usage(prompt_tokens=1300, completion_tokens=50, cached_tokens=1000,
+                                               cache_write_tokens=200)  # fmt: skip
+    uncached_anthropic = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": None,
+                          "cache_creation_input_tokens": None}  # fmt: skip
+    assert normalize_usage(uncached_anthropic) == Usage(prompt_tokens=10, completion_tokens=5)
+    with pytest.raises(TypeError, match="usage must have prompt_tokens/completion_tokens or input_tokens/output_tokens"):
+        normalize_usage(object())
+
+
+def test_cached_tokens_are_not_counted_twice() -> None:
+    # 1000 input of which 800 cached: 200 at $2.50 + 800 at $1.25 + 100 out at $10 per Mtok.
+    usage = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 800}}
+    assert tokentrace.cost("gpt-4o", usage) == 0.0025
+
+
+def test_unknown_model_is_none_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tokentrace.pricing")
+    usage = Usage(prompt_tokens=10, completion_tokens=10)
+    assert tokentrace.cost("acme-secret-model-1", usage) is None
+    assert tokentrace.cost("acme-secret-model-1", usage) is None
+    warnings = [r for r in caplog.records if "acme-secret-model-1" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_register_price_wins_over_the_table_and_prices_new_models() -> None:
+    usage = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000, cached_tokens=500_000)
+    tokentrace.register_price("my-finetune-*", "1", "2", cache_read_per_mtok="0.1")
+    assert price("my-finetune-v3", usage) == Decimal("2.55")
+    tokentrace.register_price("gpt-4o", 1, 1)
+    assert price("gpt-4o", usage) == Decimal("2")
+    tokentrace.unregister_prices()
+    assert price("gpt-4o", usage) == Decimal("11.875")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("m", -1, 1), "input_per_mtok must be a non-negative number of USD"),
+     (("m", 1, "lots"), "output_per_mtok must be a non-negative number of USD")],
+)  # fmt: skip
+def test_register_price_rejects_bad_prices(args: tuple[str, object, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tokentrace.register_price(*args)  # type: ignore[arg-type]
+
+
+def test_provider_the_table_does_not_know_falls_back_to_the_model_name() -> None:
+    assert price("gpt-4o", Usage(prompt_tokens=512, completion_tokens=128), provider="my-proxy") == Decimal("0.00256")

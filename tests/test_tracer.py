@@ -1,0 +1,199 @@
+"""Traces, spans, context propagation and the never-raise promise of the record path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import tokentrace
+from tokentrace import Span, Status, Tracer
+from tokentrace.testing import InMemoryTransport, capture_spans
+
+
+def test_record_fills_ids_name_times_and_cost() -> None:
+    with capture_spans() as (tracer, spans):
+        trace = tracer.start("summarize-document")
+        trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=512, comp_tokens=128, latency_ms=1240))
+        assert spans == []  # nothing leaves before end()
+        trace.end()
+    [span] = spans
+    assert span.name == "summarize-document"
+    assert span.trace_id == trace.trace_id and span.span_id and span.parent_span_id is None
+    assert span.ended_at is not None and span.started_at == span.ended_at - 1240
+    assert span.cost == Decimal("0.00256") and span.cost_source == "genai-prices"
+
+
+def test_user_cost_is_kept_and_provider_is_filled_from_the_table() -> None:
+    with capture_spans() as (tracer, spans):
+        with tracer.trace("t") as t:
+            t.record(Span(model="gpt-4o", cost=0.5))
+            t.record(Span(model="claude-sonnet-4-5", prompt_tokens=1000))
+    assert (spans[0].cost, spans[0].cost_source, spans[0].provider) == (Decimal("0.5"), None, "")
+    assert (spans[1].cost, spans[1].provider) == (Decimal("0.003"), "anthropic")
+
+
+def test_unknown_model_gets_null_cost_and_is_counted() -> None:
+    with capture_spans() as (tracer, spans):
+        with tracer.trace("t") as t:
+            t.record(Span(model="no-such-model-xyz", provider="acme", prompt_tokens=5))
+        assert tracer.stats()["unpriced"] == 1
+    assert spans[0].cost is None
+
+
+def test_record_error_marks_the_last_span_or_records_one() -> None:
+    with capture_spans() as (tracer, spans):
+        trace = tracer.start("a")
+        trace.record(Span(model="gpt-4o", provider="openai"))
+        trace.record_error(TimeoutError("model took too long"))
+        trace.end()
+        empty = tracer.start("b")
+        empty.record_error(ValueError("bad prompt"))
+        empty.end()
+    assert (spans[0].status, spans[0].error) == (Status.ERROR, "TimeoutError: model took too long")
+    assert (spans[1].name, spans[1].model, spans[1].status, spans[1].error) == ("b", "", Status.ERROR, "ValueError: bad prompt")
+    assert spans[1].cost is None
+
+
+def test_with_block_marks_error_and_reraises() -> None:
+    with capture_spans() as (tracer, spans):
+        with pytest.raises(KeyError), tracer.trace("job") as t:
+            t.record(Span(model="gpt-4o", provider="openai"))
+            raise KeyError("missing")
+    assert spans[0].status == Status.ERROR and spans[0].error == "KeyError: 'missing'"
+
+
+def test_span_block_measures_latency_usage_and_errors() -> None:
+    usage = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 800}}
+    with capture_spans() as (tracer, spans):
+        with tracer.trace("job") as t:
+            with t.span(model="gpt-4o", provider="openai") as s:
+                s.set_usage(usage)
+            with pytest.raises(RuntimeError), t.span(model="gpt-4o", provider="openai"):
+                raise RuntimeError("boom")
+    ok, failed = spans
+    assert (ok.prompt_tokens, ok.comp_tokens, ok.cached_tokens, ok.cost) == (1000, 100, 800, Decimal("0.0025"))
+    assert ok.latency_ms is not None and ok.ended_at == (ok.started_at or 0) + ok.latency_ms
+    assert (failed.status, failed.error) == (Status.ERROR, "RuntimeError: boom")
+
+
+def test_nested_trace_joins_the_outer_trace_with_the_enclosing_span_as_parent() -> None:
+    with capture_spans() as (tracer, spans):
+        with tracer.trace("outer") as outer, outer.span(model="gpt-4o", provider="openai") as parent:
+            with tracer.trace("inner") as inner:
+                inner.record(Span(model="gpt-4o-mini", provider="openai"))
+    inner_span, outer_span = spans
+    assert inner_span.trace_id == outer_span.trace_id == outer.trace_id
+    assert inner_span.parent_span_id == parent.span.span_id == outer_span.span_id
+    assert inner_span.name == "inner"
+
+
+def test_context_is_per_thread_and_per_task() -> None:
+    with capture_spans() as (tracer, spans):
+        def worker(i: int) -> None:
+            with tracer.trace(f"thread-{i}") as t, t.span(model="gpt-4o", provider="openai"):
+                with tracer.trace("child") as child:
+                    child.record(Span(model="gpt-4o", provider="openai"))
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+
+        async def task(i: int) -> None:
+            with tracer.trace(f"task-{i}") as t, t.span(model="gpt-4o", provider="openai"):
+                await asyncio.sleep(0)
+                with tracer.trace("child") as child:
+                    child.record(Span(model="gpt-4o", provider="openai"))
+
+        async def main() -> None:
+            await asyncio.gather(*(task(i) for i in range(4)))
+
+        asyncio.run(main())
+    parents = {s.span_id: s for s in spans if s.name != "child"}
+    children = [s for s in spans if s.name == "child"]
+    assert len(parents) == 8 and len(children) == 8
+    for child in children:
+        parent = parents[child.parent_span_id or ""]
+        assert child.trace_id == parent.trace_id
+    assert len({c.parent_span_id for c in children}) == 8
+
+
+def test_closed_tracer_drops_and_counts_without_raising() -> None:
+    transport = InMemoryTransport()
+    tracer = Tracer(transport=transport)
+    tracer.close()
+    trace = tracer.start("late")
+    trace.record(Span(model="gpt-4o"))
+    trace.end()
+    assert transport.spans == []
+    assert tracer.stats()["dropped"] == {"closed": 1}
+
+
+def test_record_of_a_non_span_is_counted_not_raised() -> None:
+    with capture_spans() as (tracer, spans):
+        with tracer.trace("t") as t:
+            t.record({"model": "gpt-4o"})  # type: ignore[arg-type]
+        assert tracer.stats()["dropped"] == {"invalid_span": 1}
+    assert spans == []
+
+
+def test_a_span_recorded_after_end_is_still_delivered() -> None:
+    with capture_spans() as (tracer, spans):
+        trace = tracer.start("t")
+        trace.end()
+        trace.record(Span(model="gpt-4o", provider="openai"))
+    assert len(spans) == 1
+
+
+def test_fan_out_to_a_list_of_transports(tmp_path: Path) -> None:
+    memory = InMemoryTransport()
+    tracer = Tracer(transport=[memory, tokentrace.FileTransport(tmp_path / "t.jsonl")])
+    with tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", provider="openai", prompt_tokens=1))
+    tracer.close()
+    line = json.loads((tmp_path / "t.jsonl").read_text())
+    assert line["span_id"] == memory.spans[0].span_id
+    assert tracer.stats() == {"queued": 0, "written": 2, "dropped": {}, "unpriced": 0}
+
+
+def test_transport_must_be_a_transport() -> None:
+    with pytest.raises(TypeError, match="transport must be a tokentrace transport, got str"):
+        Tracer(transport="stdout")  # type: ignore[arg-type]
+
+
+def test_a_failing_transport_never_reaches_the_caller() -> None:
+    class Broken(InMemoryTransport):
+        def emit(self, spans: list[Span]) -> None:
+            raise OSError("disk on fire")
+
+    tracer = Tracer(transport=Broken())
+    with tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o"))
+    assert tracer.stats()["dropped"] == {"emit_error": 1}
+    tracer.close()
+
+
+def test_stdout_transport_prints_the_seed_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    tracer = Tracer(transport=tokentrace.StdoutTransport())
+    trace = tracer.start("summarize-document")
+    trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=512, comp_tokens=128, latency_ms=1240))
+    trace.end()
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["cost_usd"] == 0.00256 and printed["total_tokens"] == 640
+    tracer.close()
+
+
+def test_stdout_compact_is_one_line_per_span(capsys: pytest.CaptureFixture[str]) -> None:
+    tracer = Tracer(transport=tokentrace.StdoutTransport(compact=True))
+    with tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", provider="openai"))
+        t.record(Span(model="gpt-4o", provider="openai"))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["name"] == "t" for line in lines)
+    tracer.close()

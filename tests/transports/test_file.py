@@ -1,0 +1,115 @@
+"""The JSONL file transport: whole lines under concurrency, crashes and bad paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tokentrace import FileTransport, Span, Tracer
+
+
+def test_creates_parent_folders_and_appends(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "traces.jsonl"
+    for _ in range(2):
+        tracer = Tracer(transport=FileTransport(path))
+        with tracer.trace("t") as t:
+            t.record(Span(model="gpt-4o", provider="openai", prompt_tokens=3))
+        tracer.close()
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["prompt_tokens"] for line in lines] == [3, 3]
+
+
+def test_spans_are_written_when_end_returns(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    tracer = Tracer(transport=FileTransport(path))
+    trace = tracer.start("t")
+    trace.record(Span(model="gpt-4o", provider="openai"))
+    trace.record(Span(model="gpt-4o", provider="openai"))
+    trace.end()
+    assert len(path.read_text().splitlines()) == 2
+    tracer.close()
+
+
+def test_eight_threads_write_exactly_twenty_thousand_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    tracer = Tracer(transport=FileTransport(path))
+
+    def work() -> None:
+        for _ in range(2500):
+            trace = tracer.start("load")
+            trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=100, comp_tokens=20, latency_ms=5))
+            trace.end()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    tracer.close()
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    spans = [json.loads(line) for line in lines[:-1]]
+    assert len(spans) == 20_000
+    assert len({s["span_id"] for s in spans}) == 20_000
+    assert len({s["trace_id"] for s in spans}) == 20_000
+
+
+def test_unwritable_path_fails_at_construction(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match=r"FileTransport cannot open '.*a-file/t.jsonl' for appending: "):
+        FileTransport(blocker / "t.jsonl")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_counted_not_raised() -> None:
+    tracer = Tracer(transport=FileTransport("/dev/full"))
+    with tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", provider="openai"))
+    assert tracer.stats()["dropped"] == {"write_error": 1}
+    tracer.close()
+
+
+def test_fsync_option_writes_the_same_lines(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    tracer = Tracer(transport=FileTransport(path, fsync=True))
+    with tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", provider="openai"))
+    tracer.close()
+    assert json.loads(path.read_text())["model"] == "gpt-4o"
+
+
+WRITER = """
+import sys, tokentrace
+tracer = tokentrace.Tracer(transport=tokentrace.FileTransport(sys.argv[1]))
+print("ready", flush=True)
+while True:
+    t = tracer.start("crash")
+    for _ in range(5):
+        t.record(tokentrace.Span(model="gpt-4o", provider="openai", prompt_tokens=10, attributes={"pad": "x" * 300}))
+    t.end()
+"""
+
+
+def test_sigkill_during_writes_leaves_only_whole_lines_but_maybe_the_last(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    deadline = time.monotonic() + 20
+    while (not path.exists() or path.stat().st_size < 200_000) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    proc.stdout.close()
+    lines = path.read_bytes().split(b"\n")
+    assert len(lines) > 100
+    for line in lines[:-1]:
+        assert json.loads(line)["name"] == "crash"

@@ -1,0 +1,121 @@
+"""HTTPTransport delivery rules against a real receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.receiver import Answer, Receiver, free_port
+from tokentrace import HTTPTransport, Span, Tracer
+
+
+def send(transport: HTTPTransport, count: int = 3, flush: float = 30.0) -> Tracer:
+    tracer = Tracer(transport=transport)
+    with tracer.trace("job") as t:
+        for _ in range(count):
+            t.record(Span(model="gpt-4o", provider="openai", prompt_tokens=10, comp_tokens=2))
+    assert tracer.flush(flush)
+    return tracer
+
+
+def test_batches_post_the_ingest_body_with_the_token() -> None:
+    with Receiver([Answer(202)]) as rx:
+        tracer = send(HTTPTransport(rx.url, token="s3cret"))
+        assert tracer.stats() == {"queued": 0, "written": 3, "dropped": {}, "unpriced": 0}
+        tracer.close()
+    [request] = rx.requests
+    assert request.path == "/v1/spans"
+    assert request.headers["Authorization"] == "Bearer s3cret"
+    body = json.loads(request.body)
+    assert list(body) == ["spans"] and len(body["spans"]) == 3
+    assert body["spans"][0]["cost_usd"] == 0.000045
+
+
+def test_503_three_times_then_200_is_delivered_once() -> None:
+    with Receiver([Answer(503), Answer(503), Answer(503), Answer(202)]) as rx:
+        tracer = send(HTTPTransport(rx.url, backoff=0.01))
+        assert tracer.stats()["written"] == 3 and tracer.stats()["dropped"] == {}
+        tracer.close()
+    assert len(rx.requests) == 4
+    assert len({r.body for r in rx.requests}) == 1
+
+
+def test_400_is_not_retried_and_counted_as_dropped() -> None:
+    with Receiver([Answer(400, b'{"error": "spans[0].model: expected str"}')]) as rx:
+        tracer = send(HTTPTransport(rx.url, backoff=0.01))
+        assert tracer.stats()["dropped"] == {"http_400": 3}
+        tracer.close()
+    assert len(rx.requests) == 1
+
+
+def test_retry_after_is_respected() -> None:
+    with Receiver([Answer(429, headers={"Retry-After": "2"}), Answer(202)]) as rx:
+        tracer = send(HTTPTransport(rx.url, backoff=0.01))
+        tracer.close()
+    first, second = rx.requests
+    assert second.at - first.at >= 1.9
+
+
+def test_a_receiver_that_never_answers_is_cut_off_at_the_deadline() -> None:
+    with Receiver([Answer(202, delay=5)]) as rx:
+        tracer = Tracer(transport=HTTPTransport(rx.url, deadline=1.0, timeout=10))
+        with tracer.trace("t") as t:
+            t.record(Span(model="gpt-4o", provider="openai"))
+        started = time.monotonic()
+        tracer.flush(10)
+        assert time.monotonic() - started < 4
+        assert tracer.stats()["dropped"] == {"timeout": 1}
+        tracer.close(0)
+
+
+def test_connection_refused_is_retried_then_dropped() -> None:
+    tracer = send(HTTPTransport(f"http://127.0.0.1:{free_port()}", deadline=0.5, backoff=0.05))
+    assert tracer.stats()["dropped"] == {"connection_error": 3}
+    tracer.close()
+
+
+def test_full_queue_drops_the_newest_and_counts_them() -> None:
+    with Receiver([Answer(202, delay=1)]) as rx:
+        tracer = Tracer(transport=HTTPTransport(rx.url, max_queue=10, max_batch=10))
+        for _ in range(3):
+            with tracer.trace("t") as t:
+                for _ in range(10):
+                    t.record(Span(model="gpt-4o", provider="openai"))
+        stats = tracer.stats()
+        assert stats["dropped"]["queue_full"] >= 10
+        tracer.close(5)
+        assert tracer.stats()["written"] + tracer.stats()["dropped"]["queue_full"] == 30
+
+
+def test_bad_url_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="HTTPTransport url must start with http:// or https://, got 'localhost:9090'"):
+        HTTPTransport("localhost:9090")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_children_send_their_own_spans_and_never_the_parents_queue() -> None:
+    with Receiver([Answer(202)]) as rx:
+        tracer = Tracer(transport=HTTPTransport(rx.url, interval=60))
+        with tracer.trace("parent") as t:
+            t.record(Span(model="gpt-4o", provider="openai"))  # queued, not yet sent (interval 60 s)
+        children = []
+        for i in range(2):
+            pid = os.fork()
+            if pid == 0:  # child
+                code = 0
+                try:
+                    with tracer.trace(f"child-{i}") as t:
+                        t.record(Span(model="gpt-4o", provider="openai"))
+                    code = 0 if tracer.flush(10) else 1
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        for pid in children:
+            assert os.waitpid(pid, 0)[1] == 0
+        assert tracer.flush(10)
+        tracer.close()
+    names = sorted(s["name"] for r in rx.requests for s in json.loads(r.body)["spans"])
+    assert names == ["child-0", "child-1", "parent"]
