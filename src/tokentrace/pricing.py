@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from .spans import exact
+
 __all__ = ["Usage", "cost", "normalize_usage", "price", "register_price", "unregister_prices"]
 
 _log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
 
@@ -97,7 +99,7 @@ def normalize_usage(usage: Any) -> Usage:
 
 
 def _has(obj: Any, key: str) -> bool:
-    return key in obj if isinstance(obj, Mapping) else hasattr(obj, key)
+    return key in obj if type(obj) is dict or isinstance(obj, Mapping) else hasattr(obj, key)
 
 
 class _Price(msgspec.Struct, frozen=True):
@@ -114,7 +116,6 @@ class _Price(msgspec.Struct, frozen=True):
     cache_write: Decimal
     source: str
     tiers: tuple[tuple[int, _Price], ...] = ()
-    resolved_at: float = 0.0
 
     def total(self, u: Usage) -> Decimal:
         return self.amount(u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens)
@@ -130,7 +131,7 @@ class _Price(msgspec.Struct, frozen=True):
             total += cached * self.cache_read
         if cache_write:
             total += cache_write * self.cache_write
-        return total / _MILLION
+        return exact(total / _MILLION)
 
 
 class _Override(msgspec.Struct, frozen=True):
@@ -223,11 +224,24 @@ def resolve(model: str, provider: str | None = None) -> _Price | None:
     """The cached price entry for a model; ``None`` (warned once) when unknown."""
     key = (model, provider or None)
     entry = _cache.get(key, _MISSING)
-    if entry is _MISSING or (entry is not None and time.monotonic() - entry.resolved_at > _RESOLVE_TTL_S):
+    if entry is _MISSING:
         entry = _resolve_uncached(model, provider or None)
         with _lock:
             _cache[key] = entry
     return entry  # type: ignore[return-value]
+
+
+def expire_stale() -> None:
+    """Forget resolutions older than an hour, so dated price changes are picked up."""
+    global _next_expiry
+    now = time.monotonic()
+    if now >= _next_expiry:
+        _next_expiry = now + _RESOLVE_TTL_S
+        with _lock:
+            _cache.clear()
+
+
+_next_expiry = time.monotonic() + _RESOLVE_TTL_S
 
 
 _MISSING: Any = object()
@@ -264,7 +278,7 @@ def _from_table(model: str, provider: str | None) -> _Price | None:
     starts = sorted({t.start for r in rates.values() if r is not None and hasattr(r, "tiers") for t in r.tiers})
     base = _flat(found_provider.id, rates, -1)
     tiers = tuple((start, _flat(found_provider.id, rates, start)) for start in reversed(starts))
-    return msgspec.structs.replace(base, tiers=tiers, resolved_at=time.monotonic())
+    return msgspec.structs.replace(base, tiers=tiers)
 
 
 _PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")

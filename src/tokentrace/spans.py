@@ -51,7 +51,7 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class Span(msgspec.Struct, kw_only=True):
+class Span(msgspec.Struct, kw_only=True, gc=False):
     """One model call.
 
     Example::
@@ -63,7 +63,8 @@ class Span(msgspec.Struct, kw_only=True):
     ``started_at`` / ``ended_at`` are epoch milliseconds (a ``datetime`` is accepted and
     converted). ``cost`` is the call's price in USD; left as ``None`` the tracer prices the
     call from the table. ``prompt_tokens`` includes cached input tokens; ``comp_tokens``
-    includes reasoning tokens.
+    includes reasoning tokens. Spans are not tracked by the cycle collector (cheaper by far
+    under load), so ``attributes`` must not refer back to the span.
 
     Raises:
         ValueError: a token count, latency or status is not acceptable; the message names
@@ -111,7 +112,7 @@ class Span(msgspec.Struct, kw_only=True):
             raise ValueError(f"Span.status must be one of 'ok', 'error' (Status.OK, Status.ERROR), got {self.status!r}")
         self.status = status
         if self.cost is not None:
-            self.cost = _check_cost(self.cost)
+            self.cost = exact(_check_cost(self.cost))
         if self.started_at is not None:
             self.started_at = _check_time("started_at", self.started_at)
         if self.ended_at is not None:
@@ -157,19 +158,21 @@ def _check_time(field: str, value: object) -> int:
 
 # --- timestamps ---------------------------------------------------------------------------------
 
-_second_cache: list[Any] = [-1, ""]
+_prefixes: dict[int, str] = {}
 
 
 def format_timestamp(ms: int) -> str:
     """Epoch milliseconds as ``2026-03-15T14:23:01.441Z``; the seconds prefix is cached."""
-    sec, frac = divmod(ms, 1000)
-    cache = _second_cache
-    if cache[0] != sec:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        cache[0], cache[1] = sec, prefix  # a racing thread at worst recomputes it
-    else:
-        prefix = cache[1]
-    return f"{prefix}.{frac:03d}Z"
+    sec = ms // 1000
+    prefix = _prefixes.get(sec)
+    if prefix is None:
+        if len(_prefixes) > 4096:
+            _prefixes.clear()
+        prefix = _prefixes[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return prefix + _MILLIS[ms - sec * 1000]
+
+
+_MILLIS = [f".{i:03d}Z" for i in range(1000)]
 
 
 def parse_timestamp(text: str) -> int:
@@ -195,7 +198,7 @@ def now_ms() -> int:
 
 
 class WireSpan(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """The span as it travels: DESIGN §2's keys in order, optional keys omitted when unset."""
+    """The span as it travels, for decoding and validating what the collector receives."""
 
     trace_id: str
     span_id: str
@@ -220,43 +223,45 @@ class WireSpan(msgspec.Struct, kw_only=True, omit_defaults=True):
     cost_source: str | None = None
 
 
-class _Batch(msgspec.Struct):
-    spans: list[WireSpan]
-
-
-def _exact(cost: Decimal | None) -> Decimal | None:
-    if cost is None:
-        return None
+def exact(cost: Decimal) -> Decimal:
+    """The shortest exact form: ``Decimal("0.004480")`` becomes ``0.00448``, ``1E+1`` becomes ``10``."""
     cost = cost.normalize()
-    return cost.quantize(Decimal(1)) if cost.as_tuple().exponent > 0 else cost  # type: ignore[operator]
+    return cost.quantize(_ONE) if cost >= _TEN and cost == cost.to_integral_value() else cost
 
 
-def to_wire(span: Span) -> WireSpan:
-    """The wire form of a recorded span (ids and timestamps already filled by the tracer)."""
+_ONE, _TEN = Decimal(1), Decimal(10)
+
+
+def to_wire(span: Span) -> dict[str, Any]:
+    """The wire form of a recorded span (ids and timestamps already filled by the tracer).
+
+    A plain dict in DESIGN §2's key order: msgspec encodes it faster than a struct is built.
+    """
     ended = span.ended_at or 0
-    return WireSpan(
-        trace_id=span.trace_id or "",
-        span_id=span.span_id or "",
-        parent_span_id=span.parent_span_id,
-        name=span.name or "",
-        model=span.model,
-        provider=span.provider,
-        prompt_tokens=span.prompt_tokens,
-        comp_tokens=span.comp_tokens,
-        total_tokens=span.prompt_tokens + span.comp_tokens,
-        cost_usd=_exact(span.cost),
-        latency_ms=span.latency_ms,
-        status=span.status.value,
-        error=span.error,
-        started_at=format_timestamp(ended if span.started_at is None else span.started_at),
-        ended_at=format_timestamp(ended),
-        cached_tokens=span.cached_tokens,
-        reasoning_tokens=span.reasoning_tokens,
-        cache_write_tokens=span.cache_write_tokens,
-        ttft_ms=span.ttft_ms,
-        attributes=span.attributes,
-        cost_source=span.cost_source,
-    )
+    wire: dict[str, Any] = {"trace_id": span.trace_id or "", "span_id": span.span_id or ""}
+    if span.parent_span_id is not None:
+        wire["parent_span_id"] = span.parent_span_id
+    wire["name"] = span.name or ""
+    wire["model"] = span.model
+    wire["provider"] = span.provider
+    wire["prompt_tokens"] = span.prompt_tokens
+    wire["comp_tokens"] = span.comp_tokens
+    wire["total_tokens"] = span.prompt_tokens + span.comp_tokens
+    wire["cost_usd"] = span.cost
+    wire["latency_ms"] = span.latency_ms
+    wire["status"] = span.status
+    if span.error is not None:
+        wire["error"] = span.error
+    wire["started_at"] = format_timestamp(ended if span.started_at is None else span.started_at)
+    wire["ended_at"] = format_timestamp(ended)
+    for key in _OPTIONAL_TAIL:
+        value = getattr(span, key)
+        if value is not None:
+            wire[key] = value
+    return wire
+
+
+_OPTIONAL_TAIL = ("cached_tokens", "reasoning_tokens", "cache_write_tokens", "ttft_ms", "attributes", "cost_source")
 
 
 def _default(obj: Any) -> Any:
@@ -273,7 +278,7 @@ def encode_lines(spans: list[Span]) -> bytes:
 
 def encode_batch(spans: list[Span]) -> bytes:
     """The ingest body ``{"spans": [...]}`` that ``POST /v1/spans`` takes."""
-    return _encoder.encode(_Batch([to_wire(s) for s in spans]))
+    return _encoder.encode({"spans": [to_wire(s) for s in spans]})
 
 
 def encode_pretty(spans: list[Span]) -> bytes:

@@ -25,7 +25,9 @@ __all__ = ["InMemoryTransport", "capture_spans"]
 
 
 class InMemoryTransport(Transport):
-    """Keeps every emitted span in :attr:`spans`, in order."""
+    """Keeps every emitted span in :attr:`spans`, in order, as soon as its trace ends."""
+
+    synchronous = True
 
     def __init__(self) -> None:
         super().__init__()

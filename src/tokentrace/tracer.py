@@ -56,16 +56,23 @@ class Trace:
         trace.end()
     """
 
-    __slots__ = ("_ended", "_spans", "_token", "_tracer", "name", "parent_span_id", "trace_id")
+    __slots__ = ("_ended", "_id", "_spans", "_token", "_tracer", "name", "parent_span_id")
 
-    def __init__(self, tracer: Tracer, name: str, trace_id: str, parent_span_id: str | None) -> None:
+    def __init__(self, tracer: Tracer, name: str, trace_id: str | None, parent_span_id: str | None) -> None:
         self._tracer = tracer
         self.name = name
-        self.trace_id = trace_id
+        self._id: list[str] = [] if trace_id is None else [trace_id]  # made on first use, often on the worker
         self.parent_span_id = parent_span_id
         self._spans: list[Span] = []
         self._ended = False
         self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
+
+    @property
+    def trace_id(self) -> str:
+        cell = self._id
+        if not cell:
+            cell.append(new_id())  # if two threads race here, both read the first append
+        return cell[0]
 
     @property
     def spans(self) -> list[Span]:
@@ -76,16 +83,13 @@ class Trace:
         if not isinstance(span, Span):
             self._tracer._counters.drop("invalid_span", 1, f"record() takes a Span, got {type(span).__name__}")
             return span
-        if span.span_id is None:
-            span.span_id = new_id()
-        span.trace_id = self.trace_id
         if span.name is None:
             span.name = self.name
         if span.parent_span_id is None:
             span.parent_span_id = self.parent_span_id
         _fill_times(span)
         if self._ended:  # a straggler after end(): send it on its own rather than lose it
-            self._tracer._emit([span])
+            self._tracer._emit(self, [span])
         else:
             self._spans.append(span)
         return span
@@ -116,7 +120,7 @@ class Trace:
             return
         self._ended = True
         if self._spans:
-            self._tracer._emit(self._spans)
+            self._tracer._emit(self, self._spans)
 
     def __enter__(self) -> Trace:
         self._token = _current.set((self, None))
@@ -153,7 +157,7 @@ class ActiveSpan:
     def __init__(self, trace: Trace, span: Span) -> None:
         self._trace = trace
         self.span = span
-        span.span_id = new_id()
+        span.span_id = new_id()  # children started inside the block need it as their parent
         self._t0 = 0.0
         self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
 
@@ -234,6 +238,7 @@ class Tracer:
         for t in self._transports:
             if not callable(getattr(t, "emit", None)):
                 raise TypeError(f"transport must be a tokentrace transport, got {type(t).__name__}")
+        self._sync = [t for t in self._transports if t.synchronous]
         self._counters = Counters()
         self._unpriced = 0
         self._closed = False
@@ -253,7 +258,7 @@ class Tracer:
         """Begin a trace. Inside another trace's block it joins that trace as a child."""
         current = _current.get()
         if current is None:
-            return Trace(self, name, new_id(), None)
+            return Trace(self, name, None, None)
         return Trace(self, name, current[0].trace_id, current[1])
 
     @contextmanager
@@ -262,19 +267,32 @@ class Tracer:
         with self.start(name) as t:
             yield t
 
-    def _emit(self, spans: list[Span]) -> None:
+    def _emit(self, trace: Trace, spans: list[Span]) -> None:
+        """Hand a trace's spans on. The caller's thread only appends to a queue, unless a
+        synchronous transport (stdout) must write them before ``end()`` returns."""
         if self._closed:
             self._counters.drop("closed", len(spans))
             return
         try:
+            if self._sync:
+                for span in spans:
+                    self._finalize(trace, span)
+                for transport in self._sync:
+                    transport.emit(spans)
+            put = self._pipeline.put
             for span in spans:
-                if span.cost is None and span.model:
-                    self._price(span)
-            for transport in self._transports:
-                transport.emit(spans)
-            self._pipeline.put_many(spans)
+                put((trace, span))
         except Exception as exc:  # never into the caller
             self._counters.drop("emit_error", len(spans), repr(exc))
+
+    def _finalize(self, trace: Trace, span: Span) -> None:
+        """Fill the ids and the cost of a span about to leave; idempotent."""
+        if span.span_id is None:
+            span.span_id = new_id()
+        if span.trace_id is None:
+            span.trace_id = trace.trace_id
+        if span.cost is None and span.model:
+            self._price(span)
 
     def _price(self, span: Span) -> None:
         entry = pricing.resolve(span.model, span.provider or None)
@@ -318,7 +336,7 @@ class Tracer:
     def stats(self) -> dict[str, Any]:
         """Counts of spans queued, written and dropped (by reason), and spans with no price."""
         dropped: dict[str, int] = dict(self._counters.dropped)
-        written = queued = 0
+        written, queued = 0, self._pipeline.queued
         for t in self._transports:
             written += t.counters.written
             queued += t.queued
@@ -332,7 +350,7 @@ class Tracer:
         """Wait until every span recorded so far is delivered; False if ``timeout`` ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout
         done = True
-        for part in [*self._transports, self._pipeline]:
+        for part in [self._pipeline, *self._transports]:  # the pipeline feeds the transports
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             done = part.flush(remaining) and done
         return done
@@ -359,32 +377,43 @@ class Tracer:
 
 
 class _Pipeline:
-    """The ``tokentrace.aggregate`` worker: windows, alert rules and the server's span store."""
+    """The ``tokentrace.pipeline`` worker: ids and prices, then the queued transports, the
+    metric windows, the alert rules and any extra sinks (the embedded server's span store)."""
 
     def __init__(self, tracer: Tracer, rules: Sequence[Any], clock: Any, max_queue: int) -> None:
         from .alerts import AlertEngine
         from .windows import WindowAggregator
 
+        self._tracer = tracer
+        self._queued_transports = [t for t in tracer._transports if not t.synchronous]
         self.aggregator = WindowAggregator(clock=clock)
         self.engine = AlertEngine(list(rules), self.aggregator, clock=clock) if rules else None
-        self.sinks: list[Any] = []  # extra consumers, e.g. the embedded server's span ring
-        self._worker: BatchWorker[Span] = BatchWorker(
-            "tokentrace.aggregate", self._handle, max_queue=max_queue, max_batch=1024, interval=0.5,
+        self.sinks: list[Any] = []
+        self._worker: BatchWorker[tuple[Trace, Span]] = BatchWorker(
+            "tokentrace.pipeline", self._handle, max_queue=max_queue, max_batch=1024, interval=0.2,
             counters=tracer._counters,
-        )
-        self._ticker: Any = None
-        if self.engine is not None:
-            self._ticker = _Ticker(self.engine)
+        )  # fmt: skip
+        self.put = self._worker.put
+        self._ticker = _Ticker(self.engine) if self.engine is not None else None
 
-    def put_many(self, spans: list[Span]) -> None:
-        self._worker.put_many(spans)
+    @property
+    def queued(self) -> int:
+        return self._worker.queued
 
-    def _handle(self, batch: list[Span]) -> None:
-        self.aggregator.add_many(batch)
+    def _handle(self, batch: list[tuple[Trace, Span]]) -> None:
+        pricing.expire_stale()
+        finalize = self._tracer._finalize
+        spans = []
+        for trace, span in batch:
+            finalize(trace, span)
+            spans.append(span)
+        for transport in self._queued_transports:
+            transport.emit(spans)
+        self.aggregator.add_many(spans)
         if self.engine is not None:
-            self.engine.observe(batch)
+            self.engine.observe(spans)
         for sink in self.sinks:
-            sink(batch)
+            sink(spans)
 
     def flush(self, timeout: float | None) -> bool:
         done = self._worker.flush(timeout)

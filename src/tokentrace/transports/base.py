@@ -18,7 +18,14 @@ __all__ = ["BatchingTransport", "Transport"]
 
 
 class Transport:
-    """Base class: count what was written and dropped; subclasses implement :meth:`emit`."""
+    """Base class: count what was written and dropped; subclasses implement :meth:`emit`.
+
+    A ``synchronous`` transport's ``emit`` runs on the caller's thread when a trace ends (it
+    must be fast: stdout, memory); the others' runs on the tracer's pipeline worker thread, and
+    must not wait on the network (queue there, as :class:`BatchingTransport` does).
+    """
+
+    synchronous = False
 
     def __init__(self) -> None:
         self.counters = Counters()

@@ -1,4 +1,4 @@
-"""Append spans to a JSONL file, one ``write`` per trace so lines never interleave."""
+"""Append spans to a JSONL file, one ``write`` per batch so lines never interleave."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ __all__ = ["FileTransport"]
 
 
 class FileTransport(Transport):
-    """Appends each trace's spans to ``path`` as JSON lines when the trace ends.
+    """Appends spans to ``path`` as JSON lines.
 
-    The file is opened with ``O_APPEND`` and each trace is one ``os.write``, so several threads
-    or processes can share one file without interleaving lines.
+    The file is opened with ``O_APPEND`` and each batch is one ``os.write``, so threads and
+    processes can share one file without interleaving lines. By default the tracer's pipeline
+    worker writes spans in batches, so a slow disk never stalls the caller; ``tracer.flush()``
+    waits for them, and they are flushed at exit. With ``sync=True`` each trace is written on
+    the caller's thread before ``trace.end()`` returns.
 
     Example::
 
@@ -28,13 +31,15 @@ class FileTransport(Transport):
     Args:
         path: the JSONL file; parent folders are created.
         fsync: call ``fsync`` after each write, so written spans survive a power loss.
+        sync: write on the caller's thread when the trace ends.
 
     Raises:
         ValueError: the file or its folder cannot be created or opened for writing.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False, sync: bool = False) -> None:
         super().__init__()
+        self.synchronous = sync
         self.path = Path(path)
         self._fsync = fsync
         try:
@@ -45,14 +50,13 @@ class FileTransport(Transport):
 
     def emit(self, spans: list[Span]) -> None:
         try:
-            data = encode_lines(spans)
-            view = memoryview(data)
+            view = memoryview(encode_lines(spans))
             while view:
                 view = view[os.write(self._fd, view) :]
             if self._fsync:
                 os.fsync(self._fd)
             self.counters.written += len(spans)
-        except Exception as exc:  # disk full, closed fd: counted and logged, never raised
+        except Exception as exc:  # disk full, closed file: counted and logged, never raised
             self.counters.drop("write_error", len(spans), repr(exc))
 
     def shutdown(self, timeout: float | None = None) -> bool:

@@ -26,6 +26,8 @@ class StdoutTransport(Transport):
         out: a text stream to write to; read at each write, so ``sys.stdout`` swaps are seen.
     """
 
+    synchronous = True  # printed before end() returns, like the seed guide shows
+
     def __init__(self, *, compact: bool = False, out: TextIO | None = None) -> None:
         super().__init__()
         self._encode = encode_lines if compact else encode_pretty
