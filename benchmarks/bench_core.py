@@ -16,9 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _util import per_call_us, row
-
 import tokentrace
+from _util import per_call_us, row
 from tokentrace.spans import Span
 from tokentrace.transports.base import BatchingTransport
 
@@ -136,7 +135,9 @@ def main() -> None:
         rate = jsonl_throughput(Path(tmp) / "batch.jsonl")
     print("core (issue: caller cost <= 1/8 of OpenTelemetry, <= 5 µs CPU/span, >= 1M spans/s, <= 500 B, <= 3 µs)")
     print(row("OpenTelemetry SDK span, 10 gen_ai.* attrs, batch processor", f"{otel:.2f} µs"))
-    print(row("tokentrace start+record+end, FileTransport, auto cost", f"{caller:.2f} µs", f"ratio {caller / otel:.3f}"))
+    print(
+        row("tokentrace start+record+end, FileTransport, auto cost", f"{caller:.2f} µs", f"ratio {caller / otel:.3f}")
+    )
     print(row("total CPU per span (encode, write, windows)", f"{cpu:.2f} µs"))
     print(row("JSONL throughput, batches of 1000", f"{rate / 1e6:.2f} M spans/s"))
     print(row("memory per queued span", f"{bytes_per_queued_span():.0f} B"))

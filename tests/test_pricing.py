@@ -62,7 +62,9 @@ def test_usage_shapes_are_normalized() -> None:
     chat = SimpleNamespace(prompt_tokens=1000, completion_tokens=100,
                            prompt_tokens_details=SimpleNamespace(cached_tokens=800),
                            completion_tokens_details=SimpleNamespace(reasoning_tokens=40))  # fmt: skip
-    assert normalize_usage(chat) == Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=800, reasoning_tokens=40)
+    assert normalize_usage(chat) == Usage(
+        prompt_tokens=1000, completion_tokens=100, cached_tokens=800, reasoning_tokens=40
+    )
     responses = {"input_tokens": 1000, "output_tokens": 100, "input_tokens_details": {"cached_tokens": 800},
                  "output_tokens_details": {"reasoning_tokens": 40}}  # fmt: skip
     assert normalize_usage(responses) == normalize_usage(chat)
@@ -73,7 +75,9 @@ def test_usage_shapes_are_normalized() -> None:
     uncached_anthropic = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": None,
                           "cache_creation_input_tokens": None}  # fmt: skip
     assert normalize_usage(uncached_anthropic) == Usage(prompt_tokens=10, completion_tokens=5)
-    with pytest.raises(TypeError, match="usage must have prompt_tokens/completion_tokens or input_tokens/output_tokens"):
+    with pytest.raises(
+        TypeError, match="usage must have prompt_tokens/completion_tokens or input_tokens/output_tokens"
+    ):
         normalize_usage(object())
 
 

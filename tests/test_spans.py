@@ -124,6 +124,8 @@ def test_format_and_parse_timestamp_round_trip() -> None:
 
 
 def test_attributes_with_odd_values_still_encode() -> None:
-    line = json.loads(encode_lines([recorded(attributes={"when": datetime(2026, 1, 1, tzinfo=timezone.utc), "obj": object})]))
+    line = json.loads(
+        encode_lines([recorded(attributes={"when": datetime(2026, 1, 1, tzinfo=timezone.utc), "obj": object})])
+    )
     assert line["attributes"]["when"] == "2026-01-01T00:00:00Z"
     assert line["attributes"]["obj"] == "<class 'object'>"

@@ -29,10 +29,9 @@ def test_record_fills_ids_name_times_and_cost() -> None:
 
 
 def test_user_cost_is_kept_and_provider_is_filled_from_the_table() -> None:
-    with capture_spans() as (tracer, spans):
-        with tracer.trace("t") as t:
-            t.record(Span(model="gpt-4o", cost=0.5))
-            t.record(Span(model="claude-sonnet-4-5", prompt_tokens=1000))
+    with capture_spans() as (tracer, spans), tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", cost=0.5))
+        t.record(Span(model="claude-sonnet-4-5", prompt_tokens=1000))
     assert (spans[0].cost, spans[0].cost_source, spans[0].provider) == (Decimal("0.5"), None, "")
     assert (spans[1].cost, spans[1].provider) == (Decimal("0.003"), "anthropic")
 
@@ -55,26 +54,29 @@ def test_record_error_marks_the_last_span_or_records_one() -> None:
         empty.record_error(ValueError("bad prompt"))
         empty.end()
     assert (spans[0].status, spans[0].error) == (Status.ERROR, "TimeoutError: model took too long")
-    assert (spans[1].name, spans[1].model, spans[1].status, spans[1].error) == ("b", "", Status.ERROR, "ValueError: bad prompt")
+    assert (spans[1].name, spans[1].model, spans[1].status, spans[1].error) == (
+        "b",
+        "",
+        Status.ERROR,
+        "ValueError: bad prompt",
+    )
     assert spans[1].cost is None
 
 
 def test_with_block_marks_error_and_reraises() -> None:
-    with capture_spans() as (tracer, spans):
-        with pytest.raises(KeyError), tracer.trace("job") as t:
-            t.record(Span(model="gpt-4o", provider="openai"))
-            raise KeyError("missing")
+    with capture_spans() as (tracer, spans), pytest.raises(KeyError), tracer.trace("job") as t:
+        t.record(Span(model="gpt-4o", provider="openai"))
+        raise KeyError("missing")
     assert spans[0].status == Status.ERROR and spans[0].error == "KeyError: 'missing'"
 
 
 def test_span_block_measures_latency_usage_and_errors() -> None:
     usage = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 800}}
-    with capture_spans() as (tracer, spans):
-        with tracer.trace("job") as t:
-            with t.span(model="gpt-4o", provider="openai") as s:
-                s.set_usage(usage)
-            with pytest.raises(RuntimeError), t.span(model="gpt-4o", provider="openai"):
-                raise RuntimeError("boom")
+    with capture_spans() as (tracer, spans), tracer.trace("job") as t:
+        with t.span(model="gpt-4o", provider="openai") as s:
+            s.set_usage(usage)
+        with pytest.raises(RuntimeError), t.span(model="gpt-4o", provider="openai"):
+            raise RuntimeError("boom")
     ok, failed = spans
     assert (ok.prompt_tokens, ok.comp_tokens, ok.cached_tokens, ok.cost) == (1000, 100, 800, Decimal("0.0025"))
     assert ok.latency_ms is not None and ok.ended_at == (ok.started_at or 0) + ok.latency_ms
@@ -94,6 +96,7 @@ def test_nested_trace_joins_the_outer_trace_with_the_enclosing_span_as_parent() 
 
 def test_context_is_per_thread_and_per_task() -> None:
     with capture_spans() as (tracer, spans):
+
         def worker(i: int) -> None:
             with tracer.trace(f"thread-{i}") as t, t.span(model="gpt-4o", provider="openai"):
                 with tracer.trace("child") as child:

@@ -12,10 +12,10 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.metadata as _metadata
 
-from ._version import __version__
 from .alerts import AlertRule, CallbackDelivery, HTTPDelivery, Op, StdoutDelivery
+from .config import Config
 from .exceptions import ConfigError, TokentraceError
 from .pricing import Usage, cost, register_price, unregister_prices
 from .server.config import HTTPServerConfig
@@ -23,10 +23,16 @@ from .spans import Span, Status
 from .tracer import ActiveSpan, Trace, Tracer, current_trace
 from .transports import FileTransport, HTTPTransport, StdoutTransport, Transport
 
+try:
+    __version__ = _metadata.version("tokentrace")
+except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    from ._version import __version__
+
 __all__ = [
     "ActiveSpan",
     "AlertRule",
     "CallbackDelivery",
+    "Config",
     "ConfigError",
     "FileTransport",
     "HTTPDelivery",
@@ -52,7 +58,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # Names whose modules need optional extras are imported on first use.
     if name == "OTLPTransport":
         from .transports.otlp import OTLPTransport

@@ -70,7 +70,7 @@ class BatchWorker(Generic[T]):
         self._interval = interval
         self.counters = counters or Counters()
         self._reset()
-        _workers.add(self)
+        _workers.add(self)  # type: ignore[arg-type]  # the set holds workers of any item type
 
     def _reset(self) -> None:
         self._queue: collections.deque[T] = collections.deque()
@@ -104,12 +104,17 @@ class BatchWorker(Generic[T]):
         for item in items:
             self.put(item)
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the thread once; False when the interpreter refuses (it is shutting down)."""
         with _start_lock:
             if self._thread is None:
                 thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                thread.start()
+                try:
+                    thread.start()
+                except RuntimeError:
+                    return False
                 self._thread = thread
+        return True
 
     def _run(self) -> None:
         while True:
@@ -140,8 +145,9 @@ class BatchWorker(Generic[T]):
         target = self._put
         if self._handled >= target:
             return True
-        if self._thread is None:
-            self._start()
+        if self._thread is None and not self._start():
+            self._drain()  # no thread to be had at exit: do the work here
+            return not self._queue
         self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._done:

@@ -71,8 +71,7 @@ def normalize_usage(usage: Any) -> Usage:
         return Usage(
             prompt_tokens=_int(usage, "prompt_tokens"),
             completion_tokens=_int(usage, "completion_tokens"),
-            cached_tokens=_int(_get(usage, "prompt_tokens_details"), "cached_tokens")
-            or _int(usage, "cached_tokens"),
+            cached_tokens=_int(_get(usage, "prompt_tokens_details"), "cached_tokens") or _int(usage, "cached_tokens"),
             cache_write_tokens=_int(usage, "cache_write_tokens"),
             reasoning_tokens=_int(_get(usage, "completion_tokens_details"), "reasoning_tokens")
             or _int(usage, "reasoning_tokens"),
@@ -223,12 +222,13 @@ def cost(model: str, usage: Any, *, provider: str | None = None) -> float | None
 def resolve(model: str, provider: str | None = None) -> _Price | None:
     """The cached price entry for a model; ``None`` (warned once) when unknown."""
     key = (model, provider or None)
-    entry = _cache.get(key, _MISSING)
-    if entry is _MISSING:
+    try:
+        return _cache[key]
+    except KeyError:
         entry = _resolve_uncached(model, provider or None)
         with _lock:
             _cache[key] = entry
-    return entry  # type: ignore[return-value]
+        return entry
 
 
 def expire_stale() -> None:
@@ -242,9 +242,6 @@ def expire_stale() -> None:
 
 
 _next_expiry = time.monotonic() + _RESOLVE_TTL_S
-
-
-_MISSING: Any = object()
 
 
 def _resolve_uncached(model: str, provider: str | None) -> _Price | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from random import getrandbits
 from typing import Any

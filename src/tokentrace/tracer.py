@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextvars
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,12 +23,14 @@ from ._worker import BatchWorker, Counters
 from .spans import Span, Status, new_id, now_ms
 
 if TYPE_CHECKING:
+    from .config import Config
     from .transports.base import Transport
 
 __all__ = ["ActiveSpan", "Trace", "Tracer", "current_trace"]
 
 _log = logging.getLogger(__name__)
 _DEFAULT_EXIT_TIMEOUT_S = 5.0
+_DEFAULT_MAX_QUEUE = 100_000
 
 # (trace, span id of the enclosing span or None) for the code running now
 _current: contextvars.ContextVar[tuple[Trace, str | None] | None] = contextvars.ContextVar(
@@ -217,6 +220,8 @@ class Tracer:
         http_server: start the embedded HTTP server (``HTTPServerConfig``).
         clock: seconds since the epoch, for the metric windows and alerts (tests inject one).
         exit_timeout: seconds the exit hook may spend flushing.
+        max_queue: spans waiting for the pipeline worker at most (about 450 bytes each); past it
+            the newest are dropped and counted. The default absorbs a burst of 100,000.
     """
 
     def __init__(
@@ -227,7 +232,7 @@ class Tracer:
         http_server: Any = None,
         clock: Any = time.time,
         exit_timeout: float = _DEFAULT_EXIT_TIMEOUT_S,
-        max_queue: int = 10_000,
+        max_queue: int = _DEFAULT_MAX_QUEUE,
     ) -> None:
         if transport is None:
             self._transports: list[Transport] = []
@@ -251,6 +256,15 @@ class Tracer:
             self._server = start_embedded(self, http_server)
         self._exit_timeout = exit_timeout
         _register_exit(self)
+
+    @classmethod
+    def from_config(cls, config: Config | str | os.PathLike[str]) -> Tracer:
+        """A tracer from a :class:`~tokentrace.Config` or the path of a ``tokentrace.toml``."""
+        from .config import Config
+
+        if not isinstance(config, Config):
+            config = Config.from_toml(config)
+        return config.build()
 
     # --- traces ---------------------------------------------------------------------------------
 
@@ -299,7 +313,9 @@ class Tracer:
         if entry is None:
             self._unpriced += 1
             return
-        span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0)
+        span.cost = entry.amount(
+            span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0
+        )
         span.cost_source = entry.source
         if not span.provider:
             span.provider = entry.provider
@@ -323,8 +339,9 @@ class Tracer:
     def alert_engine(self) -> Any:
         return self._pipeline.engine
 
-    def metrics(self, window: Any = "1h", *, model: str | None = None, provider: str | None = None,
-                name: str | None = None) -> Any:
+    def metrics(
+        self, window: Any = "1h", *, model: str | None = None, provider: str | None = None, name: str | None = None
+    ) -> Any:
         """Windowed metrics over the last ``window`` (``"1h"``, seconds or a ``timedelta``)."""
         from .durations import parse_duration
 
@@ -350,7 +367,8 @@ class Tracer:
         """Wait until every span recorded so far is delivered; False if ``timeout`` ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout
         done = True
-        for part in [self._pipeline, *self._transports]:  # the pipeline feeds the transports
+        parts: list[_Pipeline | Transport] = [self._pipeline, *self._transports]  # the pipeline feeds them
+        for part in parts:
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             done = part.flush(remaining) and done
         return done

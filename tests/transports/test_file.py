@@ -27,15 +27,19 @@ def test_creates_parent_folders_and_appends(tmp_path: Path) -> None:
     assert [json.loads(line)["prompt_tokens"] for line in lines] == [3, 3]
 
 
-def test_spans_are_written_when_end_returns(tmp_path: Path) -> None:
-    path = tmp_path / "t.jsonl"
-    tracer = Tracer(transport=FileTransport(path))
-    trace = tracer.start("t")
-    trace.record(Span(model="gpt-4o", provider="openai"))
-    trace.record(Span(model="gpt-4o", provider="openai"))
-    trace.end()
-    assert len(path.read_text().splitlines()) == 2
-    tracer.close()
+def test_sync_writes_before_end_returns_and_default_after_flush(tmp_path: Path) -> None:
+    for sync in (True, False):
+        path = tmp_path / f"{sync}.jsonl"
+        tracer = Tracer(transport=FileTransport(path, sync=sync))
+        trace = tracer.start("t")
+        trace.record(Span(model="gpt-4o", provider="openai"))
+        trace.record(Span(model="gpt-4o", provider="openai"))
+        trace.end()
+        if not sync:
+            assert tracer.flush(10)
+        spans = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [s["cost_usd"] for s in spans] == [0, 0] and spans[0]["trace_id"] == spans[1]["trace_id"]
+        tracer.close()
 
 
 def test_eight_threads_write_exactly_twenty_thousand_whole_lines(tmp_path: Path) -> None:
@@ -74,6 +78,7 @@ def test_a_full_disk_is_counted_not_raised() -> None:
     tracer = Tracer(transport=FileTransport("/dev/full"))
     with tracer.trace("t") as t:
         t.record(Span(model="gpt-4o", provider="openai"))
+    assert tracer.flush(10)
     assert tracer.stats()["dropped"] == {"write_error": 1}
     tracer.close()
 

@@ -84,6 +84,7 @@ def test_full_queue_drops_the_newest_and_counts_them() -> None:
             with tracer.trace("t") as t:
                 for _ in range(10):
                     t.record(Span(model="gpt-4o", provider="openai"))
+        assert not tracer.flush(0.5)  # the slow receiver holds the first batch
         stats = tracer.stats()
         assert stats["dropped"]["queue_full"] >= 10
         tracer.close(5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,9 +61,7 @@ class FileTransport(Transport):
             self.counters.drop("write_error", len(spans), repr(exc))
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._fd)
-        except OSError:
-            pass
         self._fd = -1
         return True
