@@ -86,12 +86,13 @@ class BatchWorker(Generic[T]):
     def queued(self) -> int:
         return len(self._queue)
 
-    def put(self, item: T) -> None:
+    def put(self, item: T, weight: int = 1) -> None:
+        """Queue ``item``; when it cannot be, count ``weight`` lost items (e.g. its spans)."""
         if self._stopping:
-            self.counters.drop("closed")
+            self.counters.drop("closed", weight)
             return
         if len(self._queue) >= self._max_queue:
-            self.counters.drop("queue_full")
+            self.counters.drop("queue_full", weight)
             return
         self._queue.append(item)
         self._put += 1

@@ -254,14 +254,19 @@ def to_wire(span: Span) -> dict[str, Any]:
         wire["error"] = span.error
     wire["started_at"] = format_timestamp(ended if span.started_at is None else span.started_at)
     wire["ended_at"] = format_timestamp(ended)
-    for key in _OPTIONAL_TAIL:
-        value = getattr(span, key)
-        if value is not None:
-            wire[key] = value
+    if span.cached_tokens is not None:
+        wire["cached_tokens"] = span.cached_tokens
+    if span.reasoning_tokens is not None:
+        wire["reasoning_tokens"] = span.reasoning_tokens
+    if span.cache_write_tokens is not None:
+        wire["cache_write_tokens"] = span.cache_write_tokens
+    if span.ttft_ms is not None:
+        wire["ttft_ms"] = span.ttft_ms
+    if span.attributes is not None:
+        wire["attributes"] = span.attributes
+    if span.cost_source is not None:
+        wire["cost_source"] = span.cost_source
     return wire
-
-
-_OPTIONAL_TAIL = ("cached_tokens", "reasoning_tokens", "cache_write_tokens", "ttft_ms", "attributes", "cost_source")
 
 
 def _default(obj: Any) -> Any:

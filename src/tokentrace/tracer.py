@@ -220,8 +220,8 @@ class Tracer:
         http_server: start the embedded HTTP server (``HTTPServerConfig``).
         clock: seconds since the epoch, for the metric windows and alerts (tests inject one).
         exit_timeout: seconds the exit hook may spend flushing.
-        max_queue: spans waiting for the pipeline worker at most (about 450 bytes each); past it
-            the newest are dropped and counted. The default absorbs a burst of 100,000.
+        max_queue: ended traces waiting for the pipeline worker at most; past it the newest are
+            dropped and counted. The default absorbs a burst of 100,000.
     """
 
     def __init__(
@@ -289,24 +289,23 @@ class Tracer:
             return
         try:
             if self._sync:
-                for span in spans:
-                    self._finalize(trace, span)
+                self._finalize(trace, spans)
                 for transport in self._sync:
                     transport.emit(spans)
-            put = self._pipeline.put
-            for span in spans:
-                put((trace, span))
+            self._pipeline.put((trace, spans), len(spans))
         except Exception as exc:  # never into the caller
             self._counters.drop("emit_error", len(spans), repr(exc))
 
-    def _finalize(self, trace: Trace, span: Span) -> None:
-        """Fill the ids and the cost of a span about to leave; idempotent."""
-        if span.span_id is None:
-            span.span_id = new_id()
-        if span.trace_id is None:
-            span.trace_id = trace.trace_id
-        if span.cost is None and span.model:
-            self._price(span)
+    def _finalize(self, trace: Trace, spans: list[Span]) -> None:
+        """Fill the ids and the cost of spans about to leave; idempotent."""
+        trace_id = trace.trace_id
+        for span in spans:
+            if span.span_id is None:
+                span.span_id = new_id()
+            if span.trace_id is None:
+                span.trace_id = trace_id
+            if span.cost is None and span.model:
+                self._price(span)
 
     def _price(self, span: Span) -> None:
         entry = pricing.resolve(span.model, span.provider or None)
@@ -407,7 +406,7 @@ class _Pipeline:
         self.aggregator = WindowAggregator(clock=clock)
         self.engine = AlertEngine(list(rules), self.aggregator, clock=clock) if rules else None
         self.sinks: list[Any] = []
-        self._worker: BatchWorker[tuple[Trace, Span]] = BatchWorker(
+        self._worker: BatchWorker[tuple[Trace, list[Span]]] = BatchWorker(
             "tokentrace.pipeline", self._handle, max_queue=max_queue, max_batch=1024, interval=0.2,
             counters=tracer._counters,
         )  # fmt: skip
@@ -418,13 +417,13 @@ class _Pipeline:
     def queued(self) -> int:
         return self._worker.queued
 
-    def _handle(self, batch: list[tuple[Trace, Span]]) -> None:
+    def _handle(self, batch: list[tuple[Trace, list[Span]]]) -> None:
         pricing.expire_stale()
         finalize = self._tracer._finalize
         spans = []
-        for trace, span in batch:
-            finalize(trace, span)
-            spans.append(span)
+        for trace, trace_spans in batch:
+            finalize(trace, trace_spans)
+            spans.extend(trace_spans)
         for transport in self._queued_transports:
             transport.emit(spans)
         self.aggregator.add_many(spans)
