@@ -118,3 +118,17 @@ def test_register_price_rejects_bad_prices(args: tuple[str, object, object], mes
 
 def test_provider_the_table_does_not_know_falls_back_to_the_model_name() -> None:
     assert price("gpt-4o", Usage(prompt_tokens=512, completion_tokens=128), provider="my-proxy") == Decimal("0.00256")
+
+
+def test_sdk_usage_objects_are_read_fully() -> None:
+    from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
+
+    usage = CompletionUsage(prompt_tokens=1000, completion_tokens=100, total_tokens=1100,
+                            prompt_tokens_details=PromptTokensDetails(cached_tokens=800))  # fmt: skip
+    assert normalize_usage(usage) == Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=800)
+    from anthropic.types import Usage as AnthropicUsage
+
+    claude = AnthropicUsage(input_tokens=100, output_tokens=50, cache_read_input_tokens=1000,
+                            cache_creation_input_tokens=200)  # fmt: skip
+    assert normalize_usage(claude) == Usage(prompt_tokens=1300, completion_tokens=50, cached_tokens=1000,
+                                            cache_write_tokens=200)  # fmt: skip

@@ -200,3 +200,15 @@ def test_stdout_compact_is_one_line_per_span(capsys: pytest.CaptureFixture[str])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(json.loads(line)["name"] == "t" for line in lines)
     tracer.close()
+
+
+def test_a_span_recorded_inside_a_span_block_gets_it_as_parent() -> None:
+    with capture_spans() as (tracer, spans):
+        with tracer.trace("job") as t, t.span(model="gpt-4o", provider="openai") as outer:
+            t.record(Span(model="gpt-4o-mini", provider="openai"))
+        t2 = tracer.start("other")
+        t2.record(Span(model="gpt-4o", provider="openai"))
+        t2.end()
+    inner, outer_span, other = spans
+    assert inner.parent_span_id == outer.span.span_id == outer_span.span_id
+    assert outer_span.parent_span_id is None and other.parent_span_id is None

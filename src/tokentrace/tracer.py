@@ -89,7 +89,9 @@ class Trace:
         if span.name is None:
             span.name = self.name
         if span.parent_span_id is None:
-            span.parent_span_id = self.parent_span_id
+            current = _current.get()  # inside this trace's `with t.span()`: that span is the parent
+            parent = current[1] if current is not None and current[0] is self else None
+            span.parent_span_id = parent or self.parent_span_id
         _fill_times(span)
         if self._ended:  # a straggler after end(): send it on its own rather than lose it
             self._tracer._emit(self, [span])
@@ -319,14 +321,15 @@ class Tracer:
         if not span.provider:
             span.provider = entry.provider
 
-    def instrument(self, client: Any, *, capture_content: bool = False) -> Any:
+    def instrument(self, client: Any, *, capture_content: bool = False, max_content_chars: int = 2000) -> Any:
         """Trace every model call of an ``openai`` or ``anthropic`` client; returns the client.
 
-        Prompt and response text are recorded only with ``capture_content=True``.
+        Prompt and response text are recorded only with ``capture_content=True``, cut to
+        ``max_content_chars`` characters.
         """
         from .integrations import instrument
 
-        return instrument(self, client, capture_content=capture_content)
+        return instrument(self, client, capture_content=capture_content, max_content_chars=max_content_chars)
 
     # --- queries --------------------------------------------------------------------------------
 
