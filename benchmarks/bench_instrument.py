@@ -1,0 +1,205 @@
+"""Per-call overhead of an instrumented OpenAI / Anthropic client, against the local fake provider.
+
+The fake provider (``tests/fakes/providers.py``) runs in its own process, as a real one would, so
+its threads do not compete with the client for the interpreter lock. Each scenario runs the same
+calls on a plain client and on an instrumented one, in alternating rounds whose order rotates, in
+one run, and reports the best round of each: wall time per call, and the client process's CPU time
+per call (all its threads, so tokentrace's background worker is included). A loopback call costs
+~1-3 ms and its wall time wanders by tens of µs (the first row, two plain clients, shows how much);
+the CPU time is steadier. The last row times the wrapper alone around a canned SDK result.
+
+Usage: ``python benchmarks/bench_instrument.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fake provider
+
+import anthropic
+import openai
+
+import tokentrace
+from _util import per_call_us, row
+from tests.fakes.providers import ProviderServer
+from tokentrace.integrations import _calls
+from tokentrace.integrations import openai as openai_integration
+from tokentrace.spans import Span
+from tokentrace.transports.base import BatchingTransport
+
+QUICK = "--quick" in sys.argv
+ROUNDS, PER_ROUND = (5, 100) if QUICK else (15, 300)
+MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
+TARGET_US = 20.0
+
+
+class Timing(NamedTuple):
+    wall: float  # µs per call
+    cpu: float  # µs of process CPU per call
+
+
+class _Discard(BatchingTransport):
+    """A network transport whose export does nothing: the caller-side cost is all that is left."""
+
+    def __init__(self) -> None:
+        super().__init__("tokentrace.bench", max_queue=1_000_000)
+
+    def export(self, batch: list[Span]) -> None:
+        self.counters.written += len(batch)
+
+
+def _serve(urls: Any, stop: Any) -> None:
+    with ProviderServer() as server:
+        urls.put(server.url)
+        stop.wait()
+
+
+@contextmanager
+def provider_process() -> Iterator[str]:
+    """The fake provider's base URL, served by a child process while the block runs."""
+    context = multiprocessing.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    child = context.Process(target=_serve, args=(urls, stop), daemon=True)
+    child.start()
+    try:
+        yield urls.get(timeout=60)
+    finally:
+        stop.set()
+        child.join(10)
+
+
+def _order(count: int, round_number: int) -> list[int]:
+    """Round ``round_number``'s order of ``count`` contenders: rotated, so none is always first."""
+    return [(index + round_number) % count for index in range(count)]
+
+
+def _best(runs: list[list[Timing]]) -> list[Timing]:
+    return [Timing(min(t.wall for t in run), min(t.cpu for t in run)) for run in runs]
+
+
+def interleaved(*calls: Callable[[], object]) -> list[Timing]:
+    """The best round of each of ``calls``, timed in alternating rounds."""
+    for call in calls:
+        call()  # warm connections and lazy imports
+    runs: list[list[Timing]] = [[] for _ in calls]
+    for round_number in range(ROUNDS):
+        for index in _order(len(calls), round_number):
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(PER_ROUND):
+                calls[index]()
+            runs[index].append(_per_call(wall, cpu))
+    return _best(runs)
+
+
+async def interleaved_async(*calls: Callable[[], Awaitable[object]]) -> list[Timing]:
+    """:func:`interleaved` for coroutine functions, on the running event loop."""
+    for call in calls:
+        await call()
+    runs: list[list[Timing]] = [[] for _ in calls]
+    for round_number in range(ROUNDS):
+        for index in _order(len(calls), round_number):
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(PER_ROUND):
+                await calls[index]()
+            runs[index].append(_per_call(wall, cpu))
+    return _best(runs)
+
+
+def _per_call(wall: float, cpu: float) -> Timing:
+    return Timing((time.perf_counter() - wall) / PER_ROUND * 1e6, (time.process_time() - cpu) / PER_ROUND * 1e6)
+
+
+def report(label: str, plain: Timing, traced: Timing) -> None:
+    wall = f"{plain.wall:7.0f} -> {traced.wall:7.0f} µs ({traced.wall - plain.wall:+5.1f})"
+    print(row(label, wall, f"CPU {plain.cpu:7.0f} -> {traced.cpu:7.0f} µs ({traced.cpu - plain.cpu:+5.1f})"))
+
+
+def sync_scenarios(url: str, tracer: tokentrace.Tracer) -> None:
+    with (
+        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as plain,
+        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as other_plain,
+        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as raw,
+        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as plain_a,
+        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as raw_a,
+    ):
+        traced, traced_a = tracer.instrument(raw), tracer.instrument(raw_a)
+
+        def chat(client: Any, **kw: Any) -> Callable[[], object]:
+            return lambda: client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **kw)
+
+        def stream(client: Any, **kw: Any) -> Callable[[], object]:
+            return lambda: list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, **kw))
+
+        def messages(client: Any) -> Callable[[], object]:
+            return lambda: client.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
+
+        first, second, instrumented = interleaved(chat(plain), chat(other_plain), chat(traced))
+        report("noise: a second plain client, same calls", first, second)
+        report("openai chat.completions.create", first, instrumented)
+        # A traced stream asks for the usage chunk; the second baseline asks for it too.
+        bare, with_usage, traced_stream = interleaved(
+            stream(plain), stream(plain, stream_options={"include_usage": True}), stream(traced)
+        )
+        report("openai chat stream, read to the end", bare, traced_stream)
+        report("  same, baseline also asking for the usage chunk", with_usage, traced_stream)
+        report("anthropic messages.create", *interleaved(messages(plain_a), messages(traced_a)))
+
+
+def async_scenario(url: str, tracer: tokentrace.Tracer) -> None:
+    async def main() -> list[Timing]:
+        async with (
+            openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as plain,
+            openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as raw,
+        ):
+            traced = tracer.instrument(raw)
+
+            def chat(client: Any) -> Callable[[], Awaitable[object]]:
+                return lambda: client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+            return await interleaved_async(chat(plain), chat(traced))
+
+    report("openai AsyncOpenAI chat.completions.create", *asyncio.run(main()))
+
+
+def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> float:
+    """µs per call the chat wrapper adds to a function returning a canned ChatCompletion."""
+    with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client:
+        completion = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+    def canned(**kwargs: Any) -> Any:
+        return completion
+
+    wrapped = _calls.traced_sync(_calls.Settings(tracer), openai_integration.CHAT, canned)
+    number = 20_000 if QUICK else 100_000
+    bare = per_call_us(lambda: canned(model="gpt-4o", messages=MESSAGES), number)
+    return per_call_us(lambda: wrapped(model="gpt-4o", messages=MESSAGES), number) - bare
+
+
+def main() -> None:
+    tracer = tokentrace.Tracer(transport=_Discard())
+    print(f"plain -> instrumented client, fake provider in another process ({ROUNDS} rounds x {PER_ROUND}, best)")
+    with provider_process() as url:
+        sync_scenarios(url, tracer)
+        async_scenario(url, tracer)
+        alone = wrapper_alone(url, tracer)
+    print(f"the wrapper alone around a canned ChatCompletion (target <= {TARGET_US:.0f} µs per call)")
+    print(row("join trace, clock, usage, Span, record, end", f"{alone:.2f} µs"))
+    tracer.flush(30)
+    stats = tracer.stats()
+    print(f"  spans written {stats['written']}, dropped {dict(stats['dropped'])}")
+    print(f"  ({os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    tracer.close()
+
+
+if __name__ == "__main__":
+    main()

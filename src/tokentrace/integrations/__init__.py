@@ -1,0 +1,139 @@
+"""Automatic spans for the OpenAI and Anthropic SDK clients: sync, async and streamed calls.
+
+Example::
+
+    client = tracer.instrument(openai.OpenAI())   # or integrations.instrument(tracer, client)
+    client.chat.completions.create(model="gpt-4o", messages=[...])   # one span, priced
+    tokentrace.uninstrument(client)
+
+Each model call becomes one span in the trace active where it is made (``with tracer.trace(...)``),
+or in a trace of its own named after the operation (``"chat"``, ``"responses"``, ``"embeddings"``,
+``"messages"``). The span carries the response's model id (the requested one when there is no
+response), token counts from the response usage, latency, time to first token for streams, and
+the SDK's exception as ``"TypeName: message"`` when the call fails (the exception itself reaches
+the caller unchanged). Its attributes hold ``gen_ai.operation.name`` and ``gen_ai.request.model``;
+prompt and completion text are added (``gen_ai.prompt``, ``gen_ai.completion``) only with
+``capture_content=True``.
+
+Only the given client object is changed, never the SDK's classes, so two clients can report to
+two tracers; copies made with ``client.with_options(...)`` / ``client.copy(...)`` are traced like
+their original. The SDKs are imported only when a client of theirs is instrumented.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._calls import Settings, note_failure
+from ._patch import Patch, replace, restore
+
+if TYPE_CHECKING:
+    from ..tracer import Tracer
+
+__all__ = ["instrument", "uninstrument"]
+
+C = TypeVar("C")
+
+_STATE = "_tokentrace_instrumentation"
+_CLIENTS = {  # SDK package -> client classes its integration takes (subclasses included)
+    "openai": ("OpenAI", "AsyncOpenAI"),
+    "anthropic": ("Anthropic", "AsyncAnthropic"),
+}
+_SUPPORTED = "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic or anthropic.AsyncAnthropic"
+
+
+@dataclass(frozen=True)
+class _Instrumentation:
+    """Kept on an instrumented client: what to undo."""
+
+    patches: list[Patch]
+
+
+def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_content_chars: int = 2000) -> C:
+    """Trace every model call ``client`` makes, on ``tracer``; returns the same client.
+
+    Instrumenting a client that already is has no effect (its first tracer keeps it).
+
+    Args:
+        tracer: the :class:`~tokentrace.Tracer` the spans go to.
+        client: an ``openai.OpenAI`` / ``openai.AsyncOpenAI`` (Azure ones too) or an
+            ``anthropic.Anthropic`` / ``anthropic.AsyncAnthropic`` client.
+        capture_content: also record prompt and completion text in the span's attributes.
+        max_content_chars: the most characters kept of each of them.
+
+    Raises:
+        TypeError: ``client`` is none of the supported clients, or ``tracer`` is not a tracer.
+        ValueError: ``max_content_chars`` is negative.
+        ImportError: the client's SDK cannot be imported (install ``tokentrace[openai]`` or
+            ``tokentrace[anthropic]``).
+    """
+    if not callable(getattr(tracer, "start", None)):
+        raise TypeError(f"tracer must be a tokentrace.Tracer, got {type(tracer).__name__}")
+    if type(max_content_chars) is not int or max_content_chars < 0:
+        raise ValueError(f"max_content_chars must be a non-negative int, got {max_content_chars!r}")
+    if _state(client) is not None:
+        return client
+    integration = _integration_for(client)
+    settings = Settings(tracer, bool(capture_content), max_content_chars)
+    patches = integration.patch(client, settings)
+    patches += _trace_copies(client, settings)
+    setattr(client, _STATE, _Instrumentation(patches))
+    return client
+
+
+def uninstrument(client: C) -> C:
+    """Stop tracing ``client``; a client that is not instrumented is returned as it is."""
+    state = _state(client)
+    if state is not None:
+        restore(state.patches)
+        delattr(client, _STATE)
+    return client
+
+
+def _state(client: Any) -> _Instrumentation | None:
+    state = getattr(client, "__dict__", {}).get(_STATE)
+    return state if isinstance(state, _Instrumentation) else None
+
+
+def _integration_for(client: Any) -> ModuleType:
+    """The integration module for the SDK ``client`` comes from, found without importing any SDK."""
+    for cls in type(client).__mro__:
+        package = cls.__module__.partition(".")[0]
+        if cls.__name__ in _CLIENTS.get(package, ()):
+            return importlib.import_module(f"{__name__}.{package}")
+    raise TypeError(f"tokentrace can instrument an {_SUPPORTED} client, got {type(client).__qualname__}")
+
+
+def _trace_copies(client: Any, settings: Settings) -> list[Patch]:
+    """``client.copy()`` / ``client.with_options()`` build a fresh client: instrument it the same way."""
+    patches = []
+    for name in ("copy", "with_options"):
+        if callable(getattr(client, name, None)):
+            patches.append(replace(client, name, _copier(settings)))
+    return patches
+
+
+def _copier(settings: Settings) -> Callable[[Any], Callable[..., Any]]:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def copy(*args: Any, **kwargs: Any) -> Any:
+            new = original(*args, **kwargs)
+            try:
+                instrument(
+                    settings.tracer,
+                    new,
+                    capture_content=settings.capture_content,
+                    max_content_chars=settings.max_content_chars,
+                )
+            except Exception as exc:
+                note_failure(settings.tracer, exc)
+            return new
+
+        return copy
+
+    return make

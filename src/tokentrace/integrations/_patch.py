@@ -1,0 +1,38 @@
+"""Replace methods on one SDK object (never its class) and put them back.
+
+An instance attribute shadows the class's method, so only that client is traced and two clients
+can report to two tracers. A :class:`Patch` remembers what it set, so undoing it leaves alone
+anything set over it later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Patch", "replace", "restore"]
+
+
+@dataclass(frozen=True)
+class Patch:
+    """``owner.name`` was set to ``wrapper``."""
+
+    owner: Any
+    name: str
+    wrapper: Any
+
+
+def replace(owner: Any, name: str, make: Callable[[Any], Any]) -> Patch:
+    """Set ``owner.name`` to ``make(owner.name)`` on the instance."""
+    wrapper = make(getattr(owner, name))
+    setattr(owner, name, wrapper)
+    return Patch(owner, name, wrapper)
+
+
+def restore(patches: list[Patch]) -> None:
+    """Remove the instance attributes the patches set, when they are still ours."""
+    for patch in reversed(patches):
+        attributes = vars(patch.owner)
+        if attributes.get(patch.name) is patch.wrapper:
+            del attributes[patch.name]

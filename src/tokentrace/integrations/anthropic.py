@@ -1,0 +1,180 @@
+"""Tracing for ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic`` clients (and subclasses).
+
+Traced: ``messages.create`` (also with ``stream=True``) and ``messages.stream(...)``, whose manager
+is handed back wrapped: the span starts when its ``with`` block sends the request and ends with the
+stream (read to its end, closed by the block's exit, or collected). Calls made through
+``with_raw_response`` / ``with_streaming_response`` are passed through untraced.
+
+Usage: Anthropic's ``input_tokens`` exclude the prompt cache, so cache reads and cache writes are
+added into ``prompt_tokens`` and reported as ``cached_tokens`` / ``cache_write_tokens``; a stream's
+``message_start`` usage is updated by the cumulative counts of its ``message_delta``; thinking
+tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+try:
+    import anthropic
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "tracing an Anthropic client needs the anthropic package: pip install 'tokentrace[anthropic]'"
+    ) from exc
+
+from ..pricing import Usage, normalize_usage
+from ._calls import Call, Operation, Settings, traced_async, traced_sync
+from ._patch import Patch, replace
+from ._streams import watch_async, watch_sync
+
+__all__ = ["MESSAGES", "patch"]
+
+_USAGE_FIELDS = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "output_tokens",
+    "output_tokens_details",
+)
+
+
+def _fields(usage: Any, into: dict[str, Any]) -> dict[str, Any]:
+    """Copy the usage counts that are set (a ``message_delta`` leaves some as None) into ``into``."""
+    for name in _USAGE_FIELDS:
+        value = getattr(usage, name, None)
+        if value is not None:
+            into[name] = value
+    return into
+
+
+def _usage(fields: dict[str, Any]) -> Usage:
+    usage = normalize_usage({"cache_read_input_tokens": 0, **fields})  # the key marks Anthropic's shape
+    thinking = getattr(fields.get("output_tokens_details"), "thinking_tokens", None)
+    if not usage.reasoning_tokens and type(thinking) is int and thinking > 0:
+        usage = msgspec.structs.replace(usage, reasoning_tokens=thinking)
+    return usage
+
+
+def _prompt(kwargs: dict[str, Any]) -> Any:
+    system = kwargs.get("system")
+    if isinstance(system, (str, list)) and system:
+        return {"system": system, "messages": kwargs.get("messages")}
+    return kwargs.get("messages")
+
+
+def _read(call: Call, message: Any) -> None:
+    call.model = message.model
+    call.usage = _fields(message.usage, {})
+    if call.text_room:
+        for block in message.content:
+            if block.type == "text":
+                call.add_text(block.text)
+
+
+def _observe(call: Call, event: Any) -> bool:
+    kind = event.type
+    if kind == "content_block_delta":
+        call.mark_output()
+        if call.text_room and event.delta.type == "text_delta":
+            call.add_text(event.delta.text)
+    elif kind == "message_start":
+        call.model = event.message.model
+        call.usage = _fields(event.message.usage, {})
+    elif kind == "message_delta":
+        call.usage = _fields(event.usage, call.usage if isinstance(call.usage, dict) else {})
+    return False
+
+
+MESSAGES = Operation("anthropic", "messages", prompt=_prompt, read=_read, observe=_observe, usage=_usage)
+
+
+class _StreamManager:
+    """Stands in for ``MessageStreamManager``: the call starts when ``__enter__`` sends it."""
+
+    def __init__(self, inner: Any, settings: Settings, kwargs: dict[str, Any]) -> None:
+        self._inner, self._settings, self._kwargs = inner, settings, kwargs
+
+    def __enter__(self) -> Any:
+        call, _ = Call.begin(self._settings, MESSAGES, self._kwargs, True)
+        if call is None:
+            return self._inner.__enter__()
+        try:
+            stream = self._inner.__enter__()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        watch_sync(getattr(stream, "_raw_stream", stream), call)
+        return stream
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._inner.__exit__(exc_type, exc, tb)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _AsyncStreamManager:
+    """Stands in for ``AsyncMessageStreamManager``; see :class:`_StreamManager`."""
+
+    def __init__(self, inner: Any, settings: Settings, kwargs: dict[str, Any]) -> None:
+        self._inner, self._settings, self._kwargs = inner, settings, kwargs
+
+    async def __aenter__(self) -> Any:
+        call, _ = Call.begin(self._settings, MESSAGES, self._kwargs, True)
+        if call is None:
+            return await self._inner.__aenter__()
+        try:
+            stream = await self._inner.__aenter__()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        watch_async(getattr(stream, "_raw_stream", stream), call)
+        return stream
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _traced_stream(settings: Settings, manager: type[_StreamManager | _AsyncStreamManager]) -> Callable[[Any], Any]:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            return manager(original(*args, **kwargs), settings, kwargs)
+
+        return stream
+
+    return make
+
+
+def patch(client: Any, settings: Settings) -> list[Patch]:
+    """Trace ``client``'s model calls with ``settings``; the patches undo it.
+
+    Raises:
+        TypeError: ``client`` is not an ``anthropic.Anthropic`` or ``anthropic.AsyncAnthropic``.
+    """
+    if isinstance(client, anthropic.AsyncAnthropic):
+        wrap: Callable[..., Any] = traced_async
+        manager: type[_StreamManager | _AsyncStreamManager] = _AsyncStreamManager
+    elif isinstance(client, anthropic.Anthropic):
+        wrap, manager = traced_sync, _StreamManager
+    else:
+        raise TypeError(
+            f"expected an anthropic.Anthropic or anthropic.AsyncAnthropic client, got {type(client).__name__}"
+        )
+    messages = client.messages
+    return [
+        replace(messages, "create", lambda original: wrap(settings, MESSAGES, original)),
+        replace(messages, "stream", _traced_stream(settings, manager)),
+    ]

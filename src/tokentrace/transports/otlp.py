@@ -1,0 +1,279 @@
+"""Export spans to an OpenTelemetry collector over OTLP/HTTP (protobuf), in background batches.
+
+Needs the ``tokentrace[otel]`` extra; the OpenTelemetry packages are imported when an
+:class:`OTLPTransport` is made, never by ``import tokentrace``. The OpenTelemetry SDK serves only
+as encoder and sender: each span is built directly as a ``ReadableSpan`` and handed to the SDK's
+``OTLPSpanExporter`` (which retries 429/502/503/504 and connection errors within ``timeout``). No
+``TracerProvider`` is made, and the application's global one is neither read nor replaced.
+
+How a tokentrace span maps to an OpenTelemetry span (kind ``CLIENT``, scope ``tokentrace``):
+
+=================================  =========================================================
+tokentrace                         OpenTelemetry
+=================================  =========================================================
+``trace_id`` (a UUID)              trace id: the UUID's 128 bits
+``span_id`` (a UUID)               span id: the UUID's low 64 bits
+``parent_span_id``                 parent span id (mapped the same way), in the same trace
+``started_at`` / ``ended_at``      start / end time (milliseconds as nanoseconds)
+``status`` error + ``error``       ``StatusCode.ERROR`` described by ``error``; ``error.type``
+                                   is the exception type before the first ``:``
+``status`` ok                      ``UNSET``, as instrumentations leave successful spans
+``provider``                       ``gen_ai.provider.name``
+``gen_ai.operation.name`` attr.    ``gen_ai.operation.name`` (``"chat"`` when not recorded)
+``gen_ai.request.model`` attr.     ``gen_ai.request.model`` (else ``model``)
+``model``                          ``gen_ai.response.model``
+``prompt_tokens``                  ``gen_ai.usage.input_tokens`` (cache reads and writes included)
+``comp_tokens``                    ``gen_ai.usage.output_tokens`` (reasoning included)
+``cached_tokens``                  ``gen_ai.usage.cache_read.input_tokens``
+``cache_write_tokens``             ``gen_ai.usage.cache_creation.input_tokens``
+``reasoning_tokens``               ``gen_ai.usage.reasoning.output_tokens``
+``cost`` (USD)                     ``gen_ai.usage.cost`` (a float; the GenAI conventions have
+                                   no cost attribute yet, this is the name OpenLIT emits)
+``name`` / ``ttft_ms`` /           ``tokentrace.trace.name`` / ``tokentrace.ttft_ms`` /
+``cost_source``                    ``tokentrace.cost_source``
+``attributes``                     copied (the names above win); values OTLP cannot carry
+                                   (dicts, mixed lists) are sent as JSON text, ``None`` left out
+=================================  =========================================================
+
+The span is named ``"{operation} {request model}"`` (``"chat gpt-4o"``) when its operation was
+recorded (every instrumented call records it), else after its trace (``"summarize-document"``).
+Ids that are not UUIDs are hashed (BLAKE2b) to the same widths, so they stay deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from ..spans import Span, Status
+from .base import BatchingTransport
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+__all__ = ["OTLPTransport", "span_id_of", "to_otel", "trace_id_of"]
+
+_TRACES_PATH = "/v1/traces"
+_LOW_64 = (1 << 64) - 1
+_MS_NS = 1_000_000
+_SIMPLE = (str, bool, int, float)
+
+
+class OTLPTransport(BatchingTransport):
+    """Sends spans to ``{endpoint}/v1/traces`` on the ``tokentrace.otlp`` worker thread.
+
+    Example::
+
+        tracer = tokentrace.Tracer(transport=tokentrace.OTLPTransport("http://127.0.0.1:4318"))
+
+    Args:
+        endpoint: the collector's OTLP/HTTP base URL, or the full URL ending in ``/v1/traces``.
+        headers: sent with every request (e.g. an API key).
+        timeout: seconds one batch may take, retries included.
+        service_name: the ``service.name`` resource attribute (default: ``OTEL_SERVICE_NAME``,
+            else OpenTelemetry's ``unknown_service``).
+        max_queue: spans held at most while the collector is slow or down.
+        max_batch: spans per request.
+        interval: seconds between exports when the queue is not full.
+
+    Raises:
+        ValueError: ``endpoint`` is not an http(s) URL.
+        ImportError: the OpenTelemetry packages are missing (``pip install 'tokentrace[otel]'``).
+    """
+
+    def __init__(
+        self,
+        endpoint: str = "http://127.0.0.1:4318",
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        *,
+        service_name: str | None = None,
+        max_queue: int = 10_000,
+        max_batch: int = 512,
+        interval: float = 1.0,
+    ) -> None:
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"OTLPTransport endpoint must start with http:// or https://, got {endpoint!r}")
+        otel = _import_otel()
+        super().__init__("tokentrace.otlp", max_queue=max_queue, max_batch=max_batch, interval=interval)
+        base = endpoint.rstrip("/")
+        self.endpoint = base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
+        self._exporter = otel.OTLPSpanExporter(endpoint=self.endpoint, headers=dict(headers or {}), timeout=timeout)
+        self._success = otel.SpanExportResult.SUCCESS
+        self._resource = otel.Resource.create({"service.name": service_name} if service_name else {})
+        self._scope = otel.InstrumentationScope("tokentrace", __version__)
+        self._exporter_closed = False
+
+    def export(self, batch: list[Span]) -> None:
+        converted = []
+        for span in batch:
+            try:
+                converted.append(to_otel(span, self._resource, self._scope))
+            except Exception as exc:  # one odd span must not cost the batch
+                self.counters.drop("otlp_encode_error", 1, repr(exc))
+        if not converted:
+            return
+        if self._exporter.export(converted) == self._success:
+            self.counters.written += len(converted)
+        else:
+            self.counters.drop("otlp_export_failed", len(converted), self.endpoint)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        done = super().shutdown(timeout)
+        if not self._exporter_closed:
+            self._exporter_closed = True
+            self._exporter.shutdown()  # type: ignore[no-untyped-call]
+        return done
+
+
+class _Otel:
+    """The OpenTelemetry names this module uses, imported on first use."""
+
+    def __init__(self) -> None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.trace.export import SpanExportResult
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
+        from opentelemetry.trace import Status as OtelStatus
+
+        self.OTLPSpanExporter = OTLPSpanExporter
+        self.Resource = Resource
+        self.ReadableSpan = ReadableSpan
+        self.SpanExportResult = SpanExportResult
+        self.InstrumentationScope = InstrumentationScope
+        self.SpanContext = SpanContext
+        self.SpanKind = SpanKind
+        self.StatusCode = StatusCode
+        self.Status = OtelStatus
+        self.sampled = TraceFlags(TraceFlags.SAMPLED)
+
+
+_otel: _Otel | None = None
+
+
+def _import_otel() -> _Otel:
+    global _otel
+    if _otel is None:
+        try:
+            _otel = _Otel()
+        except ImportError as exc:
+            raise ImportError("OTLPTransport needs the OpenTelemetry packages: pip install 'tokentrace[otel]'") from exc
+    return _otel
+
+
+# --- ids ----------------------------------------------------------------------------------------
+
+
+def _id128(text: str) -> int:
+    digits = text.replace("-", "")
+    if len(digits) == 32:
+        try:
+            value = int(digits, 16)
+        except ValueError:
+            value = 0
+        if value:
+            return value
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big") or 1
+
+
+def trace_id_of(trace_id: str) -> int:
+    """The OpenTelemetry trace id for a tokentrace trace id: the UUID's 128 bits."""
+    return _id128(trace_id)
+
+
+def span_id_of(span_id: str) -> int:
+    """The OpenTelemetry span id for a tokentrace span id: the UUID's low 64 bits (never 0)."""
+    value = _id128(span_id)
+    return (value & _LOW_64) or (value >> 64)
+
+
+# --- spans --------------------------------------------------------------------------------------
+
+
+def to_otel(span: Span, resource: Any = None, scope: Any = None) -> ReadableSpan:
+    """The OpenTelemetry ``ReadableSpan`` for a recorded span (see the module docstring)."""
+    otel = _import_otel()
+    trace_id = trace_id_of(span.trace_id or "")
+    context = otel.SpanContext(trace_id, span_id_of(span.span_id or ""), False, otel.sampled)
+    parent = None
+    if span.parent_span_id:
+        parent = otel.SpanContext(trace_id, span_id_of(span.parent_span_id), False, otel.sampled)
+    attributes = _attributes(span)
+    ended = span.ended_at or 0
+    return otel.ReadableSpan(
+        name=_span_name(span, attributes),
+        context=context,
+        parent=parent,
+        resource=resource,
+        attributes=attributes,
+        kind=otel.SpanKind.CLIENT,
+        status=_status(otel, span, attributes),
+        start_time=(ended if span.started_at is None else span.started_at) * _MS_NS,
+        end_time=ended * _MS_NS,
+        instrumentation_scope=scope,
+    )
+
+
+def _status(otel: _Otel, span: Span, attributes: dict[str, Any]) -> Any:
+    if span.status is not Status.ERROR:
+        return otel.Status(otel.StatusCode.UNSET)
+    error = span.error or "error"
+    attributes["error.type"] = error.partition(":")[0]
+    return otel.Status(otel.StatusCode.ERROR, error)
+
+
+def _span_name(span: Span, attributes: Mapping[str, Any]) -> str:
+    recorded = span.attributes or {}
+    if "gen_ai.operation.name" in recorded:
+        return f"{attributes['gen_ai.operation.name']} {attributes['gen_ai.request.model']}".strip()
+    return span.name or f"chat {span.model}".strip()
+
+
+def _attributes(span: Span) -> dict[str, Any]:
+    recorded = span.attributes or {}
+    attributes = {key: value for key, value in ((k, _value(v)) for k, v in recorded.items()) if value is not None}
+    attributes.update(
+        {
+            "gen_ai.provider.name": span.provider,
+            "gen_ai.operation.name": str(recorded.get("gen_ai.operation.name") or "chat"),
+            "gen_ai.request.model": str(recorded.get("gen_ai.request.model") or span.model),
+            "gen_ai.response.model": span.model,
+            "gen_ai.usage.input_tokens": span.prompt_tokens,
+            "gen_ai.usage.output_tokens": span.comp_tokens,
+        }
+    )
+    optional = {
+        "gen_ai.usage.cache_read.input_tokens": span.cached_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": span.cache_write_tokens,
+        "gen_ai.usage.reasoning.output_tokens": span.reasoning_tokens,
+        "gen_ai.usage.cost": None if span.cost is None else float(span.cost),
+        "tokentrace.trace.name": span.name,
+        "tokentrace.ttft_ms": span.ttft_ms,
+        "tokentrace.cost_source": span.cost_source,
+    }
+    attributes.update({key: value for key, value in optional.items() if value is not None})
+    if not span.provider:
+        del attributes["gen_ai.provider.name"]
+    return attributes
+
+
+def _value(value: Any) -> Any:
+    """An attribute value OTLP can carry: scalars and same-typed lists as they are, else JSON text."""
+    if value is None or isinstance(value, _SIMPLE):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (list, tuple)) and _uniform(value):
+        return list(value)
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _uniform(values: list[Any] | tuple[Any, ...]) -> bool:
+    """A non-empty list of one scalar type, which OTLP carries as an array."""
+    return bool(values) and isinstance(values[0], _SIMPLE) and all(type(v) is type(values[0]) for v in values)

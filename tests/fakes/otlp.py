@@ -1,0 +1,86 @@
+"""A local OTLP/HTTP receiver: decodes each ``ExportTraceServiceRequest`` with opentelemetry-proto.
+
+Example::
+
+    with OTLPReceiver() as receiver:
+        ...export to receiver.url...
+        [span] = receiver.spans()
+        assert attribute_values(span.attributes)["gen_ai.provider.name"] == "openai"
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+
+from . import Handler, LocalServer
+
+__all__ = ["OTLPReceiver", "attribute_values"]
+
+
+class _OTLPHandler(Handler):
+    owner: OTLPReceiver
+
+    def do_POST(self) -> None:
+        body = self.read_body()
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        status = self.owner.received(self.path, headers, body)
+        if status != 200:
+            self.send_bytes(status, b"", "application/x-protobuf")
+            return
+        reply = ExportTraceServiceResponse().SerializeToString()
+        self.send_bytes(200, reply, "application/x-protobuf")
+
+
+class OTLPReceiver(LocalServer):
+    """Records every export request (header names lower-cased); answers ``statuses`` in order, the
+    last one repeating."""
+
+    handler = _OTLPHandler
+
+    def __init__(self, statuses: tuple[int, ...] = (200,)) -> None:
+        super().__init__()
+        self.statuses = statuses
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self.requests: list[ExportTraceServiceRequest] = []
+        self._lock = threading.Lock()
+
+    def received(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        with self._lock:
+            self.paths.append(path)
+            self.headers.append(headers)
+            self.requests.append(request)
+            return self.statuses[min(len(self.requests), len(self.statuses)) - 1]
+
+    def spans(self) -> list[ProtoSpan]:
+        return [
+            span
+            for request in self.requests
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+
+
+def attribute_values(attributes: Any) -> dict[str, Any]:
+    """OTLP ``KeyValue`` attributes as a plain dict of Python values."""
+    return {item.key: _any_value(item.value) for item in attributes}
+
+
+def _any_value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_any_value(v) for v in value.array_value.values]
+    return getattr(value, kind) if kind else None

@@ -1,0 +1,357 @@
+"""A local server speaking the OpenAI and Anthropic HTTP APIs, for the real SDKs to call.
+
+Routes: OpenAI ``POST /v1/chat/completions`` (JSON, or server-sent events with the usage-only
+final chunk sent only when ``stream_options.include_usage`` is set), ``/v1/responses`` (JSON or
+typed events), ``/v1/embeddings`` (floats or base64); Anthropic ``POST /v1/messages`` (JSON, or
+``message_start`` with cache usage, ``content_block_delta``, ``message_delta`` with the output
+usage, ``message_stop``). Every reply carries :data:`CANARY` in its text, and token counts are
+the fixed ones below, so tests can assert exact counts and costs.
+
+Failures are scripted per request with :meth:`ProviderServer.script`: an HTTP error status (500,
+429...), a stall before answering (for client timeouts), or a stream broken by an in-band error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import Handler, LocalServer
+
+__all__ = [
+    "ANTHROPIC_USAGE",
+    "CANARY",
+    "CHAT_USAGE",
+    "EMBEDDING_USAGE",
+    "RESPONSES_USAGE",
+    "Fault",
+    "ProviderServer",
+    "Request",
+]
+
+CANARY = "canary-7f3a9c1e"
+REPLY_PIECES = ["Hello ", "from the fake model ", f"({CANARY})."]
+REPLY = "".join(REPLY_PIECES)
+RESPONSE_MODELS = {  # request model -> the dated id the fake answers with
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "o4-mini": "o4-mini-2025-04-16",
+    "claude-sonnet-4-0": "claude-sonnet-4-20250514",
+}
+CHAT_USAGE = {
+    "prompt_tokens": 1000,
+    "completion_tokens": 100,
+    "total_tokens": 1100,
+    "prompt_tokens_details": {"cached_tokens": 800, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+}
+RESPONSES_USAGE = {
+    "input_tokens": 1200,
+    "input_tokens_details": {"cached_tokens": 200},
+    "output_tokens": 300,
+    "output_tokens_details": {"reasoning_tokens": 120},
+    "total_tokens": 1500,
+}
+EMBEDDING_USAGE = {"prompt_tokens": 8, "total_tokens": 8}
+ANTHROPIC_USAGE = {
+    "input_tokens": 100,
+    "cache_read_input_tokens": 2000,
+    "cache_creation_input_tokens": 500,
+    "output_tokens": 200,
+}
+THINKING_TOKENS = 50  # reported in output_tokens_details when the request asks for thinking
+
+
+@dataclass
+class Fault:
+    """What to do instead of a normal answer, for one request."""
+
+    status: int | None = None  # answer with this HTTP error status
+    delay: float = 0.0  # stall this many seconds first (released early when the server stops)
+    break_stream: bool = False  # stream two events, then an in-band error event
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class _ProviderHandler(Handler):
+    owner: ProviderServer
+
+    def do_POST(self) -> None:
+        raw = self.read_body()
+        body = json.loads(raw) if raw else {}
+        fault = self.owner.take(Request(self.path, dict(self.headers), body))
+        if fault is not None and fault.delay:
+            self.owner.release.wait(fault.delay)
+        if fault is not None and fault.status:
+            self._error(fault.status)
+        else:
+            self._answer(body, fault is not None and fault.break_stream)
+
+    def _answer(self, body: dict[str, Any], broken: bool) -> None:
+        route = {
+            "/v1/chat/completions": _chat,
+            "/v1/responses": _responses,
+            "/v1/embeddings": _embeddings,
+            "/v1/messages": _messages,
+        }.get(_route(self.path))
+        if route is None:
+            self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return
+        events = route(body, broken)
+        if isinstance(events, dict):
+            self.send_json(200, events)
+            return
+        self.start_chunked()
+        for event in events:
+            self.write_chunk(event)
+        self.end_chunked()
+
+    def _error(self, status: int) -> None:
+        kind = "rate_limit_error" if status == 429 else "api_error"
+        if self.path.startswith("/v1/messages"):
+            payload: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": f"fake {status}"}}
+        else:
+            payload = {"error": {"message": f"fake {status}", "type": kind, "param": None, "code": None}}
+        headers = {"retry-after": "0"} if status == 429 else {}
+        self.send_json(status, payload, headers)
+
+
+class ProviderServer(LocalServer):
+    """The fake provider; see the module docstring.
+
+    Example::
+
+        with ProviderServer() as server:
+            client = openai.OpenAI(base_url=server.openai_url, api_key="test", max_retries=0)
+    """
+
+    handler = _ProviderHandler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.openai_url = f"{self.url}/v1"
+        self.anthropic_url = self.url
+        self.requests: list[Request] = []
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+
+    def script(self, *faults: Fault) -> None:
+        """Answer the next requests with these faults, one each, in order."""
+        self._faults.extend(faults)
+
+    def take(self, request: Request) -> Fault | None:
+        with self._lock:
+            self.requests.append(request)
+            return self._faults.popleft() if self._faults else None
+
+
+def _route(path: str) -> str:
+    """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` is OpenAI's route."""
+    path = path.partition("?")[0]
+    if path.startswith("/openai/deployments/"):
+        return "/v1/" + path.split("/", 4)[4]
+    return path
+
+
+def _model(body: dict[str, Any]) -> str:
+    requested = str(body.get("model", ""))
+    return RESPONSE_MODELS.get(requested, requested)
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    text = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}data: {text}\n\n".encode()
+
+
+# --- OpenAI chat completions --------------------------------------------------------------------
+
+
+def _chat(body: dict[str, Any], broken: bool) -> Any:
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": REPLY, "refusal": None}
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": _model(body),
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            "usage": CHAT_USAGE,
+            "system_fingerprint": "fp_fake",
+        }
+    return _chat_events(body, broken)
+
+
+def _chat_events(body: dict[str, Any], broken: bool) -> list[bytes]:
+    with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    deltas += [{"content": piece} for piece in REPLY_PIECES]
+    chunks = [_chat_chunk(body, [_choice(delta, None)], with_usage) for delta in deltas]
+    if broken:
+        return [*chunks[:2], _sse({"error": {"message": "fake overload mid-stream", "type": "server_error"}})]
+    chunks.append(_chat_chunk(body, [_choice({}, "stop")], with_usage))
+    if with_usage:
+        chunks.append(_sse({**_chunk_head(body), "choices": [], "usage": CHAT_USAGE}))
+    return [*chunks, _sse("[DONE]")]
+
+
+def _chunk_head(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": _model(body),
+    }
+
+
+def _choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+
+def _chat_chunk(body: dict[str, Any], choices: list[dict[str, Any]], with_usage: bool) -> bytes:
+    chunk = {**_chunk_head(body), "choices": choices}
+    if with_usage:
+        chunk["usage"] = None
+    return _sse(chunk)
+
+
+# --- OpenAI responses ---------------------------------------------------------------------------
+
+
+def _response(body: dict[str, Any], status: str, text: str, usage: dict[str, Any] | None) -> dict[str, Any]:
+    content = [{"type": "output_text", "text": text, "annotations": []}]
+    output = [{"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content}]
+    return {
+        "id": "resp_fake",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "model": _model(body),
+        "status": status,
+        "output": output if text else [],
+        "usage": usage,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "metadata": {},
+    }
+
+
+def _responses(body: dict[str, Any], broken: bool) -> Any:
+    if not body.get("stream"):
+        return _response(body, "completed", REPLY, RESPONSES_USAGE)
+    events = [
+        {"type": "response.created", "response": _response(body, "in_progress", "", None)},
+        {"type": "response.output_item.added", "output_index": 0, "item": _output_item("in_progress", [])},
+        {"type": "response.content_part.added", **_part_head(), "part": _text_part("")},
+    ]
+    events += [{"type": "response.output_text.delta", **_part_head(), "delta": p, "logprobs": []} for p in REPLY_PIECES]
+    events += [
+        {"type": "response.output_text.done", **_part_head(), "text": REPLY, "logprobs": []},
+        {"type": "response.content_part.done", **_part_head(), "part": _text_part(REPLY)},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": _output_item("completed", [_text_part(REPLY)]),
+        },
+        {"type": "response.completed", "response": _response(body, "completed", REPLY, RESPONSES_USAGE)},
+    ]
+    return [_sse({**event, "sequence_number": number}, event["type"]) for number, event in enumerate(events)]
+
+
+def _part_head() -> dict[str, Any]:
+    return {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": []}
+
+
+def _output_item(status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content}
+
+
+# --- OpenAI embeddings --------------------------------------------------------------------------
+
+
+def _embeddings(body: dict[str, Any], broken: bool) -> dict[str, Any]:
+    vector = [0.25, -0.5, 0.125]
+    encoded: Any = vector
+    if body.get("encoding_format") == "base64":
+        encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": encoded}],
+        "model": _model(body),
+        "usage": EMBEDDING_USAGE,
+    }
+
+
+# --- Anthropic messages -------------------------------------------------------------------------
+
+
+def _anthropic_usage(body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("thinking"):
+        return {**ANTHROPIC_USAGE, "output_tokens_details": {"thinking_tokens": THINKING_TOKENS}}
+    return dict(ANTHROPIC_USAGE)
+
+
+def _message(body: dict[str, Any], content: list[dict[str, Any]], usage: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": _model(body),
+        "content": content,
+        "stop_reason": "end_turn" if content else None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+def _messages(body: dict[str, Any], broken: bool) -> Any:
+    usage = _anthropic_usage(body)
+    if not body.get("stream"):
+        return _message(body, [{"type": "text", "text": REPLY}], usage)
+    start_usage = {**usage, "output_tokens": 1}
+    start_usage.pop("output_tokens_details", None)
+    events = [
+        _sse({"type": "message_start", "message": _message(body, [], start_usage)}, "message_start"),
+        _sse(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        ),
+        _sse({"type": "ping"}, "ping"),
+    ]
+    for piece in REPLY_PIECES:
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+        events.append(_sse(delta, "content_block_delta"))
+    if broken:
+        error = {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "fake overload mid-stream"},
+        }
+        return [*events[:4], _sse(error, "error")]
+    delta_usage = {key: usage[key] for key in ("output_tokens", "output_tokens_details") if key in usage}
+    message_delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": delta_usage,
+    }
+    return [
+        *events,
+        _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        _sse(message_delta, "message_delta"),
+        _sse({"type": "message_stop"}, "message_stop"),
+    ]

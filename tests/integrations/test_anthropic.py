@@ -1,0 +1,202 @@
+"""The real ``anthropic`` SDK, instrumented, against the local fake provider: one exact span per call."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import anthropic
+import pytest
+
+from tests.fakes.providers import CANARY, REPLY, THINKING_TOKENS, Fault, ProviderServer
+from tokentrace import Span, Status, Tracer
+from tokentrace.integrations import uninstrument
+from tokentrace.integrations._calls import record_abandoned
+from tokentrace.testing import capture_spans
+
+MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
+# claude-sonnet-4 per Mtok: 100 uncached x $3 + 2000 cache reads x $0.30 + 500 cache writes x $3.75
+# + 200 out x $15
+SONNET_COST = Decimal("0.005775")
+
+
+@pytest.fixture
+def server() -> Iterator[ProviderServer]:
+    with ProviderServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def traced() -> Iterator[tuple[Tracer, list[Span]]]:
+    with capture_spans() as pair:
+        yield pair
+
+
+@pytest.fixture
+def client(server: ProviderServer, traced: tuple[Tracer, list[Span]]) -> Iterator[anthropic.Anthropic]:
+    raw = anthropic.Anthropic(base_url=server.anthropic_url, api_key="test-key", max_retries=0)
+    yield traced[0].instrument(raw)
+    raw.close()
+
+
+def ask(client: Any, **kwargs: Any) -> Any:
+    return client.messages.create(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES, **kwargs)
+
+
+def stream_manager(client: Any, **kwargs: Any) -> Any:
+    return client.messages.stream(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES, **kwargs)
+
+
+def assert_sonnet(span: Span, *, name: str = "messages") -> None:
+    assert (span.name, span.provider, span.model) == (name, "anthropic", "claude-sonnet-4-20250514")
+    assert (span.prompt_tokens, span.comp_tokens) == (2600, 200)  # input includes cache reads and writes
+    assert (span.cached_tokens, span.cache_write_tokens, span.reasoning_tokens) == (2000, 500, None)
+    assert span.cost == SONNET_COST
+    assert span.status is Status.OK and span.error is None
+    assert span.attributes == {
+        "gen_ai.operation.name": "messages",
+        "gen_ai.request.model": "claude-sonnet-4-0",
+    }
+
+
+def test_create_is_one_priced_span(client: anthropic.Anthropic, traced: Any) -> None:
+    message = ask(client)
+    assert message.content[0].text == REPLY
+    [span] = traced[1]
+    assert_sonnet(span)
+    assert span.ttft_ms is None and span.parent_span_id is None
+
+
+def test_streamed_create_takes_usage_from_start_and_delta(client: anthropic.Anthropic, traced: Any) -> None:
+    events = list(ask(client, stream=True))
+    assert (events[0].type, events[-1].type) == ("message_start", "message_stop")
+    [span] = traced[1]
+    assert_sonnet(span)
+    assert span.ttft_ms is not None and 0 <= span.ttft_ms <= span.latency_ms
+
+
+def test_messages_stream_context_manager(client: anthropic.Anthropic, traced: Any) -> None:
+    with stream_manager(client) as stream:
+        assert stream.get_final_text() == REPLY
+    [span] = traced[1]
+    assert_sonnet(span)
+    assert span.ttft_ms is not None
+
+
+def test_calls_inside_a_trace_share_it(client: anthropic.Anthropic, traced: Any) -> None:
+    tracer, spans = traced
+    with tracer.trace("review") as trace:
+        ask(client)
+        with stream_manager(client) as stream:
+            stream.until_done()
+    assert [s.name for s in spans] == ["review", "review"]
+    assert {s.trace_id for s in spans} == {trace.trace_id}
+
+
+def test_thinking_tokens_become_reasoning_tokens(client: anthropic.Anthropic, traced: Any) -> None:
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    ask(client, thinking=thinking)
+    list(ask(client, thinking=thinking, stream=True))
+    assert [s.reasoning_tokens for s in traced[1]] == [THINKING_TOKENS, THINKING_TOKENS]
+    assert [s.comp_tokens for s in traced[1]] == [200, 200]
+
+
+def test_async_create_stream_and_stream_manager(server: ProviderServer, traced: Any) -> None:
+    tracer, spans = traced
+
+    async def main() -> str:
+        async with anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw:
+            client = tracer.instrument(raw)
+            await ask(client)
+            stream = await ask(client, stream=True)
+            async for _ in stream:
+                pass
+            async with stream_manager(client) as managed:
+                return await managed.get_final_text()  # type: ignore[no-any-return]
+
+    assert asyncio.run(main()) == REPLY
+    assert len(spans) == 3
+    for span in spans:
+        assert_sonnet(span)
+    assert [s.ttft_ms is None for s in spans] == [True, False, False]
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"), [(500, anthropic.InternalServerError), (429, anthropic.RateLimitError)]
+)
+def test_api_errors_reach_the_caller_and_mark_the_span(
+    client: anthropic.Anthropic, server: ProviderServer, traced: Any, status: int, error_type: type[Exception]
+) -> None:
+    server.script(Fault(status=status))
+    with pytest.raises(error_type) as raised:
+        ask(client)
+    assert raised.value.status_code == status  # type: ignore[attr-defined]
+    assert len(server.requests) == 1
+    [span] = traced[1]
+    assert span.status is Status.ERROR and span.error == f"{error_type.__name__}: {raised.value}"
+    assert (span.model, span.prompt_tokens, span.comp_tokens) == ("claude-sonnet-4-0", 0, 0)
+
+
+def test_a_failed_stream_request_is_recorded_on_enter(
+    client: anthropic.Anthropic, server: ProviderServer, traced: Any
+) -> None:
+    server.script(Fault(status=500))
+    with pytest.raises(anthropic.InternalServerError), stream_manager(client):
+        pass
+    [span] = traced[1]
+    assert span.status is Status.ERROR and span.error.startswith("InternalServerError: ")
+
+
+def test_a_timeout_is_recorded(client: anthropic.Anthropic, server: ProviderServer, traced: Any) -> None:
+    server.script(Fault(delay=10))
+    with pytest.raises(anthropic.APITimeoutError) as raised:
+        ask(client, timeout=0.3)
+    [span] = traced[1]
+    assert span.status is Status.ERROR and span.error == f"APITimeoutError: {raised.value}"
+
+
+def test_a_stream_broken_by_the_provider_keeps_the_usage_seen(
+    client: anthropic.Anthropic, server: ProviderServer, traced: Any
+) -> None:
+    server.script(Fault(break_stream=True))
+    with pytest.raises(anthropic.APIStatusError) as raised, stream_manager(client) as stream:
+        stream.until_done()
+    [span] = traced[1]
+    assert span.status is Status.ERROR and span.error == f"{type(raised.value).__name__}: {raised.value}"
+    assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens) == (2600, 1, 2000)
+
+
+def test_a_stream_left_half_way_is_recorded_as_not_consumed(client: anthropic.Anthropic, traced: Any) -> None:
+    with stream_manager(client) as stream:
+        for event in stream:
+            if event.type == "content_block_delta":
+                break
+    [span] = traced[1]
+    assert (span.status, span.error) == (Status.ERROR, "stream not consumed")
+    assert (span.prompt_tokens, span.comp_tokens, span.cache_write_tokens) == (2600, 1, 500)  # usage so far
+    assert span.ttft_ms is not None
+
+
+def test_a_dropped_stream_is_recorded_when_collected(client: anthropic.Anthropic, traced: Any) -> None:
+    stream = ask(client, stream=True)
+    next(iter(stream))
+    del stream
+    gc.collect()
+    record_abandoned()
+    [span] = traced[1]
+    assert (span.status, span.error, span.prompt_tokens) == (Status.ERROR, "stream not consumed", 2600)
+
+
+def test_uninstrument_restores_the_sdk_methods(client: anthropic.Anthropic, traced: Any) -> None:
+    uninstrument(client)
+    assert "create" not in vars(client.messages) and "stream" not in vars(client.messages)
+    ask(client)
+    with stream_manager(client) as stream:
+        stream.until_done()
+    assert traced[1] == []

@@ -1,0 +1,335 @@
+"""The real ``openai`` SDK, instrumented, against the local fake provider: one exact span per call."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import openai
+import pytest
+
+from tests.fakes.providers import CANARY, REPLY, Fault, ProviderServer
+from tokentrace import Span, Status, Tracer
+from tokentrace.integrations import instrument, uninstrument
+from tokentrace.integrations._calls import record_abandoned
+from tokentrace.testing import capture_spans
+
+MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
+GPT4O_COST = Decimal("0.0025")  # 200 uncached x $2.50 + 800 cached x $1.25 + 100 out x $10, per Mtok
+O4_MINI_COST = Decimal("0.002475")  # 1000 x $1.10 + 200 cached x $0.275 + 300 out x $4.40, per Mtok
+EMBEDDING_COST = Decimal("0.00000016")  # 8 x $0.02 per Mtok
+
+
+@pytest.fixture
+def server() -> Iterator[ProviderServer]:
+    with ProviderServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def traced() -> Iterator[tuple[Tracer, list[Span]]]:
+    with capture_spans() as pair:
+        yield pair
+
+
+@pytest.fixture
+def client(server: ProviderServer, traced: tuple[Tracer, list[Span]]) -> Iterator[openai.OpenAI]:
+    raw = openai.OpenAI(base_url=server.openai_url, api_key="test-key", max_retries=0)
+    yield traced[0].instrument(raw)
+    raw.close()
+
+
+def chat(client: openai.OpenAI, **kwargs: Any) -> Any:
+    return client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **kwargs)
+
+
+def assert_gpt4o(span: Span) -> None:
+    assert (span.provider, span.model) == ("openai", "gpt-4o-2024-08-06")
+    assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens) == (1000, 100, 800)
+    assert span.reasoning_tokens is None and span.cache_write_tokens is None
+    assert span.cost == GPT4O_COST
+    assert span.status is Status.OK and span.error is None
+    assert span.attributes == {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+
+
+# --- chat completions ---------------------------------------------------------------------------
+
+
+def test_chat_call_is_one_priced_span_in_its_own_trace(client: openai.OpenAI, traced: Any) -> None:
+    reply = chat(client)
+    assert reply.choices[0].message.content == REPLY
+    [span] = traced[1]
+    assert_gpt4o(span)
+    assert span.name == "chat" and span.parent_span_id is None and span.ttft_ms is None
+    assert span.latency_ms is not None and span.ended_at == span.started_at + span.latency_ms
+
+
+def test_a_call_inside_a_trace_joins_it_under_the_enclosing_span(client: openai.OpenAI, traced: Any) -> None:
+    tracer, spans = traced
+    with tracer.trace("summarize") as trace, trace.span(model="planner", provider="local") as outer:
+        chat(client)
+    call = next(s for s in spans if s.provider == "openai")
+    assert call.trace_id == trace.trace_id and call.name == "summarize"
+    assert call.parent_span_id == outer.span.span_id
+    assert_gpt4o(call)
+
+
+def test_streamed_chat_asks_for_usage_and_hides_the_usage_chunk(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    chunks = list(chat(client, stream=True))
+    assert server.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert all(chunk.choices and chunk.usage is None for chunk in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == REPLY
+    [span] = traced[1]
+    assert_gpt4o(span)
+    assert span.ttft_ms is not None and 0 <= span.ttft_ms <= span.latency_ms
+
+
+def test_streamed_chat_with_the_callers_stream_options_is_left_alone(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    chunks = list(chat(client, stream=True, stream_options={"include_usage": True}))
+    assert server.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert chunks[-1].choices == [] and chunks[-1].usage.prompt_tokens == 1000
+    assert_gpt4o(traced[1][0])
+
+
+def test_other_stream_options_of_the_caller_get_usage_merged_in(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    chunks = list(chat(client, stream=True, stream_options={"include_obfuscation": False}))
+    assert server.requests[-1].body["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert all(chunk.choices for chunk in chunks)
+    assert_gpt4o(traced[1][0])
+
+
+def test_the_sdk_stream_helper_is_traced_through_create(client: openai.OpenAI, traced: Any) -> None:
+    with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
+        completion = stream.get_final_completion()
+    assert completion.choices[0].message.content == REPLY
+    [span] = traced[1]
+    assert_gpt4o(span)
+
+
+def test_an_azure_client_is_traced_like_any_other(server: ProviderServer, traced: Any) -> None:
+    with openai.AzureOpenAI(azure_endpoint=server.url, api_version="2024-10-21", api_key="k", max_retries=0) as raw:
+        list(traced[0].instrument(raw).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    assert server.requests[0].path.startswith("/openai/deployments/gpt-4o/chat/completions")
+    assert_gpt4o(traced[1][0])
+
+
+# --- responses and embeddings -------------------------------------------------------------------
+
+
+def assert_o4_mini(span: Span) -> None:
+    assert (span.name, span.model) == ("responses", "o4-mini-2025-04-16")
+    assert (span.prompt_tokens, span.comp_tokens) == (1200, 300)
+    assert (span.cached_tokens, span.reasoning_tokens) == (200, 120)
+    assert span.cost == O4_MINI_COST and span.status is Status.OK
+
+
+def test_responses_api_plain_and_streamed(client: openai.OpenAI, traced: Any) -> None:
+    assert client.responses.create(model="o4-mini", input="hi").output_text == REPLY
+    events = list(client.responses.create(model="o4-mini", input="hi", stream=True))
+    assert events[-1].type == "response.completed"
+    plain, streamed = traced[1]
+    assert_o4_mini(plain)
+    assert_o4_mini(streamed)
+    assert plain.ttft_ms is None and streamed.ttft_ms is not None
+
+
+def test_the_responses_stream_helper_is_traced_through_create(client: openai.OpenAI, traced: Any) -> None:
+    with client.responses.stream(model="o4-mini", input="hi") as stream:
+        assert stream.get_final_response().output_text == REPLY
+    assert_o4_mini(traced[1][0])
+
+
+def test_embeddings(client: openai.OpenAI, traced: Any) -> None:
+    result = client.embeddings.create(model="text-embedding-3-small", input=f"embed {CANARY}")
+    assert result.data[0].embedding == [0.25, -0.5, 0.125]
+    [span] = traced[1]
+    assert (span.name, span.model, span.prompt_tokens, span.comp_tokens) == (
+        "embeddings",
+        "text-embedding-3-small",
+        8,
+        0,
+    )
+    assert span.cost == EMBEDDING_COST
+
+
+def test_async_client_chat_stream_responses_and_embeddings(server: ProviderServer, traced: Any) -> None:
+    tracer, spans = traced
+
+    async def main() -> list[Any]:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            client = tracer.instrument(raw)
+            await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+            chunks = [chunk async for chunk in stream]
+            await client.responses.create(model="o4-mini", input="hi")
+            await client.embeddings.create(model="text-embedding-3-small", input="hi")
+            return chunks
+
+    chunks = asyncio.run(main())
+    assert all(chunk.choices for chunk in chunks)
+    chat_plain, chat_streamed, responses, embeddings = spans
+    assert_gpt4o(chat_plain)
+    assert_gpt4o(chat_streamed)
+    assert chat_streamed.ttft_ms is not None
+    assert_o4_mini(responses)
+    assert embeddings.cost == EMBEDDING_COST
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "error_type"), [(500, openai.InternalServerError), (429, openai.RateLimitError)])
+def test_api_errors_reach_the_caller_and_mark_the_span(
+    client: openai.OpenAI, server: ProviderServer, traced: Any, status: int, error_type: type[Exception]
+) -> None:
+    server.script(Fault(status=status))
+    with pytest.raises(error_type) as raised:
+        chat(client)
+    assert raised.value.status_code == status  # type: ignore[attr-defined]
+    assert len(server.requests) == 1  # retries off: the SDK's own error, not ours
+    [span] = traced[1]
+    assert span.status is Status.ERROR
+    assert span.error == f"{error_type.__name__}: Error code: {status} - fake {status}"
+    assert (span.model, span.prompt_tokens, span.comp_tokens, span.cost) == ("gpt-4o", 0, 0, Decimal(0))
+
+
+def test_a_timeout_is_recorded_on_a_client_copy_made_with_options(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    server.script(Fault(delay=10))
+    with pytest.raises(openai.APITimeoutError):
+        chat(client.with_options(timeout=0.3))
+    [span] = traced[1]
+    assert span.status is Status.ERROR and span.error == "APITimeoutError: Request timed out."
+    assert span.latency_ms is not None and span.latency_ms >= 250
+
+
+def test_a_stream_broken_by_the_provider_reports_its_exception(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    server.script(Fault(break_stream=True))
+    stream = chat(client, stream=True)
+    with pytest.raises(openai.APIError) as raised:
+        list(stream)
+    [span] = traced[1]
+    assert span.status is Status.ERROR
+    assert span.error == f"{type(raised.value).__name__}: fake overload mid-stream"
+
+
+def test_a_stream_closed_half_way_is_recorded_as_not_consumed(client: openai.OpenAI, traced: Any) -> None:
+    with chat(client, stream=True) as stream:
+        first = next(stream)
+    assert first.choices[0].delta.role == "assistant"
+    [span] = traced[1]
+    assert span.status is Status.ERROR and span.error == "stream not consumed"
+    assert span.model == "gpt-4o-2024-08-06" and span.ttft_ms is not None
+    assert (span.prompt_tokens, span.comp_tokens) == (0, 0)  # chat usage comes last
+
+
+def test_a_stream_dropped_half_way_is_recorded_when_collected(client: openai.OpenAI, traced: Any) -> None:
+    stream = chat(client, stream=True)
+    next(stream)
+    del stream
+    gc.collect()
+    record_abandoned()
+    [span] = traced[1]
+    assert (span.status, span.error) == (Status.ERROR, "stream not consumed")
+
+
+def test_a_stream_dropped_unread_is_recorded_when_collected(client: openai.OpenAI, traced: Any) -> None:
+    chat(client, stream=True)
+    gc.collect()
+    record_abandoned()
+    [span] = traced[1]
+    assert (span.status, span.error, span.ttft_ms) == (Status.ERROR, "stream not consumed", None)
+
+
+def test_an_async_stream_closed_half_way_is_recorded_as_not_consumed(server: ProviderServer, traced: Any) -> None:
+    async def main() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            stream = (
+                await traced[0].instrument(raw).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+            )
+            async with stream:
+                await stream.__anext__()
+
+    asyncio.run(main())
+    [span] = traced[1]
+    assert (span.status, span.error) == (Status.ERROR, "stream not consumed")
+
+
+def test_a_failing_tokentrace_never_breaks_the_call(
+    client: openai.OpenAI, traced: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokentrace.integrations import _calls
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("bookkeeping bug")
+
+    monkeypatch.setattr(_calls, "Span", broken)
+    assert chat(client).choices[0].message.content == REPLY
+    assert [c.choices for c in chat(client, stream=True)]
+    monkeypatch.setattr(_calls, "now_ms", broken)
+    assert chat(client).choices[0].message.content == REPLY
+    tracer, spans = traced
+    assert spans == [] and tracer.stats()["dropped"]["instrumentation_error"] == 3
+
+
+# --- instrument / uninstrument ------------------------------------------------------------------
+
+
+def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: openai.OpenAI, traced: Any) -> None:
+    tracer, spans = traced
+    wrapper = client.chat.completions.create
+    assert tracer.instrument(client) is client and client.chat.completions.create is wrapper
+    chat(client)
+    assert len(spans) == 1
+    assert uninstrument(client) is client
+    assert "create" not in vars(client.chat.completions) and "with_options" not in vars(client)
+    chat(client)
+    client.responses.create(model="o4-mini", input="hi")
+    assert len(spans) == 1
+
+
+def test_two_clients_report_to_two_tracers(server: ProviderServer) -> None:
+    with (
+        capture_spans() as (first, first_spans),
+        capture_spans() as (second, second_spans),
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as a,
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as b,
+    ):
+        chat(instrument(first, a))
+        chat(instrument(second, b))
+        chat(b)
+    assert (len(first_spans), len(second_spans)) == (1, 2)
+
+
+def test_raw_response_calls_pass_through_untraced(client: openai.OpenAI, traced: Any) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content == REPLY
+    assert traced[1] == []
+
+
+def test_unsupported_objects_are_refused_naming_the_supported_clients(traced: Any) -> None:
+    with pytest.raises(TypeError, match=r"openai\.OpenAI, openai\.AsyncOpenAI, anthropic\.Anthropic"):
+        instrument(traced[0], object())
+    with pytest.raises(ValueError, match="max_content_chars"):
+        instrument(traced[0], object(), max_content_chars=-1)
+
+
+def test_a_missing_sdk_names_the_extra_to_install(traced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "openai", None)
+    monkeypatch.delitem(sys.modules, "tokentrace.integrations.openai")
+    look_alike = type("OpenAI", (), {"__module__": "openai._client"})
+    with pytest.raises(ImportError, match=r"pip install 'tokentrace\[openai\]'"):
+        instrument(traced[0], look_alike())

@@ -1,0 +1,122 @@
+"""Prompt and completion text stay out of every output unless ``capture_content=True`` asks for them."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.fakes.otlp import OTLPReceiver
+from tests.fakes.providers import CANARY, REPLY, ProviderServer
+from tokentrace import FileTransport, OTLPTransport, Span, StdoutTransport, Tracer
+from tokentrace.integrations import instrument
+from tokentrace.testing import InMemoryTransport
+
+PROMPT = f"Repeat after me: {CANARY}"
+MESSAGES: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
+
+
+@pytest.fixture
+def server() -> Iterator[ProviderServer]:
+    with ProviderServer() as fake:
+        yield fake
+
+
+def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -> None:
+    """Chat (plain, streamed), responses (plain, streamed), embeddings, messages (plain, streamed)."""
+    with (
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
+        anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
+    ):
+        oa = instrument(tracer, raw_openai, **options)
+        an = instrument(tracer, raw_anthropic, **options)
+        oa.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        list(oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+        oa.responses.create(model="o4-mini", instructions="Be brief.", input=PROMPT)
+        list(oa.responses.create(model="o4-mini", input=PROMPT, stream=True))
+        oa.embeddings.create(model="text-embedding-3-small", input=PROMPT)
+        an.messages.create(model="claude-sonnet-4-0", max_tokens=64, system="Be brief.", messages=MESSAGES[1:])
+        with an.messages.stream(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:]) as stream:
+            stream.until_done()
+
+
+def test_the_canary_appears_in_no_transport_output_by_default(
+    server: ProviderServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stdout, memory, jsonl = io.StringIO(), InMemoryTransport(), tmp_path / "spans.jsonl"
+    caplog.set_level(logging.DEBUG, logger="tokentrace")
+    with OTLPReceiver() as receiver:
+        tracer = Tracer(
+            transport=[
+                StdoutTransport(out=stdout),
+                StdoutTransport(out=stdout, compact=True),
+                FileTransport(jsonl),
+                memory,
+                OTLPTransport(receiver.url),
+            ]
+        )
+        every_kind_of_call(server, tracer)
+        assert tracer.flush(10)
+        tracer.close()
+    assert len(memory.spans) == 7 and all(s.status == "ok" for s in memory.spans)
+    outputs = {
+        "stdout": stdout.getvalue(),
+        "jsonl": jsonl.read_text(),
+        "memory": repr(memory.spans),
+        "otlp": b"".join(r.SerializeToString() for r in receiver.requests).decode("utf-8", "replace"),
+    }
+    assert all(outputs.values())
+    outputs["tokentrace logs"] = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("tokentrace"))
+    assert [name for name, text in outputs.items() if CANARY in text] == []
+    assert CANARY in server.requests[0].body["messages"][1]["content"]  # the canary did travel
+
+
+def test_capture_content_records_prompt_and_completion(server: ProviderServer) -> None:
+    memory = InMemoryTransport()
+    tracer = Tracer(transport=memory)
+    every_kind_of_call(server, tracer, capture_content=True)
+    tracer.close()
+    spans: list[Span] = memory.spans
+    assert len(spans) == 7
+    for span in spans:
+        attributes = span.attributes or {}
+        assert CANARY in attributes["gen_ai.prompt"], span.name
+    completions = [(s.attributes or {}).get("gen_ai.completion") for s in spans]
+    assert completions == [REPLY, REPLY, REPLY, REPLY, None, REPLY, REPLY]
+    assert "Be brief." in (spans[0].attributes or {})["gen_ai.prompt"]  # the system message too
+    assert "Be brief." in (spans[2].attributes or {})["gen_ai.prompt"]  # responses instructions
+    assert "Be brief." in (spans[5].attributes or {})["gen_ai.prompt"]  # anthropic system
+
+
+def test_captured_content_is_truncated(server: ProviderServer) -> None:
+    memory = InMemoryTransport()
+    tracer = Tracer(transport=memory)
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+        client = instrument(tracer, raw, capture_content=True, max_content_chars=12)
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": PROMPT}])
+        list(
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": PROMPT}], stream=True)
+        )
+    tracer.close()
+    for span in memory.spans:
+        attributes = span.attributes or {}
+        assert len(attributes["gen_ai.prompt"]) == 12
+        assert attributes["gen_ai.completion"] == REPLY[:12]
+
+
+def test_messages_given_as_a_generator_are_left_to_the_sdk(server: ProviderServer) -> None:
+    memory = InMemoryTransport()
+    tracer = Tracer(transport=memory)
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+        client = instrument(tracer, raw, capture_content=True)
+        client.chat.completions.create(model="gpt-4o", messages=(m for m in MESSAGES))
+    tracer.close()
+    assert server.requests[0].body["messages"] == MESSAGES
+    [span] = memory.spans
+    assert "gen_ai.prompt" not in (span.attributes or {}) and (span.attributes or {})["gen_ai.completion"] == REPLY

@@ -1,0 +1,190 @@
+"""OTLPTransport against a local OTLP/HTTP receiver that decodes the protobuf with opentelemetry-proto."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry import trace as otel_trace
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
+
+from tests.fakes.otlp import OTLPReceiver, attribute_values
+from tests.fakes.providers import ProviderServer
+from tokentrace import OTLPTransport, Span, Status, Tracer
+from tokentrace.testing import InMemoryTransport
+from tokentrace.transports import otlp
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as rx:
+        yield rx
+
+
+def export(transport: OTLPTransport, record: Any) -> Tracer:
+    tracer = Tracer(transport=transport)
+    record(tracer)
+    assert tracer.flush(10)
+    tracer.close()
+    return tracer
+
+
+def low_64(span_id: str | None) -> bytes:
+    return uuid.UUID(span_id).bytes[8:]
+
+
+def by_name(spans: list[ProtoSpan]) -> dict[str, ProtoSpan]:
+    return {span.name: span for span in spans}
+
+
+def record_job(tracer: Tracer) -> None:
+    with tracer.trace("summarize-document") as trace, trace.span(model="gpt-4o", provider="openai") as outer:
+        outer.set_usage(
+            {
+                "prompt_tokens": 1000,
+                "completion_tokens": 100,
+                "prompt_tokens_details": {"cached_tokens": 800},
+            }
+        )
+        outer.set_attribute("team", "search")
+        trace.record(
+            Span(
+                model="claude-sonnet-4-0",
+                provider="anthropic",
+                prompt_tokens=2600,
+                comp_tokens=200,
+                cached_tokens=2000,
+                cache_write_tokens=500,
+                reasoning_tokens=50,
+                latency_ms=40,
+                status=Status.ERROR,
+                error="RateLimitError: slow down",
+                parent_span_id=outer.span.span_id,
+                attributes={"gen_ai.operation.name": "messages", "tags": ["a", "b"], "extra": {"k": 1}},
+            )
+        )
+
+
+def test_spans_arrive_with_genai_attributes_ids_and_parent_links(receiver: OTLPReceiver) -> None:
+    memory = InMemoryTransport()  # the same spans, to compare ids with
+    tracer = Tracer(
+        transport=[OTLPTransport(receiver.url, headers={"x-api-key": "s3cret"}, service_name="svc"), memory]
+    )
+    record_job(tracer)
+    assert tracer.flush(10)
+    tracer.close()
+    assert receiver.paths == ["/v1/traces"] and receiver.headers[0]["x-api-key"] == "s3cret"
+    assert receiver.headers[0]["content-type"] == "application/x-protobuf"
+    [request] = receiver.requests
+    resource = attribute_values(request.resource_spans[0].resource.attributes)
+    assert resource["service.name"] == "svc"
+    assert request.resource_spans[0].scope_spans[0].scope.name == "tokentrace"
+    child_span, outer_span = memory.spans  # the child is recorded (and listed) first
+    spans = by_name(receiver.spans())
+    outer, child = spans["summarize-document"], spans["messages claude-sonnet-4-0"]
+
+    assert outer.trace_id == child.trace_id == uuid.UUID(outer_span.trace_id).bytes
+    assert outer.span_id == low_64(outer_span.span_id) and outer.parent_span_id == b""
+    assert child.span_id == low_64(child_span.span_id) and child.parent_span_id == outer.span_id
+    assert outer.kind == ProtoSpan.SPAN_KIND_CLIENT
+    assert outer.start_time_unix_nano == outer_span.started_at * 1_000_000  # type: ignore[operator]
+    assert outer.end_time_unix_nano == outer_span.ended_at * 1_000_000  # type: ignore[operator]
+
+    assert attribute_values(outer.attributes) == {
+        "team": "search",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100,
+        "gen_ai.usage.cache_read.input_tokens": 800,
+        "gen_ai.usage.cost": 0.0025,
+        "tokentrace.trace.name": "summarize-document",
+        "tokentrace.cost_source": "genai-prices",
+    }
+    assert outer.status.code == ProtoStatus.STATUS_CODE_UNSET
+
+    child_attributes = attribute_values(child.attributes)
+    assert child_attributes["gen_ai.usage.input_tokens"] == 2600
+    assert child_attributes["gen_ai.usage.output_tokens"] == 200
+    assert child_attributes["gen_ai.usage.cache_read.input_tokens"] == 2000
+    assert child_attributes["gen_ai.usage.cache_creation.input_tokens"] == 500
+    assert child_attributes["gen_ai.usage.reasoning.output_tokens"] == 50
+    assert child_attributes["gen_ai.usage.cost"] == 0.005775
+    assert child_attributes["gen_ai.operation.name"] == "messages"
+    assert child_attributes["tags"] == ["a", "b"] and child_attributes["extra"] == '{"k": 1}'
+    assert child_attributes["error.type"] == "RateLimitError"
+    assert child.status.code == ProtoStatus.STATUS_CODE_ERROR
+    assert child.status.message == "RateLimitError: slow down"
+
+
+def test_instrumented_calls_are_named_after_operation_and_model(receiver: OTLPReceiver) -> None:
+    def record(tracer: Tracer) -> None:
+        with (
+            ProviderServer() as server,
+            openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw,
+        ):
+            client = tracer.instrument(raw)
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+
+    export(OTLPTransport(receiver.url), record)
+    [span] = receiver.spans()
+    assert span.name == "chat gpt-4o"
+    attributes = attribute_values(span.attributes)
+    assert attributes["gen_ai.request.model"] == "gpt-4o"
+    assert attributes["gen_ai.response.model"] == "gpt-4o-2024-08-06"
+    assert attributes["gen_ai.usage.input_tokens"] == 1000 and attributes["gen_ai.usage.cost"] == 0.0025
+
+
+def test_the_global_tracer_provider_is_left_alone(receiver: OTLPReceiver) -> None:
+    before = otel_trace.get_tracer_provider()
+    export(OTLPTransport(receiver.url + "/v1/traces"), record_job)
+    assert otel_trace.get_tracer_provider() is before
+    assert isinstance(before, otel_trace.ProxyTracerProvider)
+    assert receiver.paths == ["/v1/traces"]
+
+
+def test_a_rejected_batch_is_dropped_and_counted_without_retries() -> None:
+    with OTLPReceiver(statuses=(400,)) as receiver:
+        tracer = export(OTLPTransport(receiver.url), record_job)
+    assert len(receiver.requests) == 1
+    assert tracer.stats()["dropped"] == {"otlp_export_failed": 2}
+
+
+def test_ids_map_deterministically() -> None:
+    trace_id, span_id = str(uuid.uuid4()), str(uuid.uuid4())
+    assert otlp.trace_id_of(trace_id) == uuid.UUID(trace_id).int
+    assert otlp.span_id_of(span_id) == uuid.UUID(span_id).int & (2**64 - 1)
+    assert otlp.span_id_of("not-a-uuid") == otlp.span_id_of("not-a-uuid") != 0
+
+
+def test_a_bad_endpoint_is_refused() -> None:
+    with pytest.raises(ValueError, match="http:// or https://"):
+        OTLPTransport("127.0.0.1:4318")
+
+
+def test_tokentrace_imports_without_the_extras() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        for name in ("opentelemetry", "openai", "anthropic"):
+            sys.modules[name] = None
+        import tokentrace
+        tokentrace.Tracer().close()
+        try:
+            tokentrace.OTLPTransport()
+        except ImportError as exc:
+            print(exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'tokentrace[otel]'" in done.stdout
