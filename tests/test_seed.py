@@ -58,3 +58,31 @@ def test_quickstart_example_prints_the_span_then_done() -> None:
     span = json.loads(body + "}")
     assert list(span) == list(SEED) and span["cost_usd"] == 0.00256
     assert tail == "done\n"
+
+
+def test_seed_cost_alert_fires_once_on_the_span_that_crosses_five_dollars(capsys: object) -> None:
+    import pytest
+
+    from tokentrace import AlertRule, Op, StdoutDelivery
+
+    assert isinstance(capsys, pytest.CaptureFixture)
+    rule = AlertRule(name="hourly-cost-spike", metric="total_cost", op=Op.GT, threshold=5.00, window="1h",
+                     delivery=StdoutDelivery())  # fmt: skip
+    tracer = Tracer(alerts=[rule])
+    printed = []
+    for i in range(8):
+        trace = tracer.start("summarize-document")
+        trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=512, comp_tokens=128, cost=1.28))
+        trace.end()
+        assert tracer.flush(10)
+        printed.append(capsys.readouterr().out)
+        if i < 3:
+            assert printed[-1] == ""
+    tracer.close()
+    alerts = [json.loads(out) for out in printed if out]
+    assert len(alerts) == 1 and printed[3] != ""
+    payload = alerts[0]
+    assert list(payload)[:6] == ["alert", "fired_at", "metric", "value", "threshold", "window"]
+    assert (payload["alert"], payload["metric"], payload["value"], payload["threshold"], payload["window"]) == (
+        "hourly-cost-spike", "total_cost", 5.12, 5.0, "1h")  # fmt: skip
+    assert payload["state"] == "firing" and TIMESTAMP.match(payload["fired_at"])

@@ -212,3 +212,22 @@ def test_a_span_recorded_inside_a_span_block_gets_it_as_parent() -> None:
     inner, outer_span, other = spans
     assert inner.parent_span_id == outer.span.span_id == outer_span.span_id
     assert outer_span.parent_span_id is None and other.parent_span_id is None
+
+
+def test_metrics_sum_what_was_recorded() -> None:
+    with capture_spans() as (tracer, _):
+        for model, latency in (("gpt-4o", 100), ("gpt-4o", 300), ("gpt-4o-mini", 200)):
+            with tracer.trace("job") as t:
+                t.record(Span(model=model, provider="openai", prompt_tokens=1000, comp_tokens=100, latency_ms=latency))
+        t = tracer.start("job")
+        t.record(Span(model="gpt-4o-mini", provider="openai", status="error", latency_ms=50))
+        t.end()
+        snapshot = tracer.metrics(window="1h")
+        only_4o = tracer.metrics("1h", model="gpt-4o")
+    assert snapshot.span_count == 4 and snapshot.error_count == 1
+    assert snapshot.total_cost == Decimal("0.00721")
+    assert snapshot.cost_by_model == {"gpt-4o": Decimal("0.007"), "gpt-4o-mini": Decimal("0.00021")}
+    assert snapshot.prompt_tokens == 3000 and snapshot.comp_tokens == 300
+    assert only_4o.span_count == 2 and only_4o.total_cost == Decimal("0.007")
+    with pytest.raises(ValueError, match="window"):
+        tracer.metrics(window="banana")

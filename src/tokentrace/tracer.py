@@ -407,7 +407,9 @@ class _Pipeline:
         self._tracer = tracer
         self._queued_transports = [t for t in tracer._transports if not t.synchronous]
         self.aggregator = WindowAggregator(clock=clock)
-        self.engine = AlertEngine(list(rules), self.aggregator, clock=clock) if rules else None
+        self.engine = (
+            AlertEngine(list(rules), self.aggregator, clock=clock, counters=tracer._counters) if rules else None
+        )
         self.sinks: list[Any] = []
         self._worker: BatchWorker[tuple[Trace, list[Span]]] = BatchWorker(
             "tokentrace.pipeline", self._handle, max_queue=max_queue, max_batch=1024, interval=0.2,
