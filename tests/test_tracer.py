@@ -231,3 +231,39 @@ def test_metrics_sum_what_was_recorded() -> None:
     assert only_4o.span_count == 2 and only_4o.total_cost == Decimal("0.007")
     with pytest.raises(ValueError, match="window"):
         tracer.metrics(window="banana")
+
+
+def test_a_server_that_cannot_bind_fails_the_constructor_without_leaving_threads() -> None:
+    import socket
+    import time
+
+    from tokentrace import AlertRule, CallbackDelivery, ConfigError, HTTPServerConfig
+
+    rule = AlertRule(name="r", metric="span_count", op=">", threshold=1, window="1m", delivery=CallbackDelivery(print))
+
+    def tickers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "tokentrace.alerts.tick"}
+
+    before = tickers()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"tokentrace cannot listen on '127.0.0.1:{port}'"):
+            Tracer(alerts=[rule], http_server=HTTPServerConfig(addr=f"127.0.0.1:{port}"))
+    deadline = time.monotonic() + 5
+    while tickers() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tickers() <= before
+
+
+def test_ingest_keeps_the_ids_and_times_spans_carry() -> None:
+    seen: list[Span] = []
+    with capture_spans() as (tracer, spans):
+        tracer.add_sink(seen.extend)
+        span = Span(model="gpt-4o", provider="openai", prompt_tokens=10, trace_id="t-1", span_id="s-1",
+                    started_at=1_000, ended_at=2_000, latency_ms=1_000)  # fmt: skip
+        assert tracer.ingest([span], wait=5)
+        assert seen == [span]
+    assert spans == [span]
+    assert (span.trace_id, span.span_id, span.ended_at, span.cost) == ("t-1", "s-1", 2_000, Decimal("0.000025"))

@@ -247,6 +247,7 @@ def to_wire(span: Span) -> dict[str, Any]:
     sec = start // 1000
     started = (_prefixes.get(sec) or _prefix(sec)) + _MILLIS[start - sec * 1000]
     p, c = span.prompt_tokens, span.comp_tokens
+    wire: dict[str, Any]
     if span.parent_span_id is None and span.error is None:
         wire = {
             "trace_id": span.trace_id, "span_id": span.span_id, "name": span.name, "model": span.model,

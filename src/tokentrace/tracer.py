@@ -13,7 +13,7 @@ import contextvars
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -251,11 +251,16 @@ class Tracer:
         self._closed = False
         self._clock = clock
         self._pipeline = _Pipeline(self, alerts, clock, max_queue)
+        self._ingest_trace = Trace(self, "ingest", None, None)  # ingested spans carry their own ids
         self._server: Any = None
         if http_server is not None:
             from .server.embedded import start_embedded
 
-            self._server = start_embedded(self, http_server)
+            try:
+                self._server = start_embedded(self, http_server)
+            except BaseException:
+                self._pipeline.shutdown(0)  # no threads left behind by a failed constructor
+                raise
         self._exit_timeout = exit_timeout
         _register_exit(self)
 
@@ -331,6 +336,33 @@ class Tracer:
 
         return instrument(self, client, capture_content=capture_content, max_content_chars=max_content_chars)
 
+    def ingest(self, spans: list[Span], *, wait: float | None = None) -> bool:
+        """Take finished spans from elsewhere (another process, a collector's ingest).
+
+        They go the way recorded spans go — priced if they have no cost, then to the transports,
+        the windows, the alert rules and the sinks — keeping the ids and timestamps they carry.
+
+        Args:
+            spans: spans with their ids and timestamps (``ended_at``) already set.
+            wait: seconds to wait until they are in the windows and sinks (not for alert
+                deliveries or network transports); None returns at once.
+
+        Returns:
+            False when ``wait`` ran out first.
+        """
+        if spans:
+            self._emit(self._ingest_trace, spans)
+        return True if wait is None else self.settle(wait)
+
+    def add_sink(self, sink: Callable[[list[Span]], object]) -> None:
+        """Call ``sink(spans)`` with every batch of finished spans, on the pipeline worker."""
+        self._pipeline.sinks.append(sink)
+
+    def settle(self, timeout: float | None = 5.0) -> bool:
+        """Wait until spans recorded so far are in the windows and sinks; network deliveries
+        (transports, webhooks) are not waited for. False if ``timeout`` ran out."""
+        return self._pipeline.settle(timeout)
+
     # --- queries --------------------------------------------------------------------------------
 
     @property
@@ -347,7 +379,7 @@ class Tracer:
         """Windowed metrics over the last ``window`` (``"1h"``, seconds or a ``timedelta``)."""
         from .durations import parse_duration
 
-        self._pipeline.flush(1.0)
+        self.settle(1.0)
         return self._pipeline.aggregator.snapshot(
             parse_duration(window, "window"), model=model, provider=provider, name=name
         )
@@ -436,6 +468,9 @@ class _Pipeline:
             self.engine.observe(spans)
         for sink in self.sinks:
             sink(spans)
+
+    def settle(self, timeout: float | None) -> bool:
+        return self._worker.flush(timeout)
 
     def flush(self, timeout: float | None) -> bool:
         done = self._worker.flush(timeout)

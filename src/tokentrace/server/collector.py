@@ -1,0 +1,220 @@
+"""The standalone collector behind ``tokentrace serve``: many processes send it their spans.
+
+A :class:`Collector` owns a :class:`~tokentrace.store.sqlite.SQLiteStore` and a tracer with no
+transport whose windows and alert rules see every span stored. Ingest stores a batch durably
+first and hands only the spans that were new to the tracer, so a batch resent after a lost
+answer is counted once. At start-up the windows are rebuilt from the store, so a restarted
+collector answers ``/metrics/*`` for what it stored before.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from .. import pricing
+from ..exceptions import ConfigError
+from ..spans import Span
+from ..store.sqlite import SQLiteStore
+from ..tracer import Tracer
+from ..windows import MAX_WINDOW
+from .app import make_app
+from .config import is_loopback, parse_addr
+from .embedded import bind_socket, socket_url, tracer_feed
+from .prom import SpanCounters
+
+__all__ = ["Collector", "check_bind", "serve"]
+
+_log = logging.getLogger(__name__)
+_PIPELINE_QUEUE = 100_000  # spans of concurrent ingest requests in flight to the windows
+
+
+class Collector:
+    """Durable span storage, windows, alerts and the HTTP app, wired together.
+
+    Example::
+
+        collector = Collector("./tokentrace.db", rules=load_rules("tokentrace.toml"))
+        uvicorn.run(collector.app)
+        collector.close()
+
+    The windows are rebuilt from the store on construction (``loaded`` spans, in ``rebuild_s``).
+
+    Args:
+        db: the SQLite file.
+        rules: alert rules evaluated over everything ingested.
+        token: bearer token the HTTP app requires.
+        retention_s: delete stored spans older than this (default: keep all).
+        clock: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        db: str | Path,
+        *,
+        rules: Sequence[Any] = (),
+        token: str | None = None,
+        retention_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = SQLiteStore(db, retention_s=retention_s, clock=clock)
+        self.tracer = Tracer(alerts=rules, clock=clock, max_queue=_PIPELINE_QUEUE)
+        self.counters = SpanCounters(self.tracer.stats)
+        self.tracer.add_sink(self.counters.observe)
+        self._feed = tracer_feed(self.tracer)
+        self._retention_s = retention_s
+        self._clock = clock
+        started = time.monotonic()
+        self.loaded = self._rebuild()
+        self.rebuild_s = time.monotonic() - started
+        self.app = make_app(
+            self.tracer.aggregator,
+            self.store,
+            token=token,
+            engine=self.tracer.alert_engine,
+            stats=self.tracer.stats,
+            ingest=self.ingest,
+            counters=self.counters,
+        )
+
+    def _rebuild(self) -> int:
+        """Refill the windows (and Prometheus counters) from the store; the spans loaded."""
+        horizon = min(MAX_WINDOW, self._retention_s or MAX_WINDOW)
+        since_ms = int((self._clock() - horizon) * 1000)
+        loaded = 0
+        for batch in self.store.iter_since(since_ms):
+            self.tracer.aggregator.add_many(batch)
+            self.counters.observe(batch)
+            loaded += len(batch)
+        return loaded
+
+    def ingest(self, spans: list[Span]) -> int:
+        """Store ``spans`` durably, then aggregate the new ones; how many were new.
+
+        Spans the sender could not price are priced here *before* they are stored, so the
+        store and the windows agree on every cost.
+        """
+        _price_missing(spans)
+        new = self.store.add(spans)
+        if new:
+            self._feed(new)  # so a 202 means "visible in /metrics/*" too
+        return len(new)
+
+    def close(self) -> None:
+        self.tracer.close()
+        self.store.close()
+
+
+def _price_missing(spans: list[Span]) -> None:
+    for span in spans:
+        if span.cost is None and span.model:
+            entry = pricing.resolve(span.model, span.provider or None)
+            if entry is not None:
+                span.cost = entry.amount(
+                    span.prompt_tokens,
+                    span.comp_tokens,
+                    span.cached_tokens or 0,
+                    span.cache_write_tokens or 0,
+                )
+                span.cost_source = entry.source
+                span.provider = span.provider or entry.provider
+
+
+def check_bind(addr: str, token: str | None, insecure: bool) -> None:
+    """Refuse a bind beyond this machine without a token unless ``insecure``.
+
+    Raises:
+        ConfigError: the address is not loopback and neither a token nor ``insecure`` is given.
+    """
+    host, _ = parse_addr(addr)
+    if not is_loopback(host) and not token and not insecure:
+        raise ConfigError(
+            f"--addr {addr} listens beyond this machine without a token; "
+            "pass --token (or TOKENTRACE_TOKEN), or --insecure to allow it anyway"
+        )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that, on the first SIGINT/SIGTERM, lets ``before_exit`` wind work down while it
+    still serves, then stops; a second signal forces the exit. The process then exits normally
+    (uvicorn alone would re-raise the signal and skip the collector's clean close)."""
+
+    def __init__(self, config: uvicorn.Config, before_exit: Callable[[], object] | None) -> None:
+        super().__init__(config)
+        self._before_exit = before_exit
+        self._exiting = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._exiting:
+            self.should_exit = self.force_exit = True
+            return
+        self._exiting = True
+        threading.Thread(target=self._wind_down, name="tokentrace.shutdown", daemon=True).start()
+
+    def _wind_down(self) -> None:
+        try:
+            if self._before_exit is not None:
+                self._before_exit()
+        finally:
+            self.should_exit = True
+
+
+def serve(
+    addr: str,
+    db: str | Path,
+    *,
+    rules: Sequence[Any] = (),
+    token: str | None = None,
+    retention_s: float | None = None,
+    insecure: bool = False,
+    on_ready: Callable[[str], None] | None = None,
+    before_exit: Callable[[], object] | None = None,
+) -> None:
+    """Run the collector in this thread until SIGINT/SIGTERM.
+
+    Args:
+        on_ready: called with the base URL once the windows are rebuilt, before serving.
+        before_exit: called on the first SIGINT/SIGTERM while the server still answers.
+
+    Raises:
+        ConfigError: the bind is refused (see :func:`check_bind`) or the port is taken.
+    """
+    check_bind(addr, token, insecure)
+    sock = bind_socket(addr)
+    try:
+        collector = Collector(db, rules=rules, token=token, retention_s=retention_s)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        url = _announce(collector, sock, db, token)
+        if on_ready is not None:
+            on_ready(url)
+        _Server(_uvicorn_config(collector.app), before_exit).run(sockets=[sock])
+    finally:
+        collector.close()
+        sock.close()
+
+
+def _announce(collector: Collector, sock: socket.socket, db: str | Path, token: str | None) -> str:
+    """Log what was loaded and where the collector listens (never the token); its URL."""
+    url = socket_url(sock)
+    _log.info("tokentrace loaded %d stored span(s) into the windows in %.1f s", collector.loaded, collector.rebuild_s)
+    auth = "bearer token required" if token else "no auth"
+    _log.info("tokentrace collector listening on %s (db %s, %s)", url, db, auth)
+    return url
+
+
+def _uvicorn_config(app: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, loop="asyncio", http="h11", lifespan="off", log_config=None, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=5,
+    )  # fmt: skip

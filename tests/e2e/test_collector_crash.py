@@ -1,0 +1,77 @@
+"""SIGKILL the collector in the middle of an ingest stream: after a restart and a resend of what was
+not acknowledged, every span is stored exactly once and the metrics count them all."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from tests.collector_kit import CollectorProcess, mixed_spans
+from tokentrace.spans import encode_batch
+
+TOTAL = 30_000
+BATCH = 500
+KILL_AFTER = 20  # acknowledged batches before the SIGKILL
+
+
+class Sender:
+    """Posts every batch not yet acknowledged, as fast as the collector answers."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.acked: set[int] = set()
+        self.failures = 0
+        self.duplicates = 0
+
+    def send(self, url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for i, body in enumerate(self.bodies):
+                if i in self.acked:
+                    continue
+                try:
+                    response = http.post("/v1/spans", content=body)
+                except httpx.TransportError:
+                    self.failures += 1
+                    continue
+                if response.status_code == 202:
+                    self.duplicates += response.json()["duplicates"]
+                    self.acked.add(i)
+
+
+def test_sigkill_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    spans = mixed_spans(TOTAL, seed=99)
+    expected_cost = sum((s.cost for s in spans if s.cost is not None), Decimal(0))
+    sender = Sender([encode_batch(spans[i : i + BATCH]) for i in range(0, TOTAL, BATCH)])
+
+    first = CollectorProcess(db)
+    stream = threading.Thread(target=sender.send, args=(first.url,))
+    stream.start()
+    deadline = time.monotonic() + 60
+    while len(sender.acked) < KILL_AFTER and time.monotonic() < deadline:
+        time.sleep(0.001)
+    first.kill()
+    stream.join(60)
+    assert KILL_AFTER <= len(sender.acked) < TOTAL // BATCH, "the kill must land in the middle of the stream"
+    assert sender.failures > 0
+
+    second = CollectorProcess(db)
+    try:
+        sender.send(second.url)  # the client resends what was not acknowledged
+        assert len(sender.acked) == TOTAL // BATCH
+        with httpx.Client(base_url=second.url) as http:
+            cost = json.loads(http.get("/metrics/cost", params={"window": "24h"}).text, parse_float=Decimal)
+    finally:
+        second.stop()
+
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert check.execute("SELECT COUNT(*), COUNT(DISTINCT span_id) FROM spans").fetchone() == (TOTAL, TOTAL)
+    assert cost["span_count"] == TOTAL
+    assert cost["total_usd"] == expected_cost

@@ -1,0 +1,222 @@
+"""POST /v1/spans: durable, idempotent, all-or-nothing per batch, size-capped, gzip-aware."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from decimal import Decimal
+
+import httpx
+import pytest
+
+import tokentrace
+from tests.collector_kit import make_span, mixed_spans, post_spans, running
+from tokentrace import pricing
+from tokentrace.server.app import make_app
+from tokentrace.server.collector import Collector
+from tokentrace.server.ingest import MAX_BODY_BYTES
+from tokentrace.spans import encode_batch
+from tokentrace.store import MemoryStore, StoreBusyError, StoreError
+from tokentrace.windows import WindowAggregator
+
+
+def _rows(collector: Collector) -> int:
+    with sqlite3.connect(collector.store.path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM spans").fetchone()[0])
+
+
+def _wire(count: int = 5) -> list[dict]:
+    return json.loads(encode_batch(mixed_spans(count)))["spans"]
+
+
+def _post_json(client: httpx.Client, spans: list[dict]) -> httpx.Response:
+    return client.post("/v1/spans", json={"spans": spans})
+
+
+def test_accepted_only_once_stored(collector: Collector, client: httpx.Client) -> None:
+    spans = mixed_spans(40)
+    response = post_spans(client, spans)
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 40, "duplicates": 0}
+    assert _rows(collector) == 40
+
+
+def test_resent_batch_is_stored_and_counted_once(collector: Collector, client: httpx.Client) -> None:
+    spans = mixed_spans(30)
+    post_spans(client, spans[:20])
+    response = post_spans(client, spans)
+    assert response.json() == {"accepted": 30, "duplicates": 20}
+    assert _rows(collector) == 30
+    assert client.get("/metrics/cost").json()["span_count"] == 30
+
+
+def test_duplicates_inside_one_batch_count_once(collector: Collector, client: httpx.Client) -> None:
+    span = make_span()
+    assert post_spans(client, [span, span]).json() == {"accepted": 2, "duplicates": 1}
+    assert _rows(collector) == 1
+
+
+def test_one_bad_span_rejects_the_whole_batch(collector: Collector, client: httpx.Client) -> None:
+    spans = _wire(6)
+    spans[3]["prompt_tokens"] = -5
+    response = _post_json(client, spans)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["span_index"] == 3
+    assert body["field"] == "prompt_tokens"
+    assert body["error"].startswith("spans[3].prompt_tokens: ")
+    assert _rows(collector) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("prompt_tokens", "12"),
+        ("comp_tokens", 1.5),
+        ("latency_ms", True),
+        ("total_tokens", 2**64),
+        ("cached_tokens", 2**60),
+        ("status", "maybe"),
+        ("cost_usd", "NaN"),
+        ("cost_usd", -0.5),
+        ("cost_usd", "1e400"),
+        ("started_at", "yesterday"),
+        ("ended_at", "2026-03-15T14:23:01"),
+        ("span_id", ""),
+        ("trace_id", "x" * 200),
+        ("model", 7),
+        ("attributes", {"a": json.loads("[" * 40 + "1" + "]" * 40)}),
+    ],
+)
+def test_a_bad_field_is_named(client: httpx.Client, field: str, value: object) -> None:
+    spans = _wire(3)
+    spans[1][field] = value
+    response = _post_json(client, spans)
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["span_index"], body["field"]) == (1, field)
+    assert body["error"].startswith(f"spans[1].{field}: ")
+
+
+def test_missing_field_and_inconsistent_values_are_named(client: httpx.Client) -> None:
+    spans = _wire(3)
+    del spans[0]["span_id"]
+    assert _post_json(client, spans).json()["field"] == "span_id"
+    spans = _wire(3)
+    spans[2]["total_tokens"] += 1
+    assert _post_json(client, spans).json()["field"] == "total_tokens"
+    spans = _wire(3)
+    spans[2]["ended_at"] = "2000-01-01T00:00:00.000Z"
+    assert _post_json(client, spans).json()["field"] == "ended_at"
+
+
+@pytest.mark.parametrize(
+    ("body", "starts"),
+    [
+        (b"", "the body is empty"),
+        (b"{", "the body is not valid JSON"),
+        (b"[]", 'the body must be {"spans": [<span>, ...]}'),
+        (b'{"spans": {}}', 'the body must be {"spans": [<span>, ...]}'),
+        (b'{"spans": [1]}', "spans[0]: Expected `object`"),
+        (b"[" * 100_000 + b"]" * 100_000, "the body"),
+    ],
+)
+def test_malformed_bodies_are_400(client: httpx.Client, body: bytes, starts: str) -> None:
+    response = client.post("/v1/spans", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(starts)
+
+
+def test_gzip_body_is_accepted(collector: Collector, client: httpx.Client) -> None:
+    body = gzip.compress(encode_batch(mixed_spans(25)))
+    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    assert response.json() == {"accepted": 25, "duplicates": 0}
+    assert _rows(collector) == 25
+
+
+def test_limit_applies_after_decompression(collector: Collector, client: httpx.Client) -> None:
+    padding = "x" * 1000
+    span = json.loads(encode_batch([make_span()]))["spans"][0]
+    huge = json.dumps({"spans": [span], "pad": [padding] * (MAX_BODY_BYTES // 1000 + 10)}).encode()
+    body = gzip.compress(huge)
+    assert len(body) < MAX_BODY_BYTES // 50
+    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    assert response.json()["error"] == (
+        f"the body is larger than {MAX_BODY_BYTES} bytes (after decompression); send smaller batches"
+    )
+    assert _rows(collector) == 0
+
+
+def test_plain_body_over_the_limit_is_413(client: httpx.Client) -> None:
+    response = client.post("/v1/spans", content=b" " * (MAX_BODY_BYTES + 1))
+    assert response.status_code == 413
+
+
+def test_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        for _ in range(5):
+            yield b" " * (1024 * 1024)
+
+    response = client.post("/v1/spans", content=chunks())
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "starts"),
+    [
+        ({"Content-Encoding": "br"}, b"{}", 415, "Content-Encoding must be gzip or identity"),
+        ({"Content-Encoding": "gzip"}, b"not gzip at all", 400, "the gzip body is corrupt"),
+        ({"Content-Encoding": "gzip"}, gzip.compress(b'{"spans": []}')[:-12], 400, "the gzip body is truncated"),
+    ],
+)
+def test_encoding_problems(client: httpx.Client, headers: dict, body: bytes, status: int, starts: str) -> None:
+    response = client.post("/v1/spans", content=body, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"].startswith(starts)
+
+
+def test_unpriced_spans_are_priced_before_they_are_stored(collector: Collector, client: httpx.Client) -> None:
+    span = make_span(model="gpt-4o", cost=None, prompt=1000, comp=100)
+    post_spans(client, [span])
+    expected = pricing.price("gpt-4o", tokentrace.Usage(prompt_tokens=1000, completion_tokens=100))
+    stored = collector.store.recent(1)[0]
+    assert stored.cost == expected
+    assert Decimal(client.get("/metrics/cost").text.split('"total_usd":')[1].split(",")[0]) == expected
+
+
+def test_http_transport_delivers_to_the_collector(collector: Collector, client: httpx.Client) -> None:
+    tracer = tokentrace.Tracer(transport=tokentrace.HTTPTransport(str(client.base_url)))
+    for i in range(20):
+        with tracer.trace(f"job-{i % 2}") as trace:
+            trace.record(tokentrace.Span(model="gpt-4o-mini", provider="openai", prompt_tokens=100, comp_tokens=10))
+    assert tracer.flush(10)
+    tracer.close()
+    assert _rows(collector) == 20
+    assert tracer.stats()["written"] == 20
+    body = client.get("/metrics/cost").json()
+    assert body["span_count"] == 20
+
+
+def test_a_busy_store_answers_503_with_retry_after() -> None:
+    def busy(spans: list) -> int:
+        raise StoreBusyError("200000 spans are waiting to be written; retry later")
+
+    app = make_app(WindowAggregator(), MemoryStore(), ingest=busy)
+    with running(app) as url:
+        response = httpx.post(url + "/v1/spans", content=encode_batch([make_span()]))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json() == {"error": "the collector is busy: 200000 spans are waiting to be written; retry later"}
+
+
+def test_a_failing_store_answers_503() -> None:
+    def broken(spans: list) -> int:
+        raise StoreError("disk I/O error")
+
+    app = make_app(WindowAggregator(), MemoryStore(), ingest=broken)
+    with running(app) as url:
+        response = httpx.post(url + "/v1/spans", content=encode_batch([make_span()]))
+    assert response.status_code == 503
+    assert response.json() == {"error": "the span store is unavailable: disk I/O error"}

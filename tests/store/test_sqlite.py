@@ -1,0 +1,250 @@
+"""SQLiteStore: durable, idempotent, exact money, versioned schema, background retention."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.collector_kit import make_span, mixed_spans
+from tokentrace.spans import Status, now_ms
+from tokentrace.store import SpanStore, SQLiteStore, StoreBusyError, StoreError
+from tokentrace.store import sqlite as sqlite_module
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = SQLiteStore(tmp_path / "spans.db")
+    yield s
+    s.close()
+
+
+def test_is_a_span_store(store: SQLiteStore) -> None:
+    assert isinstance(store, SpanStore)
+
+
+def test_add_returns_only_new_spans(store: SQLiteStore) -> None:
+    spans = mixed_spans(20)
+    assert store.add(spans[:5]) == spans[:5]
+    assert store.add(spans) == spans[5:]
+    assert store.add(spans) == []
+    assert store.add([spans[0], spans[0]]) == []
+    assert store.count() == 20
+
+
+def test_duplicate_inside_a_batch_is_stored_once(store: SQLiteStore) -> None:
+    span = make_span()
+    assert store.add([span, span]) == [span]
+    assert store.count() == 1
+
+
+def test_every_field_round_trips(store: SQLiteStore) -> None:
+    span = make_span(
+        cost="0.000000012345678901234567890123", cached_tokens=80, reasoning_tokens=7, cache_write_tokens=3,
+        ttft_ms=42, attributes={"service": "search", "nested": {"k": [1, 2.5, None]}}, cost_source="genai-prices",
+        parent_span_id="p-1", status=Status.ERROR,
+    )  # fmt: skip
+    store.add([span])
+    assert store.recent(1) == [span]
+    assert store.recent(1)[0].cost == Decimal("0.000000012345678901234567890123")
+
+
+def test_unknown_cost_stays_null(store: SQLiteStore) -> None:
+    store.add([make_span(cost=None)])
+    assert store.recent(1)[0].cost is None
+
+
+def test_recent_is_newest_first(store: SQLiteStore) -> None:
+    base = now_ms() - 10_000
+    spans = [make_span(ended_ms=base + i) for i in (5, 1, 9, 3)]
+    store.add(spans)
+    assert [s.ended_at for s in store.recent(3)] == [base + 9, base + 5, base + 3]
+
+
+def test_traces_are_summarized_newest_first(store: SQLiteStore) -> None:
+    base = now_ms() - 10_000
+    store.add([make_span(trace_id="a", ended_ms=base + i, cost="0.1", model="gpt-4o") for i in range(3)])
+    store.add([make_span(trace_id="b", ended_ms=base + 50, cost=None, model="o3-mini", status=Status.ERROR)])
+    store.add([make_span(trace_id="a", ended_ms=base + 10, cost="0.2", model="gpt-4o-mini")])
+    summaries = store.traces(10)
+    assert [t.trace_id for t in summaries] == ["b", "a"]
+    a = summaries[1]
+    assert (a.span_count, a.error_count, a.cost_usd, a.models) == (4, 0, Decimal("0.5"), ["gpt-4o", "gpt-4o-mini"])
+    assert a.ended_at == base + 10
+    assert summaries[0].cost_usd is None
+    assert summaries[0].error_count == 1
+    assert [t.trace_id for t in store.traces(1)] == ["b"]
+
+
+def test_trace_returns_its_spans_in_start_order(store: SQLiteStore) -> None:
+    base = now_ms() - 10_000
+    spans = [make_span(trace_id="t", ended_ms=base + i * 100, latency=50) for i in (3, 1, 2)]
+    store.add(spans)
+    store.add([make_span(trace_id="other")])
+    assert [s.ended_at for s in store.trace("t")] == [base + 100, base + 200, base + 300]
+    assert store.trace("missing") == []
+
+
+def test_iter_since_streams_in_batches_oldest_first(store: SQLiteStore) -> None:
+    base = now_ms() - 100_000
+    store.add([make_span(ended_ms=base + i) for i in range(25)])
+    batches = list(store.iter_since(base + 5, batch_size=7))
+    assert [len(b) for b in batches] == [7, 7, 6]
+    assert [s.ended_at for b in batches for s in b] == [base + i for i in range(5, 25)]
+
+
+def test_prune_deletes_only_older_spans(store: SQLiteStore) -> None:
+    base = now_ms() - 100_000
+    store.add([make_span(ended_ms=base + i) for i in range(30)])
+    assert store.prune(base + 10) == 10
+    assert store.count() == 20
+    assert store.prune(base + 10) == 0
+
+
+def test_retention_prunes_in_the_background(tmp_path: Path) -> None:
+    now = time.time()
+    store = SQLiteStore(tmp_path / "r.db", retention_s=3600, prune_interval_s=0.05, clock=lambda: now)
+    try:
+        old = int((now - 7200) * 1000)
+        store.add([make_span(ended_ms=old + i) for i in range(5)] + [make_span(ended_ms=int(now * 1000))])
+        for _ in range(200):
+            if store.count() == 1:
+                break
+            time.sleep(0.02)
+        assert store.count() == 1
+    finally:
+        store.close()
+
+
+def test_database_runs_wal_with_full_sync_and_indexes(store: SQLiteStore) -> None:
+    assert store._writer_db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._writer_db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with sqlite3.connect(store.path) as db:
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        version = db.execute("SELECT version FROM schema_version").fetchone()[0]
+    assert {"spans_ended_at", "spans_trace_id", "spans_model"} <= indexes
+    assert version == sqlite_module.SCHEMA_VERSION == 2
+
+
+def test_an_older_schema_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    sqlite_module.MIGRATIONS[0](db)
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    db.execute(
+        "INSERT INTO spans VALUES ('s-1', 't-1', NULL, 'job', 'gpt-4o', 'openai', 10, 5, '0.25', 120, 'ok', NULL, "
+        "1000, 1120)"
+    )
+    db.close()
+    store = SQLiteStore(path)
+    try:
+        (old,) = store.recent(5)
+        assert (old.span_id, old.cost, old.cached_tokens, old.attributes) == ("s-1", Decimal("0.25"), None, None)
+        store.add([make_span(cached_tokens=4)])
+        assert store.count() == 2
+    finally:
+        store.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreError, match="schema version 99, newer than this tokentrace understands"):
+        SQLiteStore(path)
+
+
+def test_concurrent_adds_share_commits_and_lose_nothing(store: SQLiteStore) -> None:
+    batches = [mixed_spans(100, seed=i) for i in range(24)]
+
+    def send(mine: list) -> None:
+        for batch in mine:
+            store.add(batch)
+
+    threads = [threading.Thread(target=send, args=(batches[i::6],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.count() == 2400
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_failing_batch_does_not_fail_its_neighbours(store: SQLiteStore) -> None:
+    good = mixed_spans(10)
+    bad = make_span()
+    bad.prompt_tokens = 2**70  # past SQLite's integer range: the insert raises
+    errors: list[Exception] = []
+
+    def send_bad() -> None:
+        try:
+            store.add([bad])
+        except StoreError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=send_bad)
+    thread.start()
+    store.add(good)
+    thread.join()
+    assert len(errors) == 1
+    assert store.count() == 10
+
+
+def test_closed_store_raises(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    store.add([make_span()])
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.add([make_span()])
+    with pytest.raises(StoreError, match="closed"):
+        store.recent(1)
+
+
+def test_bad_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous must be 'FULL' or 'NORMAL'"):
+        SQLiteStore(tmp_path / "x.db", synchronous="OFF")
+    with pytest.raises(ValueError, match="retention_s must be positive"):
+        SQLiteStore(tmp_path / "x.db", retention_s=0)
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    spans = mixed_spans(50)
+    store = SQLiteStore(tmp_path / "p.db")
+    store.add(spans)
+    store.close()
+    again = SQLiteStore(tmp_path / "p.db")
+    try:
+        assert again.count() == 50
+        assert again.add(spans) == []
+    finally:
+        again.close()
+
+
+def test_a_writer_too_far_behind_answers_busy(store: SQLiteStore) -> None:
+    with store._wake:
+        store._pending = store._max_pending  # as if that many spans were waiting for the writer
+    with pytest.raises(StoreBusyError, match="waiting to be written; retry later"):
+        store.add([make_span()])
+    with store._wake:
+        store._pending = 0
+    assert store.add([make_span()]) != []
+
+
+def test_recent_and_traces_filter_by_model(store: SQLiteStore) -> None:
+    base = now_ms() - 10_000
+    store.add([make_span(trace_id="a", model="gpt-4o", ended_ms=base + 1)])
+    store.add([make_span(trace_id="a", model="o3-mini", ended_ms=base + 2)])
+    store.add([make_span(trace_id="b", model="o3-mini", ended_ms=base + 3)])
+    assert [s.ended_at for s in store.recent(10, model="gpt-4o")] == [base + 1]
+    assert [t.trace_id for t in store.traces(10, model="gpt-4o")] == ["a"]
+    assert store.traces(10, model="gpt-4o")[0].span_count == 2
+    assert [t.trace_id for t in store.traces(10, model="o3-mini")] == ["b", "a"]
