@@ -9,7 +9,15 @@ from decimal import Decimal
 import pytest
 
 from tokentrace import Span, Status
-from tokentrace.spans import encode_batch, encode_lines, encode_pretty, format_timestamp, new_id, parse_timestamp
+from tokentrace.spans import (
+    encode_batch,
+    encode_lines,
+    encode_pretty,
+    format_timestamp,
+    new_id,
+    new_ids,
+    parse_timestamp,
+)
 
 SEED_KEYS = [
     "trace_id", "span_id", "name", "model", "provider", "prompt_tokens", "comp_tokens",
@@ -98,9 +106,9 @@ def test_cost_is_printed_exactly(cost: Decimal | float | None, text: bytes) -> N
 def test_ids_are_uuid4() -> None:
     import uuid
 
-    ids = {new_id() for _ in range(1000)}
-    assert len(ids) == 1000
-    for value in list(ids)[:50]:
+    ids = {new_id() for _ in range(1000)} | set(new_ids(1000))
+    assert len(ids) == 2000
+    for value in ids:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and str(parsed) == value
 
