@@ -52,14 +52,26 @@ def otel_per_span_us() -> float:
     return result
 
 
-def tokentrace_caller_us(path: Path) -> tuple[float, float]:
+def ten_rules() -> list[tokentrace.AlertRule]:
+    metrics = ["total_cost", "span_count", "error_count", "error_rate", "prompt_tokens", "comp_tokens",
+               "total_tokens", "latency_p50", "latency_p95", "latency_p99"]  # fmt: skip
+    sink = tokentrace.CallbackDelivery(lambda payload: None)
+    return [
+        tokentrace.AlertRule(
+            name=f"rule-{m}", metric=m, op=">", threshold=1 if m == "error_rate" else 10**12, window="1h", delivery=sink
+        )
+        for m in metrics
+    ]
+
+
+def tokentrace_caller_us(path: Path, rules: list[tokentrace.AlertRule] | None = None) -> tuple[float, float]:
     """(CPU µs per span on the caller's thread, process CPU µs per span incl. the worker).
 
     Spans are recorded in bursts of 1,000 with a flush between them, the way an application
     that waits on model calls leaves the worker idle time; the caller's cost is its thread's
     CPU time during the bursts, the total is the process's CPU time over bursts and flushes.
     """
-    tracer = tokentrace.Tracer(transport=tokentrace.FileTransport(path))
+    tracer = tokentrace.Tracer(transport=tokentrace.FileTransport(path), alerts=rules or ())
 
     def burst() -> float:
         thread0 = time.thread_time()
@@ -119,7 +131,7 @@ def bytes_per_queued_span() -> float:
         for _ in range(10):
             trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=512, comp_tokens=128, latency_ms=1240))
         trace.end()
-    tracer._pipeline.flush(30)  # the windows keep aggregates, not spans
+    tracer.settle(30)  # the windows keep aggregates, not spans
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
@@ -138,6 +150,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         otel = otel_per_span_us()
         caller, cpu = tokentrace_caller_us(Path(tmp) / "caller.jsonl")
+        ruled, ruled_cpu = tokentrace_caller_us(Path(tmp) / "ruled.jsonl", ten_rules())
         rate = jsonl_throughput(Path(tmp) / "batch.jsonl")
     print("core (issue: caller cost <= 1/8 of OpenTelemetry, <= 5 µs CPU/span, >= 1M spans/s, <= 500 B, <= 3 µs)")
     print(row("OpenTelemetry SDK span, 10 gen_ai.* attrs, batch processor", f"{otel:.2f} µs"))
@@ -145,6 +158,8 @@ def main() -> None:
         row("tokentrace start+record+end, FileTransport, auto cost", f"{caller:.2f} µs", f"ratio {caller / otel:.3f}")
     )
     print(row("total CPU per span (encode, write, windows)", f"{cpu:.2f} µs"))
+    print(row("same caller with 10 alert rules", f"{ruled:.2f} µs", f"{(ruled / caller - 1) * 100:+.1f}%"))
+    print(row("total CPU per span with 10 alert rules", f"{ruled_cpu:.2f} µs"))
     print(row("JSONL throughput, batches of 1000", f"{rate / 1e6:.2f} M spans/s"))
     print(row("memory per queued span", f"{bytes_per_queued_span():.0f} B"))
     print(row("tokentrace.cost() repeated (gpt-4o, cached tokens)", f"{cost_us():.2f} µs"))

@@ -15,24 +15,11 @@ from tests.fakes.providers import CANARY, REPLY, THINKING_TOKENS, Fault, Provide
 from tokentrace import Span, Status, Tracer
 from tokentrace.integrations import uninstrument
 from tokentrace.integrations._calls import record_abandoned
-from tokentrace.testing import capture_spans
 
 MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
 # claude-sonnet-4 per Mtok: 100 uncached x $3 + 2000 cache reads x $0.30 + 500 cache writes x $3.75
 # + 200 out x $15
 SONNET_COST = Decimal("0.005775")
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    with ProviderServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[Tracer, list[Span]]]:
-    with capture_spans() as pair:
-        yield pair
 
 
 @pytest.fixture

@@ -25,18 +25,6 @@ EMBEDDING_COST = Decimal("0.00000016")  # 8 x $0.02 per Mtok
 
 
 @pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    with ProviderServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def traced() -> Iterator[tuple[Tracer, list[Span]]]:
-    with capture_spans() as pair:
-        yield pair
-
-
-@pytest.fixture
 def client(server: ProviderServer, traced: tuple[Tracer, list[Span]]) -> Iterator[openai.OpenAI]:
     raw = openai.OpenAI(base_url=server.openai_url, api_key="test-key", max_retries=0)
     yield traced[0].instrument(raw)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,6 @@ from tokentrace.testing import InMemoryTransport
 
 PROMPT = f"Repeat after me: {CANARY}"
 MESSAGES: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    with ProviderServer() as fake:
-        yield fake
 
 
 def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -> None:

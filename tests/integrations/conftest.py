@@ -1,0 +1,23 @@
+"""Fixtures shared by the SDK tests: the local fake provider and a tracer that keeps its spans."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.providers import ProviderServer
+from tokentrace import Span, Tracer
+from tokentrace.testing import capture_spans
+
+
+@pytest.fixture
+def server() -> Iterator[ProviderServer]:
+    with ProviderServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def traced() -> Iterator[tuple[Tracer, list[Span]]]:
+    with capture_spans() as pair:
+        yield pair
