@@ -109,6 +109,7 @@ def demo_rules(
             op=Op.GT,
             threshold=threshold_usd,
             window=window,
+            keep_firing_for="2m",  # spend hovering at the threshold must not flap
             delivery=StdoutDelivery(),
         ),
     ]
@@ -116,7 +117,7 @@ def demo_rules(
         rules.append(
             AlertRule(
                 name=f"{prefix}-error-rate", metric="error_rate", op=Op.GT, threshold=0.10, window=window,
-                for_="1m", delivery=StdoutDelivery(),
+                for_="1m", keep_firing_for="2m", delivery=StdoutDelivery(),
             )
         )  # fmt: skip
     return rules
