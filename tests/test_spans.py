@@ -137,3 +137,13 @@ def test_attributes_with_odd_values_still_encode() -> None:
     )
     assert line["attributes"]["when"] == "2026-01-01T00:00:00Z"
     assert line["attributes"]["obj"] == "<class 'object'>"
+
+
+def test_both_encodings_agree_key_for_key() -> None:
+    from tokentrace.spans import to_wire
+
+    plain = recorded(cached_tokens=100, ttft_ms=90, attributes={"k": 1}, cost_source="genai-prices")
+    nested = recorded(parent_span_id=new_id(), cached_tokens=100, cost_source="genai-prices")
+    for span in (plain, nested, recorded(), recorded(error="E: x", status="error")):
+        assert json.loads(encode_lines([span])) == to_wire(span) | {"status": span.status.value}
+        assert list(json.loads(encode_lines([span]))) == list(to_wire(span))

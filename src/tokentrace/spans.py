@@ -249,50 +249,76 @@ def exact(cost: Decimal) -> Decimal:
 _ONE, _TEN = Decimal(1), Decimal(10)
 
 
-def to_wire(span: Span) -> dict[str, Any]:
-    """The wire form of a recorded span (ids and timestamps already filled by the tracer).
-
-    A plain dict in DESIGN §2's key order (built as one literal, the fastest way CPython has):
-    msgspec encodes it faster than a struct could be built for it.
-    """
+def _times(span: Span) -> tuple[str, str]:
+    """``started_at`` and ``ended_at`` as wire text (format_timestamp() inlined: it runs for
+    every span)."""
     ended = span.ended_at or 0
     start = ended if span.started_at is None else span.started_at
-    sec = ended // 1000  # format_timestamp() inlined: this runs for every span
-    ended_text = (_prefixes.get(sec) or _prefix(sec)) + _MILLIS[ended - sec * 1000]
     sec = start // 1000
     started = (_prefixes.get(sec) or _prefix(sec)) + _MILLIS[start - sec * 1000]
+    sec = ended // 1000
+    return started, (_prefixes.get(sec) or _prefix(sec)) + _MILLIS[ended - sec * 1000]
+
+
+def to_wire(span: Span) -> dict[str, Any]:
+    """The wire form of a recorded span (ids and timestamps already filled by the tracer), as a
+    dict in DESIGN §2's key order."""
+    started, ended = _times(span)
     p, c = span.prompt_tokens, span.comp_tokens
-    wire: dict[str, Any]
-    if span.parent_span_id is None and span.error is None:
-        wire = {
-            "trace_id": span.trace_id, "span_id": span.span_id, "name": span.name, "model": span.model,
-            "provider": span.provider, "prompt_tokens": p, "comp_tokens": c, "total_tokens": p + c,
-            "cost_usd": span.cost, "latency_ms": span.latency_ms, "status": span.status,
-            "started_at": started, "ended_at": ended_text,
-        }  # fmt: skip
-    else:
-        wire = {"trace_id": span.trace_id, "span_id": span.span_id}
-        if span.parent_span_id is not None:
-            wire["parent_span_id"] = span.parent_span_id
-        wire.update(name=span.name, model=span.model, provider=span.provider, prompt_tokens=p, comp_tokens=c,
-                    total_tokens=p + c, cost_usd=span.cost, latency_ms=span.latency_ms, status=span.status)  # fmt: skip
-        if span.error is not None:
-            wire["error"] = span.error
-        wire["started_at"] = started
-        wire["ended_at"] = ended_text
-    if span.cached_tokens is not None:
-        wire["cached_tokens"] = span.cached_tokens
-    if span.reasoning_tokens is not None:
-        wire["reasoning_tokens"] = span.reasoning_tokens
-    if span.cache_write_tokens is not None:
-        wire["cache_write_tokens"] = span.cache_write_tokens
-    if span.ttft_ms is not None:
-        wire["ttft_ms"] = span.ttft_ms
-    if span.attributes is not None:
-        wire["attributes"] = span.attributes
-    if span.cost_source is not None:
-        wire["cost_source"] = span.cost_source
+    wire: dict[str, Any] = {"trace_id": span.trace_id, "span_id": span.span_id}
+    if span.parent_span_id is not None:
+        wire["parent_span_id"] = span.parent_span_id
+    wire.update(name=span.name, model=span.model, provider=span.provider, prompt_tokens=p, comp_tokens=c,
+                total_tokens=p + c, cost_usd=span.cost, latency_ms=span.latency_ms, status=span.status)  # fmt: skip
+    if span.error is not None:
+        wire["error"] = span.error
+    wire["started_at"] = started
+    wire["ended_at"] = ended
+    for key in _TAIL:
+        value = getattr(span, key)
+        if value is not None:
+            wire[key] = value
     return wire
+
+
+_TAIL = ("cached_tokens", "reasoning_tokens", "cache_write_tokens", "ttft_ms", "attributes", "cost_source")
+
+
+class _SeedWire(msgspec.Struct, omit_defaults=True, gc=False):
+    """The wire form of a span without ``parent_span_id`` and ``error``, the keys of which sit
+    mid-object: built positionally, it is made and encoded about twice as fast as a dict."""
+
+    trace_id: str | None
+    span_id: str | None
+    name: str | None
+    model: str
+    provider: str
+    prompt_tokens: int
+    comp_tokens: int
+    total_tokens: int
+    cost_usd: Decimal | None
+    latency_ms: int | None
+    status: Status
+    started_at: str
+    ended_at: str
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    ttft_ms: int | None = None
+    attributes: dict[str, Any] | None = None
+    cost_source: str | None = None
+
+
+def _encodable(span: Span) -> _SeedWire | dict[str, Any]:
+    if span.parent_span_id is not None or span.error is not None:
+        return to_wire(span)
+    started, ended = _times(span)
+    p, c = span.prompt_tokens, span.comp_tokens
+    return _SeedWire(
+        span.trace_id, span.span_id, span.name, span.model, span.provider, p, c, p + c, span.cost,
+        span.latency_ms, span.status, started, ended, span.cached_tokens, span.reasoning_tokens,
+        span.cache_write_tokens, span.ttft_ms, span.attributes, span.cost_source,
+    )  # fmt: skip
 
 
 def _default(obj: Any) -> Any:
@@ -304,17 +330,17 @@ _encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_default)
 
 def encode_lines(spans: list[Span]) -> bytes:
     """JSONL: one compact JSON object per span, each ending in a newline; one buffer."""
-    return _encoder.encode_lines([to_wire(s) for s in spans])
+    return _encoder.encode_lines([_encodable(s) for s in spans])
 
 
 def encode_batch(spans: list[Span]) -> bytes:
     """The ingest body ``{"spans": [...]}`` that ``POST /v1/spans`` takes."""
-    return _encoder.encode({"spans": [to_wire(s) for s in spans]})
+    return _encoder.encode({"spans": [_encodable(s) for s in spans]})
 
 
 def encode_pretty(spans: list[Span]) -> bytes:
     """Each span as indented JSON, like the seed guide prints it."""
-    return b"".join(msgspec.json.format(_encoder.encode(to_wire(s)), indent=2) + b"\n" for s in spans)
+    return b"".join(msgspec.json.format(_encoder.encode(_encodable(s)), indent=2) + b"\n" for s in spans)
 
 
 _wire_decoder = msgspec.json.Decoder(WireSpan)
