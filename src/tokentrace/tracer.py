@@ -1,9 +1,11 @@
 """The tracer: start traces, record spans, and hand them to transports, windows and alerts.
 
-The caller's thread only does cheap work: fill ids and timestamps, price the span from a cached
-table, and hand it on. Local transports write the trace in one ``write`` when it ends; network
-transports, the metric windows and the alert rules run on background workers. Nothing on this
-path raises into the caller: failures are counted in :meth:`Tracer.stats` and logged once.
+The caller's thread only does cheap work: check the span, stamp its times and append the ended
+trace to a queue. The ``tokentrace.pipeline`` worker then fills ids, prices the spans from a
+cached table, writes files, feeds network transports (each on its own worker), the metric
+windows and the alert rules. Synchronous transports (stdout) write before ``end()`` returns.
+Nothing on this path raises into the caller: failures are counted in :meth:`Tracer.stats` and
+logged at most once per kind every 20 s.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def current_trace() -> Trace | None:
     return None if current is None else current[0]
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """``"TypeName: message"``, or just the type name when the message is empty."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -101,7 +104,7 @@ class Trace:
 
     def record_error(self, exc: BaseException | str) -> None:
         """Mark the last span as failed with ``exc``; record an error span if there is none."""
-        text = exc if isinstance(exc, str) else _error_text(exc)
+        text = exc if isinstance(exc, str) else error_text(exc)
         if self._spans:
             last = self._spans[-1]
             last.status, last.error = Status.ERROR, text
@@ -185,7 +188,7 @@ class ActiveSpan:
 
     def set_error(self, exc: BaseException | str) -> None:
         self.span.status = Status.ERROR
-        self.span.error = exc if isinstance(exc, str) else _error_text(exc)
+        self.span.error = exc if isinstance(exc, str) else error_text(exc)
 
     def __enter__(self) -> ActiveSpan:
         self.span.started_at = now_ms()

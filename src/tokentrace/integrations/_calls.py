@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..pricing import Usage, normalize_usage
 from ..spans import Span, Status, now_ms
-from ..tracer import _current
+from ..tracer import _current, error_text
 
 if TYPE_CHECKING:
     from ..tracer import Trace, Tracer
@@ -87,12 +87,6 @@ class Operation:
     observe: Callable[[Call, Any], bool]
     prepare: Callable[[dict[str, Any]], tuple[dict[str, Any], bool]] = _send_as_is
     usage: Callable[[Any], Usage] = normalize_usage
-
-
-def error_text(exc: BaseException) -> str:
-    """``"TypeName: message"``, or just the type name when the message is empty."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
