@@ -436,3 +436,15 @@ def test_every_metric_name_is_served(mixed: WindowAggregator) -> None:
     snap = mixed.snapshot("1h")
     for metric in METRICS:
         assert mixed.metric(metric, "1h") == snap.value(metric)
+
+
+def test_late_span_into_sealed_seconds_counts_with_and_without_filters(agg: WindowAggregator, clock: Clock) -> None:
+    for i in range(12):
+        agg.add_many([span(T0 + i, latency=100 + i), span(T0 + i, model="gpt-4o-mini", latency=300)])
+        clock.advance(1)
+    clock.advance(5)  # the first seconds are sealed and rolled up into the 3 s buckets
+    agg.add(span(T0 + 1, latency=5000))
+    assert agg.metric("span_count", 20) == 25
+    assert agg.metric("span_count", 20, model="gpt-4o") == 13
+    assert agg.metric("latency_p99", 20) == pytest.approx(5000, rel=0.01)
+    assert agg.metric("latency_p50", 20, model="gpt-4o-mini") == pytest.approx(300, rel=0.01)

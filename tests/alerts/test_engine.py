@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tokentrace.alerts import AlertEngine, AlertRule, CallbackDelivery, Delivery, DeliveryOutcome, StdoutDelivery
-from tokentrace.spans import Span
+from tokentrace.spans import Span, Status
 from tokentrace.windows import WindowAggregator
 
 T0 = 1_773_586_800  # 2026-03-15T15:00:00Z
@@ -145,6 +145,17 @@ def test_a_batch_reports_the_value_at_the_crossing_span(make: Any, inbox: Inbox)
     h = make(cost_rule(inbox))
     h.record(*(h.span() for _ in range(7)))  # 8.96 in all; the 4th span crossed at 5.12
     assert [p["value"] for p in inbox] == [Decimal("5.12")]
+
+
+def test_count_and_token_rules_fire_on_the_crossing_span_of_a_batch(make: Any, inbox: Inbox) -> None:
+    errors = AlertRule("errors", "error_count", ">", 2, "1h", inbox)
+    tokens = AlertRule("tokens", "total_tokens", ">", 1000, "1h", inbox)
+    h = make(errors, tokens)
+    h.record(*(h.span("0", prompt_tokens=100, comp_tokens=50, status=Status.ERROR) for _ in range(2)))
+    assert inbox == []
+    batch = [h.span("0", prompt_tokens=300, comp_tokens=100) for _ in range(3)]
+    h.record(*batch, h.span("0", status=Status.ERROR), Span(model="gpt-4o", provider="openai", cost=None))
+    assert sorted((p["alert"], p["value"]) for p in inbox) == [("errors", 3), ("tokens", 1100)]
 
 
 def test_filters_only_count_their_spans(make: Any, inbox: Inbox) -> None:

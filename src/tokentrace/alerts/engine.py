@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from .._worker import BatchWorker, Counters
@@ -320,8 +321,25 @@ class _BatchSums:
     def added(self, metric: str) -> Decimal | int:
         total = self._sums.get(metric)
         if total is None:
-            total = self._sums[metric] = sum(map(_ADDITIVE[metric], self._spans))
+            total = self._sums[metric] = _BATCH_SUMS[metric](self._spans)
         return total
+
+
+def _tokens(spans: Sequence[Span]) -> int:
+    total: int = sum(map(_PROMPT, spans)) + sum(map(_COMP, spans))
+    return total
+
+
+_PROMPT, _COMP = attrgetter("prompt_tokens"), attrgetter("comp_tokens")
+# whole-batch sums without a Python call per span (a falsy cost, None or zero, adds nothing)
+_BATCH_SUMS: dict[str, Callable[[Sequence[Span]], Decimal | int]] = {
+    "total_cost": lambda spans: sum(filter(None, map(attrgetter("cost"), spans)), Decimal(0)),
+    "span_count": len,
+    "error_count": lambda spans: list(map(attrgetter("status"), spans)).count(Status.ERROR),
+    "prompt_tokens": lambda spans: sum(map(_PROMPT, spans)),
+    "comp_tokens": lambda spans: sum(map(_COMP, spans)),
+    "total_tokens": _tokens,
+}
 
 
 def _unmoved(track: _Track, batch: _BatchSums, now: float) -> bool:

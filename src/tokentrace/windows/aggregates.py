@@ -1,0 +1,216 @@
+"""Span aggregates: the open ones still taking spans, the sealed ones packed into immutable
+``bytes`` that buckets, series and levels share, and the running sums queries add them into.
+
+Costs are counted exactly in integers of 1e-24 USD.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from collections.abc import Sequence
+from decimal import Decimal
+from itertools import chain, compress, repeat
+from operator import add
+
+from ..spans import Span, Status
+from .sketch import _LOOKUP, _LOOKUP_SIZE, LatencySketch, _bin_of, _packed_into, _packed_range
+
+_COST_PLACES = 24  # sealed costs are exact integers of 1e-24 USD
+_LOW64 = (1 << 64) - 1
+_MAX_UNITS = (1 << 128) - 1  # 3.4e14 USD
+_ERROR = Status.ERROR
+
+# --- sealed aggregates --------------------------------------------------------------------------
+# A sealed aggregate is one bytes object: a header (count, errors, prompt tokens, completion
+# tokens, latency sum, latency count, the cost as a 128-bit count of 1e-24 USD, the first bin or
+# -1), then 4-byte bin counts from the first bin on, or (bin, count) pairs when the first bin is
+# -1. Immutable, so series, buckets and levels share them freely.
+
+Frozen = bytes
+_HEADER = struct.Struct("<6qQQq")
+_HEAD = _HEADER.size
+_SPARSE = 2  # (bin, count) pairs when under half the bins of the range are used
+_MAX_BIN = 2**32 - 1  # a bin of one bucket saturates past 4.29e9 calls
+
+
+def _pack_head(totals: list[int], cost_units: int, first: int) -> bytes:
+    cost_units = min(cost_units, _MAX_UNITS)
+    return _HEADER.pack(*totals, cost_units >> 64, cost_units & _LOW64, first)
+
+
+def _freeze(totals: list[int], cost_units: int, counts: list[int], base: int) -> Frozen:
+    """Pack totals (6 ints), a cost and the bins ``base + i`` (ends non-empty, or no bins)."""
+    if not counts:
+        return _pack_head(totals, cost_units, 0)
+    if max(counts) > _MAX_BIN:
+        counts = [min(c, _MAX_BIN) for c in counts]
+    used = len(counts) - counts.count(0)
+    if _SPARSE * used < len(counts):
+        keys = compress(range(base, base + len(counts)), counts)
+        pairs = chain.from_iterable(zip(keys, filter(None, counts), strict=True))
+        return _pack_head(totals, cost_units, -1) + array("I", pairs).tobytes()
+    return _pack_head(totals, cost_units, base) + array("I", counts).tobytes()
+
+
+def _freeze_bins(totals: list[int], cost_units: int, bins: dict[int, int]) -> Frozen:
+    """Like :func:`_freeze`, from a ``{bin: count}`` dict."""
+    if not bins:
+        return _pack_head(totals, cost_units, 0)
+    lo, hi = min(bins), max(bins)
+    if _SPARSE * len(bins) < hi - lo + 1 and max(bins.values()) <= _MAX_BIN:
+        pairs = chain.from_iterable(sorted(bins.items()))
+        return _pack_head(totals, cost_units, -1) + array("I", pairs).tobytes()
+    return _freeze(totals, cost_units, list(map(bins.get, range(lo, hi + 1), repeat(0))), lo)
+
+
+def _bins_view(frozen: Frozen) -> memoryview:
+    return memoryview(frozen)[_HEAD:].cast("I")
+
+
+def _tally_of(frozen: Frozen) -> tuple[int, int]:
+    """(cost units, count) of a sealed aggregate."""
+    head = _HEADER.unpack_from(frozen)
+    return head[6] << 64 | head[7], head[0]
+
+
+def _merge_frozen(parts: Sequence[Frozen]) -> Frozen:
+    totals = [0] * 6
+    cost = 0
+    timed: list[tuple[Frozen, int]] = []
+    for part in parts:
+        head = _HEADER.unpack_from(part)
+        totals[:] = map(add, totals, head[:6])
+        cost += head[6] << 64 | head[7]
+        if head[5]:
+            timed.append((part, head[8]))
+    if not timed:
+        return _pack_head(totals, cost, 0)
+    if all(first < 0 for _, first in timed):  # few values each: merge the (bin, count) pairs
+        bins: dict[int, int] = {}
+        for part, _ in timed:
+            view = _bins_view(part)
+            for k, c in zip(view[::2], view[1::2], strict=True):
+                bins[k] = bins.get(k, 0) + c
+        return _freeze_bins(totals, cost, bins)
+    ranges = [_packed_range(_bins_view(part), first) for part, first in timed]
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    counts = [0] * (hi - lo + 1)
+    for part, first in timed:
+        _packed_into(_bins_view(part), first, counts, lo, 1)
+    return _freeze(totals, cost, counts, lo)
+
+
+def _merged(parts: list[Frozen], memo: dict[tuple[int, ...], Frozen]) -> Frozen:
+    """One aggregate of ``parts``; series made of the same parts share the result."""
+    if len(parts) == 1:
+        return parts[0]
+    ids = tuple(map(id, parts))
+    merged = memo.get(ids)
+    if merged is None:
+        merged = memo[ids] = _merge_frozen(parts)
+    return merged
+
+
+def _units(cost: Decimal) -> int:
+    return int(cost.scaleb(_COST_PLACES).to_integral_value())
+
+
+class _Open:
+    """An aggregate still taking spans (its second is not sealed yet); cost in 1e-24 USD."""
+
+    __slots__ = ("bins", "comp", "cost", "count", "errors", "lat_n", "lat_sum", "prompt")
+
+    def __init__(self, spans: list[Span]) -> None:
+        """Fold spans of one second and one model x provider x name."""
+        self.bins: dict[int, int] = {}
+        bins, lookup, size = self.bins, _LOOKUP, _LOOKUP_SIZE
+        errors = prompt = comp = lat_sum = lat_n = 0
+        cost = Decimal(0)
+        for span in spans:
+            prompt += span.prompt_tokens
+            comp += span.comp_tokens
+            if span.status is _ERROR:
+                errors += 1
+            if span.cost is not None:
+                cost += span.cost
+            ms = span.latency_ms
+            if ms is not None:
+                lat_sum += ms
+                lat_n += 1
+                k = lookup[ms] if ms < size else _bin_of(ms)
+                bins[k] = bins.get(k, 0) + 1
+        self.count, self.errors, self.prompt, self.comp = len(spans), errors, prompt, comp
+        self.cost, self.lat_sum, self.lat_n = _units(cost), lat_sum, lat_n
+
+    def merge(self, other: _Open) -> None:
+        self.count += other.count
+        self.errors += other.errors
+        self.prompt += other.prompt
+        self.comp += other.comp
+        self.cost += other.cost
+        self.lat_sum += other.lat_sum
+        self.lat_n += other.lat_n
+        bins = self.bins
+        for k, c in other.bins.items():
+            bins[k] = bins.get(k, 0) + c
+
+    def freeze(self) -> Frozen:
+        totals = [self.count, self.errors, self.prompt, self.comp, self.lat_sum, self.lat_n]
+        return _freeze_bins(totals, self.cost, self.bins)
+
+
+class _Acc:
+    """A query's running sum (cost in 1e-24 USD); with a sketch when percentiles are wanted."""
+
+    __slots__ = ("comp", "cost", "count", "errors", "lat_n", "lat_sum", "prompt", "sketch")
+
+    def __init__(self, sketch: bool) -> None:
+        self.count = self.errors = self.prompt = self.comp = self.lat_sum = self.lat_n = self.cost = 0
+        self.sketch = LatencySketch() if sketch else None
+
+    def add_frozen(self, frozen: Frozen, sign: int = 1) -> None:
+        count, errors, prompt, comp, lat_sum, lat_n, high, low, first = _HEADER.unpack_from(frozen)
+        self.count += sign * count
+        self.errors += sign * errors
+        self.prompt += sign * prompt
+        self.comp += sign * comp
+        self.lat_sum += sign * lat_sum
+        self.lat_n += sign * lat_n
+        self.cost += sign * (high << 64 | low)
+        if self.sketch is not None and lat_n:
+            self.sketch._add_packed(_bins_view(frozen), first, lat_n, sign)
+
+    def add_open(self, agg: _Open) -> None:
+        self.count += agg.count
+        self.errors += agg.errors
+        self.prompt += agg.prompt
+        self.comp += agg.comp
+        self.lat_sum += agg.lat_sum
+        self.lat_n += agg.lat_n
+        self.cost += agg.cost
+        if self.sketch is not None and agg.bins:
+            self.sketch._add_open(agg.bins, agg.lat_n)
+
+    def add_acc(self, other: _Acc) -> None:
+        self.count += other.count
+        self.errors += other.errors
+        self.prompt += other.prompt
+        self.comp += other.comp
+        self.lat_sum += other.lat_sum
+        self.lat_n += other.lat_n
+        self.cost += other.cost
+        if self.sketch is not None and other.sketch is not None:
+            self.sketch.merge(other.sketch)
+
+    def copy(self) -> _Acc:
+        clone = _Acc(False)
+        clone.add_acc(self)
+        clone.sketch = None if self.sketch is None else self.sketch.copy()
+        return clone
+
+
+def _dollars(units: int) -> Decimal:
+    """The shortest exact form of a cost: ``5.12`` rather than ``5.1200``, never ``1E+1``."""
+    value = Decimal(units).scaleb(-_COST_PLACES).normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
