@@ -127,7 +127,7 @@ def test_database_runs_wal_with_full_sync_and_indexes(store: SQLiteStore) -> Non
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         version = db.execute("SELECT version FROM schema_version").fetchone()[0]
     assert {"spans_ended_at", "spans_trace_id", "spans_model"} <= indexes
-    assert version == sqlite_module.SCHEMA_VERSION == 2
+    assert version == sqlite_module.SCHEMA_VERSION == 3
 
 
 def test_an_older_schema_is_migrated_in_place(tmp_path: Path) -> None:
@@ -150,7 +150,53 @@ def test_an_older_schema_is_migrated_in_place(tmp_path: Path) -> None:
     finally:
         store.close()
     with sqlite3.connect(path) as check:
-        assert check.execute("SELECT version FROM schema_version").fetchone()[0] == 2
+        assert check.execute("SELECT version FROM schema_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION
+
+
+def test_ids_of_any_form_round_trip_and_stay_unique(store: SQLiteStore) -> None:
+    uuid_id = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    odd = [uuid_id, uuid_id.upper(), "s-1", "0f8fad5bd9cb469fa16570867728950e", " " + uuid_id[1:], "-" * 36]
+    spans = [make_span(trace_id=tid) for tid in odd]
+    for span in spans:
+        span.span_id = span.trace_id
+    assert store.add(spans) == spans
+    assert store.add(spans) == []
+    assert sorted(s.span_id or "" for s in store.recent(10)) == sorted(odd)
+    for span in spans:
+        assert store.trace(span.trace_id or "") == [span]
+    assert {t.trace_id for t in store.traces(10)} == set(odd)
+
+
+def test_text_ids_of_schema_2_are_migrated_to_keys(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for step in sqlite_module.MIGRATIONS[:2]:
+        step(db)
+    db.execute("INSERT INTO schema_version VALUES (2)")
+    uuid_id = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    for span_id in (uuid_id, "legacy-1"):
+        db.execute(
+            "INSERT INTO spans (span_id, trace_id, name, model, provider, prompt_tokens, comp_tokens, cost_usd, "
+            "status, started_at, ended_at, attributes) "
+            "VALUES (?, ?, 'job', 'gpt-4o', 'openai', 10, 5, '0.25', 'ok', 1000, 1120, '{\"k\":1}')",
+            (span_id, span_id),
+        )
+    db.close()
+    store = SQLiteStore(path)
+    try:
+        assert sorted(s.span_id or "" for s in store.recent(5)) == sorted([uuid_id, "legacy-1"])
+        (migrated,) = store.trace(uuid_id)
+        assert (migrated.cost, migrated.attributes) == (Decimal("0.25"), {"k": 1})
+        resent = make_span(trace_id=uuid_id)
+        resent.span_id = uuid_id
+        assert store.add([resent]) == []
+        assert store.count() == 2
+    finally:
+        store.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT typeof(span_id) FROM spans WHERE span_id = 'legacy-1'").fetchone() == ("text",)
+        assert check.execute("SELECT COUNT(*) FROM spans WHERE typeof(span_id) = 'blob'").fetchone() == (1,)
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ commit), so many concurrent ingest requests share one ``fsync``. The database ru
 with ``synchronous=FULL``: a batch acknowledged by ``add`` survives a process crash *and* a power
 loss (``NORMAL`` would be faster but may roll back the last commits on power loss, breaking the
 "202 only after durably stored" promise of ``POST /v1/spans``). Costs are kept as exact decimal
-text. The schema is versioned; :data:`MIGRATIONS` upgrades older files on open. Retention runs
-on the writer thread, in small transactions, so ingest is never stalled for long.
+text. Span and trace ids that are canonical UUID strings (the tracer's) are kept as their 16
+bytes, other ids as text, so the two random-order indexes stay small. The schema is versioned;
+:data:`MIGRATIONS` upgrades older files on open. Retention runs on the writer thread, in small
+transactions, so ingest is never stalled for long.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _DEFAULT_MAX_PENDING = 200_000  # spans queued for the writer before add() answe
 _DEFAULT_PRUNE_INTERVAL_S = 60.0
 _PRUNE_CHUNK = 10_000
 _WAIT_S = 60.0  # how long add() waits for its commit before giving up
+_WAL_CHECKPOINT_PAGES = 10_000
 _TRACE_SCAN_LIMIT = 200_000  # rows of the time index read at most to find recent traces
 
 _COLUMNS = (
@@ -72,7 +75,30 @@ def _migrate_2(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE spans ADD COLUMN {column}")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+def _migrate_3(db: sqlite3.Connection) -> None:
+    # Ids become compact keys (see _id_key); the table is rebuilt because a column's type and
+    # its index entries cannot be changed in place.
+    db.create_function("tokentrace_id_key", 1, _id_key, deterministic=True)
+    db.execute(
+        "CREATE TABLE spans_v3 (span_id BLOB PRIMARY KEY, trace_id BLOB NOT NULL, parent_span_id TEXT, "
+        "name TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, "
+        "comp_tokens INTEGER NOT NULL, cost_usd TEXT, latency_ms INTEGER, status TEXT NOT NULL, error TEXT, "
+        "started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, cached_tokens INTEGER, reasoning_tokens INTEGER, "
+        "cache_write_tokens INTEGER, ttft_ms INTEGER, attributes TEXT, cost_source TEXT)"
+    )
+    rest = _COLUMNS.split(", ", 2)[2]
+    db.execute(
+        f"INSERT INTO spans_v3 ({_COLUMNS}) SELECT tokentrace_id_key(span_id), tokentrace_id_key(trace_id), "
+        f"{rest} FROM spans ORDER BY rowid"
+    )
+    db.execute("DROP TABLE spans")
+    db.execute("ALTER TABLE spans_v3 RENAME TO spans")
+    db.execute("CREATE INDEX spans_ended_at ON spans (ended_at)")
+    db.execute("CREATE INDEX spans_trace_id ON spans (trace_id)")
+    db.execute("CREATE INDEX spans_model ON spans (model, ended_at)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
 """Schema steps; step ``i`` takes a file from version ``i`` to ``i + 1``. Only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -153,6 +179,9 @@ class SQLiteStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
             db.execute("PRAGMA cache_size=-16000")  # 16 MB: memory must not grow with the file
+            # Checkpoint every ~40 MB of WAL, not 4 MB: index pages hit by several commits in
+            # between are copied back to the database once (random-order index inserts).
+            db.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the span database {str(self.path)!r}: {exc}") from exc
         return db
@@ -288,12 +317,13 @@ class SQLiteStore:
 
     @staticmethod
     def _drop_stored(db: sqlite3.Connection, fresh: dict[str, Span]) -> None:
-        keys = list(fresh)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
+        ids = list(fresh)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for (old,) in db.execute(f"SELECT span_id FROM spans WHERE span_id IN ({marks})", chunk):
-                del fresh[old]
+            keys = [_id_key(k) for k in chunk]
+            for (old,) in db.execute(f"SELECT span_id FROM spans WHERE span_id IN ({marks})", keys):
+                del fresh[_id_text(old)]
 
     def _prune_expired(self) -> None:
         assert self.retention_s is not None
@@ -331,7 +361,7 @@ class SQLiteStore:
 
     def trace(self, trace_id: str) -> list[Span]:
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM spans WHERE trace_id = ? ORDER BY started_at, ended_at", (trace_id,)
+            f"SELECT {_COLUMNS} FROM spans WHERE trace_id = ? ORDER BY started_at, ended_at", (_id_key(trace_id),)
         )
         return [_from_row(r) for r in rows]
 
@@ -341,17 +371,17 @@ class SQLiteStore:
             return []
         marks = ",".join("?" * len(ids))
         rows = self._query(f"SELECT {_COLUMNS} FROM spans WHERE trace_id IN ({marks})", ids)
-        grouped: dict[str, list[Span]] = {tid: [] for tid in ids}
+        grouped: dict[str | bytes, list[Span]] = {tid: [] for tid in ids}
         for row in rows:
             grouped[row[1]].append(_from_row(row))
-        return [summarize(tid, spans) for tid, spans in grouped.items()]
+        return [summarize(_id_text(tid), spans) for tid, spans in grouped.items()]
 
-    def _recent_trace_ids(self, limit: int, model: str | None) -> list[str]:
+    def _recent_trace_ids(self, limit: int, model: str | None) -> list[str | bytes]:
         """Distinct trace ids, most recent first, from a bounded walk down the time index."""
         where, args = ("WHERE model = ?", [model]) if model else ("", [])
         scan = min(limit * 50, _TRACE_SCAN_LIMIT)
         rows = self._query(f"SELECT trace_id FROM spans {where} ORDER BY ended_at DESC LIMIT ?", [*args, scan])
-        ids: dict[str, None] = {}
+        ids: dict[str | bytes, None] = {}
         for (tid,) in rows:
             ids.setdefault(tid, None)
             if len(ids) >= limit:
@@ -409,11 +439,36 @@ def _migrate(db: sqlite3.Connection) -> None:
 _attr_encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=str)
 
 
+def _id_key(text: str) -> str | bytes:
+    """An id as stored: a canonical (lowercase) UUID string as its 16 bytes, anything else as is.
+
+    Only strings that :func:`_id_text` turns back into exactly the same text become bytes, so
+    the mapping is lossless and a text id never equals a UUID's bytes.
+    """
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        digits = text.replace("-", "")
+        if len(digits) == 32:
+            try:
+                raw = bytes.fromhex(digits)
+            except ValueError:
+                return text
+            if raw.hex() == digits:
+                return raw
+    return text
+
+
+def _id_text(key: str | bytes) -> str:
+    if isinstance(key, str):
+        return key
+    h = key.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _to_row(s: Span) -> tuple[Any, ...]:
     ended = s.ended_at or now_ms()
     return (
-        s.span_id,
-        s.trace_id or "",
+        _id_key(s.span_id or ""),
+        _id_key(s.trace_id or ""),
         s.parent_span_id,
         s.name or "",
         s.model,
@@ -437,8 +492,8 @@ def _to_row(s: Span) -> tuple[Any, ...]:
 
 def _from_row(r: tuple[Any, ...]) -> Span:
     return Span(
-        span_id=r[0],
-        trace_id=r[1],
+        span_id=_id_text(r[0]),
+        trace_id=_id_text(r[1]),
         parent_span_id=r[2],
         name=r[3],
         model=r[4],
