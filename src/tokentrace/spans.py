@@ -112,14 +112,18 @@ class Span(msgspec.Struct, kw_only=True, gc=False):
             raise ValueError(f"Span.model must be a str, got {type(self.model).__name__}")
         if not isinstance(self.provider, str):
             raise ValueError(f"Span.provider must be a str, got {type(self.provider).__name__}")
-        _check_count("prompt_tokens", self.prompt_tokens)
-        _check_count("comp_tokens", self.comp_tokens)
-        for field in ("cached_tokens", "reasoning_tokens", "cache_write_tokens"):
-            value = getattr(self, field)
-            if value is not None:
-                _check_count(field, value)
-        if self.latency_ms is not None:
-            self.latency_ms = _check_millis("latency_ms", self.latency_ms)
+        p, c = self.prompt_tokens, self.comp_tokens
+        if not (type(p) is int and type(c) is int and p >= 0 and c >= 0):  # one test for the usual case
+            _check_count("prompt_tokens", p)
+            _check_count("comp_tokens", c)
+        if not (self.cached_tokens is None and self.reasoning_tokens is None and self.cache_write_tokens is None):
+            for field in ("cached_tokens", "reasoning_tokens", "cache_write_tokens"):
+                value = getattr(self, field)
+                if value is not None:
+                    _check_count(field, value)
+        latency = self.latency_ms
+        if latency is not None and not (type(latency) is int and latency >= 0):
+            self.latency_ms = _check_millis("latency_ms", latency)
         if self.ttft_ms is not None:
             self.ttft_ms = _check_millis("ttft_ms", self.ttft_ms)
         status = _STATUSES.get(self.status)

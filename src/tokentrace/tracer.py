@@ -86,7 +86,7 @@ class Trace:
 
     def record(self, span: Span) -> Span:
         """Add a finished span; ids, name and missing timestamps are filled in. Never raises."""
-        if not isinstance(span, Span):
+        if type(span) is not Span and not isinstance(span, Span):
             self._tracer._counters.drop("invalid_span", 1, f"record() takes a Span, got {type(span).__name__}")
             return span
         if span.name is None:
@@ -95,7 +95,12 @@ class Trace:
             current = _current.get()  # inside this trace's `with t.span()`: that span is the parent
             parent = current[1] if current is not None and current[0] is self else None
             span.parent_span_id = parent or self.parent_span_id
-        _fill_times(span)
+        latency = span.latency_ms
+        if span.ended_at is None and span.started_at is None and latency is not None:  # the usual case
+            span.ended_at = ended = time.time_ns() // 1_000_000
+            span.started_at = ended - latency
+        else:
+            _fill_times(span)
         if self._ended:  # a straggler after end(): send it on its own rather than lose it
             self._tracer._emit(self, [span])
         else:
@@ -123,7 +128,7 @@ class Trace:
         return ActiveSpan(self, Span(model=model, provider=provider, **fields))
 
     def end(self) -> None:
-        """Hand the trace's spans to the transports (stdout and files are written on return)."""
+        """Hand the trace's spans on: stdout is written before this returns, the rest is queued."""
         if self._ended:
             return
         self._ended = True
