@@ -220,19 +220,18 @@ def _limits(wire: WireSpan) -> tuple[str, str] | None:
 
 
 def _plainly_within(w: WireSpan) -> bool:
-    """The common case in one expression (no loops, no ``getattr``): a typical span, in bounds."""
+    """The common case in one expression (no loops, no ``getattr``): a span without attributes
+    or an error, every field in bounds. Spans from ``HTTPTransport`` are priced, so a cost, a
+    cost source and a parent are common and checked here too."""
+    cost = w.cost_usd
     return (
         0 < len(w.trace_id) <= _MAX_ID
         and 0 < len(w.span_id) <= _MAX_ID
-        and w.parent_span_id is None
+        and (w.parent_span_id is None or len(w.parent_span_id) <= _MAX_ID)
         and w.error is None
-        and w.cost_source is None
         and w.attributes is None
-        and w.cost_usd is None
-        and w.cached_tokens is None
-        and w.reasoning_tokens is None
-        and w.cache_write_tokens is None
-        and w.ttft_ms is None
+        and (w.cost_source is None or len(w.cost_source) <= _MAX_TEXT)
+        and (cost is None or (cost.is_finite() and 0 <= cost <= _MAX_COST))
         and len(w.model) <= _MAX_TEXT
         and len(w.provider) <= _MAX_TEXT
         and len(w.name) <= _MAX_TEXT
@@ -240,6 +239,10 @@ def _plainly_within(w: WireSpan) -> bool:
         and 0 <= w.comp_tokens <= _MAX_INT
         and 0 <= w.total_tokens <= _MAX_INT
         and (w.latency_ms is None or 0 <= w.latency_ms <= _MAX_INT)
+        and (w.cached_tokens is None or 0 <= w.cached_tokens <= _MAX_INT)
+        and (w.reasoning_tokens is None or 0 <= w.reasoning_tokens <= _MAX_INT)
+        and (w.cache_write_tokens is None or 0 <= w.cache_write_tokens <= _MAX_INT)
+        and (w.ttft_ms is None or 0 <= w.ttft_ms <= _MAX_INT)
     )
 
 
