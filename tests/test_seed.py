@@ -86,3 +86,33 @@ def test_seed_cost_alert_fires_once_on_the_span_that_crosses_five_dollars(capsys
     assert (payload["alert"], payload["metric"], payload["value"], payload["threshold"], payload["window"]) == (
         "hourly-cost-spike", "total_cost", 5.12, 5.0, "1h")  # fmt: skip
     assert payload["state"] == "firing" and TIMESTAMP.match(payload["fired_at"])
+
+
+def test_seed_http_section_serves_the_seed_shapes(capsys: object) -> None:
+    import httpx
+
+    from tokentrace import AlertRule, HTTPServerConfig, Op, StdoutDelivery
+
+    tracer = Tracer(
+        transport=StdoutTransport(),
+        alerts=[AlertRule(name="hourly-cost-spike", metric="total_cost", op=Op.GT, threshold=5.00, window="1h",
+                          delivery=StdoutDelivery())],
+        http_server=HTTPServerConfig(addr=":0"),  # no host: loopback only, any free port
+    )  # fmt: skip
+    try:
+        url = tracer.server_url or ""
+        assert url.startswith("http://127.0.0.1:")
+        for model, latency in (("gpt-4o", 820), ("gpt-4o", 2140), ("gpt-4o-mini", 3810)):
+            trace = tracer.start("summarize-document")
+            trace.record(Span(model=model, provider="openai", prompt_tokens=512, comp_tokens=128, latency_ms=latency))
+            trace.end()
+        cost = httpx.get(url + "/metrics/cost?window=1h").json()
+        latency = httpx.get(url + "/metrics/latency?window=1h").json()
+        assert list(cost)[:4] == ["total_usd", "by_model", "window", "span_count"]
+        assert (cost["total_usd"], cost["by_model"], cost["window"], cost["span_count"]) == (
+            0.0052736, {"gpt-4o": 0.00512, "gpt-4o-mini": 0.0001536}, "1h", 3)  # fmt: skip
+        assert list(latency)[:4] == ["p50_ms", "p95_ms", "p99_ms", "window"]
+        assert abs(latency["p50_ms"] - 2140) <= 21.4 and abs(latency["p99_ms"] - 3810) <= 38.1
+        assert httpx.get(url + "/health").json() == {"status": "ok"}
+    finally:
+        tracer.close()

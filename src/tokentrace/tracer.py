@@ -378,6 +378,11 @@ class Tracer:
     # --- queries --------------------------------------------------------------------------------
 
     @property
+    def server_url(self) -> str | None:
+        """Where the embedded HTTP server listens (``http://127.0.0.1:9090``), or None."""
+        return None if self._server is None else str(self._server.url)
+
+    @property
     def aggregator(self) -> Any:
         return self._pipeline.aggregator
 
