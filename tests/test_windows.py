@@ -127,6 +127,33 @@ def test_spans_older_than_30_days_are_dropped_and_counted(agg: WindowAggregator,
     assert agg.stats()["dropped"] == {"too_old": 1}
 
 
+def test_take_totals_gives_what_the_same_batch_added_once(agg: WindowAggregator, clock: Clock) -> None:
+    batch = [
+        span(clock.now, cost="1.28", status="error", prompt=10, comp=5),
+        span(clock.now - 5, model="gpt-4o-mini", cost="0.000000000000000000000001"),
+        span(None, cost=None, prompt=1, comp=2),
+        span(clock.now - 31 * 86400, cost="2"),  # dropped as too old, yet still an upper bound
+    ]
+    agg.add_many(batch)
+    assert agg.take_totals(list(batch)) is None  # an equal batch is not the same batch
+    totals = agg.take_totals(batch)
+    assert totals is not None
+    assert totals[:4] == (4, 1, 1011, 207) and totals.total_tokens == 1218
+    assert totals.total_cost == Decimal("3.280000000000000000000001")
+    assert agg.take_totals(batch) is None  # taken once
+    agg.add_many(batch)
+    agg.add(span(clock.now))
+    assert agg.take_totals(batch) is None  # a later batch came in between
+
+
+def test_sums_of_an_open_second_follow_the_spans_added_after_a_query(agg: WindowAggregator, clock: Clock) -> None:
+    for i in range(3):
+        agg.add_many([span(clock.now, latency=100 * (i + 1)), span(clock.now, model="gpt-4o-mini", latency=5000)])
+        assert agg.metric("span_count", 10, model="gpt-4o") == i + 1
+        assert agg.metric("latency_p99", 10, model="gpt-4o") == pytest.approx(100 * (i + 1), rel=0.01)
+        assert agg.metric("span_count", 10) == 2 * (i + 1)
+
+
 def test_empty_window_has_zero_sums_and_no_rates_or_percentiles(agg: WindowAggregator) -> None:
     snap = agg.snapshot("1h")
     assert (snap.span_count, snap.total_cost, snap.error_count, snap.total_tokens) == (0, Decimal(0), 0, 0)

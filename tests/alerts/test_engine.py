@@ -38,15 +38,18 @@ class Inbox(list[dict[str, Any]]):
 
 
 class Harness:
-    def __init__(self, *rules: AlertRule) -> None:
+    def __init__(self, *rules: AlertRule, same_batch: bool = True) -> None:
         self.clock = Clock()
         self.aggregator = WindowAggregator(clock=self.clock)
         self.engine = AlertEngine(rules, self.aggregator)
+        self.same_batch = same_batch
 
     def record(self, *spans: Span) -> None:
-        """What the tracer's worker does with each batch."""
-        self.aggregator.add_many(list(spans))
-        self.engine.observe(list(spans))
+        """What the tracer's worker does with each batch: the engine takes the batch's totals
+        from the aggregator; handed a copy, it sums the spans itself."""
+        batch = list(spans)
+        self.aggregator.add_many(batch)
+        self.engine.observe(batch if self.same_batch else list(batch))
         assert self.engine.flush(5)
 
     def tick(self, after: float = 0) -> None:
@@ -74,10 +77,10 @@ def closing() -> Iterator[list[Harness]]:
         harness.engine.close(2)
 
 
-@pytest.fixture
-def make(closing: list[Harness]) -> Any:
+@pytest.fixture(params=[True, False], ids=["same-batch", "copied-batch"])
+def make(closing: list[Harness], request: pytest.FixtureRequest) -> Any:
     def make(*rules: AlertRule) -> Harness:
-        harness = Harness(*rules)
+        harness = Harness(*rules, same_batch=request.param)
         closing.append(harness)
         return harness
 

@@ -26,6 +26,7 @@ from .._worker import BatchWorker, Counters
 from ..durations import format_duration
 from ..spans import Span, Status, format_timestamp
 from ..windows import WindowAggregator
+from ..windows.aggregates import BatchTotals
 from .deliveries import Delivery, DeliveryOutcome
 from .rules import AlertRule, Op
 
@@ -211,9 +212,11 @@ class AlertEngine:
         A rule on a sum (cost, counts, tokens) is skipped when these spans cannot change its
         state: more spans never clear a ``>`` rule nor trip a ``<`` rule, and a ``>`` rule
         whose last value plus these spans stays under the threshold cannot have crossed it.
+        Given the very sequence just passed to ``add_many``, the batch's sums are the ones the
+        aggregator kept while folding it in; otherwise they are added up from the spans.
         """
         if spans:
-            self._evaluate(spans, _BatchSums(spans))
+            self._evaluate(spans, _BatchSums(spans, self._aggregator.take_totals(spans)))
 
     def tick(self) -> None:
         """Evaluate every rule at the current time (call it about once a second)."""
@@ -311,14 +314,19 @@ class AlertEngine:
 
 
 class _BatchSums:
-    """Per metric, what a batch of spans adds to a sum (computed on first use). Filters are
-    ignored: the sum over all spans is an upper bound of the sum over the matching ones."""
+    """Per metric, what a batch of spans adds to a sum: the totals the aggregator kept while
+    folding the batch in, else computed on first use. Filters are ignored: the sum over all
+    spans is an upper bound of the sum over the matching ones."""
 
-    def __init__(self, spans: Sequence[Span]) -> None:
+    def __init__(self, spans: Sequence[Span], totals: BatchTotals | None = None) -> None:
         self._spans = spans
+        self._totals = totals
         self._sums: dict[str, Decimal | int] = {}
 
     def added(self, metric: str) -> Decimal | int:
+        if self._totals is not None:
+            kept: Decimal | int = getattr(self._totals, metric)  # fields are named after metrics
+            return kept
         total = self._sums.get(metric)
         if total is None:
             total = self._sums[metric] = _BATCH_SUMS[metric](self._spans)

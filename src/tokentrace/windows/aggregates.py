@@ -11,7 +11,8 @@ from array import array
 from collections.abc import Sequence
 from decimal import Decimal
 from itertools import chain, compress, repeat
-from operator import add
+from operator import add, attrgetter
+from typing import NamedTuple
 
 from ..spans import Span, Status
 from .sketch import _LOOKUP, _LOOKUP_SIZE, LatencySketch, _bin_of, _packed_into, _packed_range
@@ -208,6 +209,36 @@ class _Acc:
         clone.add_acc(self)
         clone.sketch = None if self.sketch is None else self.sketch.copy()
         return clone
+
+
+class BatchTotals(NamedTuple):
+    """What one :meth:`~tokentrace.windows.WindowAggregator.add_many` call added, summed over
+    all its spans (those dropped as too old included), each field named after its metric."""
+
+    span_count: int
+    error_count: int
+    prompt_tokens: int
+    comp_tokens: int
+    total_cost: Decimal
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.comp_tokens
+
+    @classmethod
+    def of(cls, rows: list[tuple[int, int, int, int, int]]) -> BatchTotals:
+        """The totals of :func:`_totals_rows` rows."""
+        count, errors, prompt, comp, cost = map(sum, zip(*rows, strict=True)) if rows else [0] * 5
+        return cls(count, errors, prompt, comp, Decimal(f"{cost}E-{_COST_PLACES}"))  # exact in any context
+
+
+_TOTALS = attrgetter("count", "errors", "prompt", "comp", "cost")
+
+
+def _totals_rows(parts: Sequence[_Open]) -> list[tuple[int, int, int, int, int]]:
+    """Each partial aggregate's count, errors, tokens and cost units, as they are now (a
+    partial that is inserted first takes in the spans merged later)."""
+    return list(map(_TOTALS, parts))
 
 
 def _dollars(units: int) -> Decimal:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..durations import DurationLike, format_duration
 from ..spans import Span, format_timestamp
-from .aggregates import Frozen, _Acc, _dollars, _merge_frozen, _merged, _Open
+from .aggregates import BatchTotals, Frozen, _Acc, _dollars, _merge_frozen, _merged, _Open, _totals_rows
 from .buckets import (
     _ALL,
     _LAZY_LEVELS,
@@ -93,6 +93,7 @@ class WindowAggregator:
         self._windows: dict[tuple[Key, float, bool], _Window] = {}
         self._open_sums: dict[tuple[Key, int, int, bool], _Acc] = {}
         self._open_stamp = (-1, -1)
+        self._last_batch: tuple[Sequence[Span], list[tuple[int, int, int, int, int]]] | None = None
 
     # --- ingest ---------------------------------------------------------------------------------
 
@@ -106,20 +107,26 @@ class WindowAggregator:
         if not spans:
             return
         now_s = math.floor(self.clock())
-        groups: dict[tuple[int, str, str, str | None], list[Span]] = {}
-        for span in spans:
-            ended = span.ended_at
-            key = (now_s if ended is None else ended // 1000, span.model, span.provider, span.name)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [span]
-            else:
-                group.append(span)
-        with self._lock, localcontext(_MONEY):
-            self._advance(now_s)
-            for (sec, model, provider, name), group in groups.items():
-                combo = self._combo(model, provider, name or "", len(group))
-                self._insert(min(sec, now_s), combo, _Open(group), now_s)
+        with localcontext(_MONEY):
+            partials = [(key, _Open(group)) for key, group in _grouped(spans, now_s).items()]  # outside the lock
+            rows = _totals_rows([partial for _, partial in partials])  # summed once someone asks
+            with self._lock:
+                self._advance(now_s)
+                for (sec, model, provider, name), partial in partials:
+                    combo = self._combo(model, provider, name or "", partial.count)
+                    self._insert(min(sec, now_s), combo, partial, now_s)
+                self._last_batch = (spans, rows)
+
+    def take_totals(self, spans: Sequence[Span]) -> BatchTotals | None:
+        """What the last :meth:`add_many` added, if it was given this very sequence (and no one
+        took its totals yet); None otherwise. Lets the alert engine skip a second pass over the
+        spans of the batch it was just handed."""
+        with self._lock:
+            last = self._last_batch
+            if last is None or last[0] is not spans:
+                return None
+            self._last_batch = None  # and let the spans go
+        return BatchTotals.of(last[1])
 
     def _combo(self, model: str, provider: str, name: str, count: int) -> Key:
         entry = self._combos.get((model, provider, name))
@@ -421,3 +428,17 @@ class WindowAggregator:
                 "buckets": {format_duration(lv.res): len(lv.buckets) for lv in self._levels},
                 "dropped": dict(self._dropped),
             }
+
+
+def _grouped(spans: Sequence[Span], now_s: int) -> dict[tuple[int, str, str, str | None], list[Span]]:
+    """Spans by second and model x provider x name, in the order they first appear."""
+    groups: dict[tuple[int, str, str, str | None], list[Span]] = {}
+    for span in spans:
+        ended = span.ended_at
+        key = (now_s if ended is None else ended // 1000, span.model, span.provider, span.name)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [span]
+        else:
+            group.append(span)
+    return groups

@@ -22,7 +22,11 @@ _ALL: Key = (None, None, None)
 
 class _OpenBucket:
     """A second still taking spans: one aggregate per combination, and the sums queries asked
-    for (per selector), kept up to date as spans arrive."""
+    for (per selector) since spans last arrived.
+
+    New spans drop the sums rather than update them: a second takes hundreds of batches' worth
+    of partial aggregates but is asked for a few times, and a sum is rebuilt from the (at most a
+    few dozen) combinations."""
 
     __slots__ = ("combos", "views")
 
@@ -31,9 +35,8 @@ class _OpenBucket:
         self.views: dict[tuple[Key, bool], _Acc] = {}
 
     def add(self, combo: Key, partial: _Open) -> None:
-        for (sel, _), view in self.views.items():
-            if _matches(combo, sel):
-                view.add_open(partial)
+        if self.views:
+            self.views.clear()
         current = self.combos.get(combo)
         if current is None:
             self.combos[combo] = partial
