@@ -139,8 +139,8 @@ def stamp(body: bytes, now_s: int) -> bytes:
     return body
 
 
-def ingest(collector: Collector, first: int, batches: int) -> float:
-    """Send ``batches`` prebuilt batches from 4 connections; the wall-clock seconds it took."""
+def ingest(collector: Collector, first: int, batches: int, connections: int) -> float:
+    """Send ``batches`` prebuilt batches from ``connections`` connections; the wall-clock seconds it took."""
     bodies = [batch_body(first + i) for i in range(batches)]
     indexes = iter(range(batches))
     lock = threading.Lock()
@@ -158,7 +158,7 @@ def ingest(collector: Collector, first: int, batches: int) -> float:
         http.close()
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=sender) for _ in range(CONNECTIONS)]
+    threads = [threading.Thread(target=sender) for _ in range(connections)]
     for t in threads:
         t.start()
     for t in threads:
@@ -195,15 +195,16 @@ def _pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k spans instead of 1M")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS, help="concurrent senders (default 4)")
     args = parser.parse_args()
     total = 100_000 if args.quick else 1_000_000
-    print(f"bench_server: {total:,} spans, batches of {BATCH}, {CONNECTIONS} connections, {os.cpu_count()} cores")
+    print(f"bench_server: {total:,} spans, batches of {BATCH}, {args.connections} connections, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         collector = Collector(db)
         try:
             empty_rss = collector.rss_mb()
-            measure_live(collector, total)
+            measure_live(collector, total, args.connections)
             full_rss = collector.rss_mb()
         finally:
             collector.stop()
@@ -218,11 +219,11 @@ def main() -> None:
             restarted.stop()
 
 
-def measure_live(collector: Collector, total: int) -> None:
+def measure_live(collector: Collector, total: int, connections: int) -> None:
     first = min(400, total // BATCH // 2)
     for start, count in ((0, first), (first, total // BATCH - first)):
         cpu = collector.cpu_s()
-        elapsed = ingest(collector, start, count)
+        elapsed = ingest(collector, start, count, connections)
         cpu = collector.cpu_s() - cpu
         label = f"ingest, durable, store at {start * BATCH:,} -> {(start + count) * BATCH:,} spans (spans/s)"
         print(row(label, f"{count * BATCH / elapsed:,.0f}", "target >= 20,000"))
