@@ -36,12 +36,15 @@ def test_user_cost_is_kept_and_provider_is_filled_from_the_table() -> None:
     assert (spans[1].cost, spans[1].provider) == (Decimal("0.003"), "anthropic")
 
 
-def test_unknown_model_gets_null_cost_and_is_counted() -> None:
-    with capture_spans() as (tracer, spans):
+def test_unknown_model_gets_null_cost_and_is_counted_once(tmp_path: Path) -> None:
+    for transport in (InMemoryTransport(), tokentrace.FileTransport(tmp_path / "t.jsonl")):
+        tracer = Tracer(transport=transport)
         with tracer.trace("t") as t:
             t.record(Span(model="no-such-model-xyz", provider="acme", prompt_tokens=5))
+        assert tracer.flush(10)
         assert tracer.stats()["unpriced"] == 1
-    assert spans[0].cost is None
+        tracer.close()
+    assert json.loads((tmp_path / "t.jsonl").read_text())["cost_usd"] is None
 
 
 def test_record_error_marks_the_last_span_or_records_one() -> None:

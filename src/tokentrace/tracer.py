@@ -307,7 +307,8 @@ class Tracer:
                 self._finalize(trace, spans)
                 for transport in self._sync:
                     transport.emit(spans)
-            self._pipeline.put((trace, spans), len(spans))
+            # no trace: the spans are final already, the worker must not price them twice
+            self._pipeline.put((None if self._sync else trace, spans), len(spans))
         except Exception as exc:  # never into the caller
             self._counters.drop("emit_error", len(spans), repr(exc))
 
@@ -460,7 +461,7 @@ class _Pipeline:
             AlertEngine(list(rules), self.aggregator, clock=clock, counters=tracer._counters) if rules else None
         )
         self.sinks: list[Any] = []
-        self._worker: BatchWorker[tuple[Trace, list[Span]]] = BatchWorker(
+        self._worker: BatchWorker[tuple[Trace | None, list[Span]]] = BatchWorker(
             "tokentrace.pipeline", self._handle, max_queue=max_queue, max_batch=1024, interval=0.2,
             counters=tracer._counters,
         )  # fmt: skip
@@ -471,13 +472,14 @@ class _Pipeline:
     def queued(self) -> int:
         return self._worker.queued
 
-    def _handle(self, batch: list[tuple[Trace, list[Span]]]) -> None:
+    def _handle(self, batch: list[tuple[Trace | None, list[Span]]]) -> None:
         pricing.expire_stale()
         finalize = self._tracer._finalize
         ids = new_ids(_ids_needed(batch))
         spans = []
         for trace, trace_spans in batch:
-            finalize(trace, trace_spans, ids)
+            if trace is not None:
+                finalize(trace, trace_spans, ids)
             spans.extend(trace_spans)
         for transport in self._queued_transports:
             transport.emit(spans)
@@ -505,12 +507,13 @@ class _Pipeline:
         return done
 
 
-def _ids_needed(batch: list[tuple[Trace, list[Span]]]) -> int:
+def _ids_needed(batch: list[tuple[Trace | None, list[Span]]]) -> int:
     needed = 0
     for trace, spans in batch:
-        needed += not trace._id
-        for span in spans:
-            needed += span.span_id is None
+        if trace is not None:
+            needed += not trace._id
+            for span in spans:
+                needed += span.span_id is None
     return needed
 
 
