@@ -16,17 +16,16 @@ import hashlib
 import hmac
 import itertools
 import logging
-import random
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any, TextIO
 
 import httpx
 import msgspec
 
+from .._retry import backoff_delay, retry_after
 from .._version import __version__
 
 __all__ = [
@@ -49,7 +48,6 @@ _encoder = msgspec.json.Encoder(decimal_format="number")
 _DEFAULT_TIMEOUT_S = 10.0
 _DEFAULT_DEADLINE_S = 60.0
 _DEFAULT_BACKOFF_S = 0.5
-_MAX_BACKOFF_S = 30.0
 _SIGNATURE_TOLERANCE_S = 300
 
 
@@ -217,7 +215,7 @@ class HTTPDelivery(Delivery):
             outcome, wait = self._attempt(body, key, min(self.timeout, remaining))
             if outcome is not None:
                 return outcome
-            delay = self._delay(attempt) if wait is None else wait
+            delay = backoff_delay(self.backoff, attempt) if wait is None else wait
             if time.monotonic() + delay >= deadline or self._closing.wait(delay):
                 _log.warning("tokentrace alert webhook %s gave up after %d attempt(s)", self.url, attempt + 1)
                 return DeliveryOutcome.FAILED
@@ -236,13 +234,9 @@ class HTTPDelivery(Delivery):
         if 200 <= status < 300:
             return DeliveryOutcome.DELIVERED, None
         if status == 429 or status >= 500:
-            return None, _retry_after(response.headers.get("Retry-After"))
+            return None, retry_after(response.headers.get("Retry-After"))
         _log.warning("tokentrace alert webhook %s refused the notification: HTTP %d", self.url, status)
         return DeliveryOutcome.REJECTED, None
-
-    def _delay(self, attempt: int) -> float:
-        ceiling = min(_MAX_BACKOFF_S, self.backoff * 2**attempt)
-        return random.uniform(ceiling / 2, ceiling)  # jitter spreads the retries of many senders
 
     def _request_headers(self, body: bytes, key: str) -> dict[str, str]:
         headers = {**self._headers, "Content-Type": "application/json", "Idempotency-Key": key}
@@ -280,15 +274,3 @@ def _check_headers(headers: object) -> dict[str, str]:
     ):
         raise ValueError(f"HTTPDelivery.headers must map str names to str values, got {headers!r}")
     return dict(headers)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), if valid."""
-    if value is None:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None

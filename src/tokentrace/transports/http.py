@@ -7,14 +7,13 @@ other 4xx as permanent (the batch is dropped and counted with its status as the 
 
 from __future__ import annotations
 
-import email.utils
 import os
-import random
 import time
 from typing import TYPE_CHECKING
 
 import httpx
 
+from .._retry import backoff_delay, retry_after
 from ..spans import encode_batch
 from .base import BatchingTransport
 
@@ -98,9 +97,9 @@ class HTTPTransport(BatchingTransport):
                     return None
                 if status not in _RETRYABLE:
                     return f"http_{status}"
-                reason, delay = f"http_{status}", _retry_after(response.headers.get("Retry-After"))
+                reason, delay = f"http_{status}", retry_after(response.headers.get("Retry-After"))
             if delay is None:
-                delay = self._backoff * (2**attempt) * random.uniform(0.5, 1.5)
+                delay = backoff_delay(self._backoff, attempt)
             attempt += 1
             if time.monotonic() + delay >= deadline:
                 return reason
@@ -117,18 +116,3 @@ class HTTPTransport(BatchingTransport):
         if self._client is not None:
             self._client.close()
         return done
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
