@@ -19,9 +19,9 @@ from typing import Any
 
 import msgspec
 
-from .spans import exact
+from .spans import Span, exact
 
-__all__ = ["Usage", "cost", "normalize_usage", "price", "register_price", "unregister_prices"]
+__all__ = ["Usage", "cost", "normalize_usage", "price", "price_span", "register_price", "unregister_prices"]
 
 _log = logging.getLogger(__name__)
 _MILLION = Decimal(1_000_000)
@@ -225,6 +225,24 @@ def price(model: str, usage: Any, *, provider: str | None = None) -> Decimal | N
     if entry is None:
         return None
     return entry.total(normalize_usage(usage))
+
+
+def price_span(span: Span) -> bool:
+    """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table.
+
+    Returns:
+        False when the model has no price (its cost stays ``None``).
+    """
+    entry = resolve(span.model, span.provider or None)
+    if entry is None:
+        return False
+    span.cost = entry.amount(
+        span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0
+    )
+    span.cost_source = entry.source
+    if not span.provider:
+        span.provider = entry.provider
+    return True
 
 
 def cost(model: str, usage: Any, *, provider: str | None = None) -> float | None:

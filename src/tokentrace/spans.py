@@ -351,9 +351,6 @@ def encode_pretty(spans: list[Span]) -> bytes:
     return b"".join(msgspec.json.format(_encoder.encode(_encodable(s)), indent=2) + b"\n" for s in spans)
 
 
-_wire_decoder = msgspec.json.Decoder(WireSpan)
-
-
 def decode_wire_span(wire: WireSpan) -> Span:
     """Rebuild a :class:`Span` from its wire form (used by the collector's ingest).
 

@@ -324,20 +324,8 @@ class Tracer:
                 span.span_id = ids.pop() if ids else new_id()
             if span.trace_id is None:
                 span.trace_id = trace_id
-            if span.cost is None and span.model:
-                self._price(span)
-
-    def _price(self, span: Span) -> None:
-        entry = pricing.resolve(span.model, span.provider or None)
-        if entry is None:
-            self._unpriced += 1
-            return
-        span.cost = entry.amount(
-            span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0
-        )
-        span.cost_source = entry.source
-        if not span.provider:
-            span.provider = entry.provider
+            if span.cost is None and span.model and not pricing.price_span(span):
+                self._unpriced += 1
 
     def instrument(self, client: Any, *, capture_content: bool = False, max_content_chars: int = 2000) -> Any:
         """Trace every model call of an ``openai`` or ``anthropic`` client; returns the client.

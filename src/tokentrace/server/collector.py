@@ -116,16 +116,7 @@ class Collector:
 def _price_missing(spans: list[Span]) -> None:
     for span in spans:
         if span.cost is None and span.model:
-            entry = pricing.resolve(span.model, span.provider or None)
-            if entry is not None:
-                span.cost = entry.amount(
-                    span.prompt_tokens,
-                    span.comp_tokens,
-                    span.cached_tokens or 0,
-                    span.cache_write_tokens or 0,
-                )
-                span.cost_source = entry.source
-                span.provider = span.provider or entry.provider
+            pricing.price_span(span)
 
 
 def check_bind(addr: str, token: str | None, insecure: bool) -> None:
