@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from .._worker import BatchWorker, Counters
 from ..durations import format_duration
-from ..spans import Span, Status, format_timestamp
+from ..spans import Span, Status, exact, format_timestamp
 from ..windows import WindowAggregator
 from ..windows.aggregates import BatchTotals
 from .deliveries import Delivery, DeliveryOutcome
@@ -66,14 +66,6 @@ def _ms(seconds: float) -> int:
 
 def _iso(seconds: float | None) -> str | None:
     return None if seconds is None else format_timestamp(_ms(seconds))
-
-
-def _tidy(value: Decimal | int) -> Decimal | int:
-    """``5.1`` rather than ``5.10``, and never ``1E+1``."""
-    if isinstance(value, int):
-        return value
-    value = value.normalize()
-    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
 
 
 def _json_number(value: Value) -> float | int | None:
@@ -263,7 +255,7 @@ class AlertEngine:
         for part in parts:
             running += part
             if rule.condition(running):
-                return _tidy(running)
+                return running if isinstance(running, int) else exact(running)
         return value
 
     def _notify(self, track: _Track, kind: str, value: Value, now: float) -> None:

@@ -8,13 +8,12 @@ Money stays ``Decimal`` until msgspec prints it as the shortest exact number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from ..durations import format_duration
-from ..spans import Span, format_timestamp, parse_timestamp, to_wire
+from ..spans import Span, exact, format_timestamp, parse_timestamp, to_wire
 from ..store.base import TraceSummary, summarize
 
 __all__ = [
@@ -49,11 +48,6 @@ def encode(content: Any) -> bytes:
     return _encoder.encode(content)
 
 
-def _money(value: Decimal) -> Decimal:
-    value = value.normalize()
-    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
-
-
 def _ms(value: float | None) -> float | int | None:
     """Milliseconds as the seed prints them: ``820`` when whole, else to 0.01 ms."""
     if value is None:
@@ -69,11 +63,11 @@ def _filters(snap: Any) -> dict[str, str]:
 def cost_view(snap: Any, window: str) -> dict[str, Any]:
     """``/metrics/cost``: seed keys, then ``by_provider``, ``error_count`` and the filters."""
     return {
-        "total_usd": _money(snap.total_cost),
-        "by_model": {m: _money(c) for m, c in snap.cost_by_model.items()},
+        "total_usd": exact(snap.total_cost),
+        "by_model": {m: exact(c) for m, c in snap.cost_by_model.items()},
         "window": window,
         "span_count": snap.span_count,
-        "by_provider": {p: _money(c) for p, c in snap.cost_by_provider.items()},
+        "by_provider": {p: exact(c) for p, c in snap.cost_by_provider.items()},
         "error_count": snap.error_count,
         "filters": _filters(snap),
     }
@@ -155,7 +149,7 @@ def trace_summary(t: TraceSummary) -> dict[str, Any]:
         "prompt_tokens": t.prompt_tokens,
         "comp_tokens": t.comp_tokens,
         "total_tokens": t.prompt_tokens + t.comp_tokens,
-        "cost_usd": None if t.cost_usd is None else _money(t.cost_usd),
+        "cost_usd": None if t.cost_usd is None else exact(t.cost_usd),
         "models": t.models,
     }
 
@@ -166,7 +160,7 @@ def wire_spans(spans: Sequence[Span]) -> list[dict[str, Any]]:
     for span in spans:
         wire = to_wire(span)
         if wire.get("cost_usd") is not None:
-            wire["cost_usd"] = _money(wire["cost_usd"])
+            wire["cost_usd"] = exact(wire["cost_usd"])
         out.append(wire)
     return out
 

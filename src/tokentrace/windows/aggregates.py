@@ -14,7 +14,7 @@ from itertools import chain, compress, repeat
 from operator import add, attrgetter
 from typing import NamedTuple
 
-from ..spans import Span, Status
+from ..spans import Span, Status, exact
 from .sketch import _LOOKUP, _LOOKUP_SIZE, LatencySketch, _bin_of, _packed_into, _packed_range
 
 _COST_PLACES = 24  # sealed costs are exact integers of 1e-24 USD
@@ -243,5 +243,4 @@ def _totals_rows(parts: Sequence[_Open]) -> list[tuple[int, int, int, int, int]]
 
 def _dollars(units: int) -> Decimal:
     """The shortest exact form of a cost: ``5.12`` rather than ``5.1200``, never ``1E+1``."""
-    value = Decimal(units).scaleb(-_COST_PLACES).normalize()
-    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
+    return exact(Decimal(units).scaleb(-_COST_PLACES))
