@@ -15,10 +15,10 @@ import contextvars
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import pricing
 from ._worker import BatchWorker, Counters
@@ -50,6 +50,13 @@ def error_text(exc: BaseException) -> str:
     """``"TypeName: message"``, or just the type name when the message is empty."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class PendingSpan(Protocol):
+    """A finished call whose span is built later, on the pipeline worker."""
+
+    def build(self) -> Span | None:
+        """The span; None when it could not be made (and the failure is counted). Never raises."""
 
 
 class Trace:
@@ -312,13 +319,25 @@ class Tracer:
         except Exception as exc:  # never into the caller
             self._counters.drop("emit_error", len(spans), repr(exc))
 
+    def _emit_alone(self, item: Span | PendingSpan) -> None:
+        """Hand on a span that is a trace by itself, named ``span.name``: queued as it is, with no
+        ``Trace`` to keep alive, and given its ids (or built, if pending) on the worker."""
+        if self._sync or self._closed:
+            span = item if isinstance(item, Span) else item.build()
+            if span is not None:
+                self._emit(Trace(self, span.name or "", None, None), [span])
+        else:
+            self._pipeline.put(item)
+
     def _finalize(self, trace: Trace, spans: list[Span], ids: list[str] | None = None) -> None:
         """Fill the ids (taken from ``ids`` while it lasts) and the cost of spans about to
         leave; idempotent."""
         cell = trace._id
         if not cell:
             cell.append(ids.pop() if ids else new_id())  # if the caller raced us, cell[0] is theirs
-        trace_id = cell[0]
+        self._finalize_spans(spans, cell[0], ids)
+
+    def _finalize_spans(self, spans: Iterable[Span], trace_id: str, ids: list[str] | None) -> None:
         for span in spans:
             if span.span_id is None:
                 span.span_id = ids.pop() if ids else new_id()
@@ -434,6 +453,11 @@ class Tracer:
         self.close()
 
 
+# What the pipeline queue holds: a trace's spans (no trace: finished on the caller's thread for
+# a synchronous transport), or a span that is a trace by itself, maybe still to be built.
+_Item = tuple[Trace | None, list[Span]] | Span | PendingSpan
+
+
 class _Pipeline:
     """The ``tokentrace.pipeline`` worker: ids and prices, then the queued transports, the
     metric windows, the alert rules and any extra sinks (the embedded server's span store)."""
@@ -449,7 +473,7 @@ class _Pipeline:
             AlertEngine(list(rules), self.aggregator, clock=clock, counters=tracer._counters) if rules else None
         )
         self.sinks: list[Any] = []
-        self._worker: BatchWorker[tuple[Trace | None, list[Span]]] = BatchWorker(
+        self._worker: BatchWorker[_Item] = BatchWorker(
             "tokentrace.pipeline", self._handle, max_queue=max_queue, max_batch=1024, interval=0.2,
             counters=tracer._counters,
         )  # fmt: skip
@@ -460,15 +484,22 @@ class _Pipeline:
     def queued(self) -> int:
         return self._worker.queued
 
-    def _handle(self, batch: list[tuple[Trace | None, list[Span]]]) -> None:
+    def _handle(self, batch: list[_Item]) -> None:
         pricing.expire_stale()
-        finalize = self._tracer._finalize
+        tracer = self._tracer
         ids = new_ids(_ids_needed(batch))
         spans = []
-        for trace, trace_spans in batch:
-            if trace is not None:
-                finalize(trace, trace_spans, ids)
-            spans.extend(trace_spans)
+        for item in batch:
+            if isinstance(item, tuple):
+                trace, trace_spans = item
+                if trace is not None:
+                    tracer._finalize(trace, trace_spans, ids)
+                spans.extend(trace_spans)
+                continue
+            span = item if isinstance(item, Span) else item.build()  # a trace by itself
+            if span is not None:
+                tracer._finalize_spans((span,), ids.pop(), ids)
+                spans.append(span)
         for transport in self._queued_transports:
             transport.emit(spans)
         self.aggregator.add_many(spans)
@@ -495,9 +526,13 @@ class _Pipeline:
         return done
 
 
-def _ids_needed(batch: list[tuple[Trace | None, list[Span]]]) -> int:
+def _ids_needed(batch: list[_Item]) -> int:
     needed = 0
-    for trace, spans in batch:
+    for item in batch:
+        if not isinstance(item, tuple):
+            needed += 2  # a span alone: its trace id and its own
+            continue
+        trace, spans = item
         if trace is not None:
             needed += not trace._id
             for span in spans:

@@ -264,10 +264,10 @@ def test_a_failing_tokentrace_never_breaks_the_call(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bookkeeping bug")
 
-    monkeypatch.setattr(_calls, "Span", broken)
+    monkeypatch.setattr(_calls, "_blank_span", broken)
     assert chat(client).choices[0].message.content == REPLY
     assert [c.choices for c in chat(client, stream=True)]
-    monkeypatch.setattr(_calls, "now_ms", broken)
+    monkeypatch.setattr(_calls, "_current", broken)  # read when a call begins
     assert chat(client).choices[0].message.content == REPLY
     tracer, spans = traced
     assert spans == [] and tracer.stats()["dropped"]["instrumentation_error"] == 3

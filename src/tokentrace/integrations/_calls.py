@@ -24,10 +24,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..pricing import Usage, normalize_usage
-from ..spans import Span, Status, now_ms
+from ..spans import Span, Status
 from ..tracer import _current, error_text
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "Call",
     "Operation",
     "Settings",
+    "StreamCall",
     "ensure_reaper",
     "error_text",
     "note_failure",
@@ -50,6 +51,11 @@ NOT_CONSUMED = "stream not consumed"
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by the SDKs' with_raw_response wrappers
 _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
+_BLANK = Span(model="")
+_blank_span: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]  # C-level, skips the checks
+
+
+_C = TypeVar("_C", bound="Call")
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,8 @@ class Operation:
         prompt: the request's input text or messages, only called when content is captured.
         read: fills a call's model, usage and completion text from a whole response.
         observe: takes one stream event; returns True to hide it from the caller.
-        prepare: the keyword arguments actually sent, and whether ``observe`` may hide the
+        prepare: for a streamed call, the keyword arguments actually sent (it may change the
+            wrapper's own ``kwargs`` dict in place), and whether ``observe`` may hide the
             usage-only chunk it made the provider add.
         usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`.
     """
@@ -84,7 +91,7 @@ class Operation:
     name: str
     prompt: Callable[[dict[str, Any]], Any]
     read: Callable[[Call, Any], None]
-    observe: Callable[[Call, Any], bool]
+    observe: Callable[[StreamCall, Any], bool]
     prepare: Callable[[dict[str, Any]], tuple[dict[str, Any], bool]] = _send_as_is
     usage: Callable[[Any], Usage] = normalize_usage
 
@@ -96,12 +103,17 @@ def note_failure(tracer: Tracer, exc: BaseException) -> None:
 
 
 class Call:
-    """One model call being measured; see the module docstring for when it finishes."""
+    """One model call being measured; see the module docstring for when it finishes.
+
+    Only what the call's own thread must see is read there: the clock, the active trace, and
+    (through the operation) the model and usage the SDK returned. The rest waits for
+    :meth:`build`, which runs on the tracer's worker when the call is a trace by itself.
+    """
 
     __slots__ = (
         "done",
+        "ended",
         "error",
-        "hide_usage",
         "model",
         "op",
         "own_trace",
@@ -109,10 +121,7 @@ class Call:
         "prompt",
         "request_model",
         "settings",
-        "started_at",
-        "streaming",
         "t0",
-        "t_last",
         "text_room",
         "texts",
         "trace",
@@ -120,27 +129,34 @@ class Call:
         "usage",
     )
 
-    def __init__(self, settings: Settings, op: Operation, kwargs: dict[str, Any], streaming: bool) -> None:
-        self.settings, self.op, self.streaming = settings, op, streaming
-        self.trace, self.parent, self.own_trace = _join(settings.tracer, op.name)
+    def __init__(self, settings: Settings, op: Operation, kwargs: dict[str, Any]) -> None:
+        self.settings, self.op = settings, op
+        current = _current.get()
+        if current is None:  # the usual case: a trace by itself
+            self.trace = self.parent = None
+            self.own_trace = True
+        else:
+            self.trace, self.parent, self.own_trace = _join(settings.tracer, current, op.name)
         model = kwargs.get("model")
-        self.request_model = model if isinstance(model, str) else str(model or "")
+        self.request_model = model if type(model) is str else str(model or "")
         self.model: str | None = None
         self.usage: Any = None
         self.error: str | None = None
         self.ttft_ms: int | None = None
-        self.hide_usage = self.done = False
-        self.texts: list[str] = []
-        capture, limit = settings.capture_content, settings.max_content_chars
-        self.text_room = limit if capture else 0
-        self.prompt = _content(op.prompt(kwargs), limit) if capture else None
-        self.started_at = now_ms()
-        self.t0 = self.t_last = time.perf_counter()
+        self.done = False
+        if settings.capture_content:
+            limit = self.text_room = settings.max_content_chars
+            self.texts: list[str] = []
+            self.prompt = _content(op.prompt(kwargs), limit)
+        else:
+            self.text_room = 0
+            self.prompt = None
+        self.t0 = time.perf_counter()
 
     @classmethod
     def begin(
-        cls, settings: Settings, op: Operation, kwargs: dict[str, Any], streaming: bool
-    ) -> tuple[Call | None, dict[str, Any]]:
+        cls: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]
+    ) -> tuple[_C | None, dict[str, Any]]:
         """A new call and the arguments to send; ``(None, kwargs)`` when it is not to be traced."""
         try:
             if _abandoned:
@@ -148,20 +164,16 @@ class Call:
             headers = kwargs.get("extra_headers")
             if headers and _RAW_RESPONSE_HEADER in headers:
                 return None, kwargs  # with_raw_response: the SDK returns an HTTP response, not a model result
-            send, hide_usage = op.prepare(kwargs)
-            call = cls(settings, op, kwargs, streaming)
-            call.hide_usage = hide_usage
-            return call, send
+            call = cls(settings, op, kwargs)
+            return call, call._arguments(kwargs)
         except Exception as exc:
             note_failure(settings.tracer, exc)
             return None, kwargs
 
-    # --- what the call saw ----------------------------------------------------------------------
+    def _arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return kwargs
 
-    def mark_output(self) -> None:
-        """The first output token arrived (sets ``ttft_ms`` once)."""
-        if self.ttft_ms is None:
-            self.ttft_ms = round((time.perf_counter() - self.t0) * 1000)
+    # --- what the call saw ----------------------------------------------------------------------
 
     def add_text(self, text: Any) -> None:
         """Keep completion text, up to ``max_content_chars``, when content is captured."""
@@ -169,15 +181,6 @@ class Call:
             piece = text[: self.text_room]
             self.texts.append(piece)
             self.text_room -= len(piece)
-
-    def observe(self, item: Any) -> bool:
-        """Read one stream event; True when the caller must not see it. Never raises."""
-        self.t_last = time.perf_counter()
-        try:
-            return self.op.observe(self, item)
-        except Exception as exc:
-            note_failure(self.settings.tracer, exc)
-            return False
 
     # --- how it ended ---------------------------------------------------------------------------
 
@@ -197,52 +200,70 @@ class Call:
             text = type(exc).__name__
         self.finish(text)
 
-    def finish(self, error: str | None = None, *, abandoned: bool = False, deferred: bool = False) -> None:
-        """Record the span once. ``abandoned`` ends its clock at the last event seen; ``deferred``
-        queues it for a clean context (see the module docstring)."""
+    def finish(self, error: str | None = None, *, ended: float | None = None, deferred: bool = False) -> None:
+        """Record the span once, its clock stopped now or at ``ended``; ``deferred`` queues it
+        for a clean context (see the module docstring).
+
+        A call that is a trace by itself is queued as it is and its span built on the tracer's
+        worker: on the caller's thread it costs a clock reading. (``Operation.read`` and
+        ``observe`` copy the usage counts out of the SDK's objects, so none are kept alive.)
+        """
         if self.done:
             return
         self.done = True
+        tracer = self.settings.tracer
         try:
-            span = self._span(error or self.error, self.t_last if abandoned else time.perf_counter())
+            self.ended = time.perf_counter() if ended is None else ended
+            self.error = error or self.error
+            if self.trace is None and not deferred:
+                tracer._emit_alone(self)
+                return
+            span = self.build()
+            if span is None:
+                return
             if deferred:
-                _abandoned.append((self.trace, span, self.own_trace))
+                _abandoned.append((tracer, self.trace, span, self.own_trace))
             else:
-                _record(self.trace, span, self.own_trace)
+                _record(tracer, self.trace, span, self.own_trace)
+        except Exception as exc:
+            note_failure(tracer, exc)
+
+    def build(self) -> Span | None:
+        """The span of the finished call; None when it could not be made (counted as an
+        ``instrumentation_error``). Never raises."""
+        try:
+            return self._span()
         except Exception as exc:
             note_failure(self.settings.tracer, exc)
+            return None
 
-    def abandon(self, *, deferred: bool = False) -> None:
-        """The stream was closed or dropped before its end."""
-        self.finish(NOT_CONSUMED, abandoned=True, deferred=deferred)
-
-    def __del__(self) -> None:
-        # A stream dropped before its first event: its wrapper generator never ran, so only the
-        # collector sees it go. This may run inside any code, hence the deferred record.
-        if self.streaming and not self.done:
-            with contextlib.suppress(Exception):
-                self.abandon(deferred=True)
-
-    def _span(self, error: str | None, ended: float) -> Span:
-        latency = max(round((ended - self.t0) * 1000), 0)
-        usage = self._usage()
-        return Span(
-            model=self.model or self.request_model,
-            provider=self.op.provider,
-            prompt_tokens=usage.prompt_tokens,
-            comp_tokens=usage.completion_tokens,
-            latency_ms=latency,
-            status=Status.ERROR if error else Status.OK,
-            error=error,
-            parent_span_id=self.parent,
-            started_at=self.started_at,
-            ended_at=self.started_at + latency,
-            cached_tokens=usage.cached_tokens or None,
-            cache_write_tokens=usage.cache_write_tokens or None,
-            reasoning_tokens=usage.reasoning_tokens or None,
-            ttft_ms=self.ttft_ms,
-            attributes=self._attributes(),
-        )
+    def _span(self) -> Span:
+        # Filled in place of ``Span(...)``: every value is already of an accepted type, and the
+        # checks of ``Span.__init__`` would be the dearest part.
+        latency = max(round((self.ended - self.t0) * 1000), 0)
+        # the wall clock is read here, maybe later on another thread: subtract what has passed since
+        started_at = time.time_ns() // 1_000_000 - round((time.perf_counter() - self.t0) * 1000)
+        usage, error = self._usage(), self.error
+        model = self.model or self.request_model
+        span = _blank_span(_BLANK)
+        span.model = model if type(model) is str else str(model)
+        span.provider = self.op.provider
+        span.prompt_tokens = usage.prompt_tokens
+        span.comp_tokens = usage.completion_tokens
+        span.latency_ms = latency
+        if error:
+            span.status, span.error = Status.ERROR, error
+        if self.trace is None:  # a trace of its own, named after the operation
+            span.name = self.op.name
+        span.parent_span_id = self.parent
+        span.started_at = started_at
+        span.ended_at = started_at + latency
+        span.cached_tokens = usage.cached_tokens or None
+        span.cache_write_tokens = usage.cache_write_tokens or None
+        span.reasoning_tokens = usage.reasoning_tokens or None
+        span.ttft_ms = self.ttft_ms
+        span.attributes = self._attributes()
+        return span
 
     def _usage(self) -> Usage:
         if self.usage is None:
@@ -265,10 +286,41 @@ class Call:
         return attributes
 
 
-def _join(tracer: Tracer, name: str) -> tuple[Trace, str | None, bool]:
-    """The active trace when it is this tracer's (with the enclosing span as parent), else a new one."""
-    current = _current.get()
-    if current is not None and current[0]._tracer is tracer:
+class StreamCall(Call):
+    """A streamed call: it also sees each event, and the garbage collector may see it go first."""
+
+    __slots__ = ("hide_usage", "t_last")
+
+    hide_usage: bool
+    t_last: float
+
+    def _arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        self.t_last = self.t0
+        send, self.hide_usage = self.op.prepare(kwargs)
+        return send
+
+    def mark_output(self) -> None:
+        """The first output token arrived (sets ``ttft_ms`` once)."""
+        if self.ttft_ms is None:
+            self.ttft_ms = round((time.perf_counter() - self.t0) * 1000)
+
+    def abandon(self, *, deferred: bool = False) -> None:
+        """The stream was closed or dropped before its end: its clock stops at the last event."""
+        self.finish(NOT_CONSUMED, ended=self.t_last, deferred=deferred)
+
+    def __del__(self) -> None:
+        # A stream dropped before its first event: its wrapper generator never ran, so only the
+        # collector sees it go. This may run inside any code, hence the deferred record.
+        if not self.done:
+            with contextlib.suppress(Exception):
+                self.abandon(deferred=True)
+
+
+def _join(tracer: Tracer, current: tuple[Trace, str | None], name: str) -> tuple[Trace, str | None, bool]:
+    """Where the span of a call made inside a trace goes: ``(trace, parent span id, whether the
+    trace is the call's own)``. The active trace when it is this tracer's, with the enclosing span
+    as parent; else a child trace of the other tracer's."""
+    if current[0]._tracer is tracer:
         return current[0], current[1], False
     return tracer.start(name), None, True
 
@@ -285,7 +337,10 @@ def _content(value: Any, limit: int) -> str | None:
     return text[:limit]
 
 
-def _record(trace: Trace, span: Span, own_trace: bool) -> None:
+def _record(tracer: Tracer, trace: Trace | None, span: Span, own_trace: bool) -> None:
+    if trace is None:
+        tracer._emit_alone(span)
+        return
     trace.record(span)
     if own_trace:
         trace.end()
@@ -293,7 +348,7 @@ def _record(trace: Trace, span: Span, own_trace: bool) -> None:
 
 # --- spans of dropped streams -------------------------------------------------------------------
 
-_abandoned: collections.deque[tuple[Trace, Span, bool]] = collections.deque()
+_abandoned: collections.deque[tuple[Tracer, Trace | None, Span, bool]] = collections.deque()
 _reaper: threading.Thread | None = None
 _reaper_lock = threading.Lock()
 _drain_lock = threading.Lock()
@@ -304,11 +359,11 @@ def record_abandoned() -> None:
     they are recorded, also when another thread was already recording them."""
     with _drain_lock:
         while _abandoned:
-            trace, span, own_trace = _abandoned.popleft()
+            tracer, trace, span, own_trace = _abandoned.popleft()
             try:
-                _record(trace, span, own_trace)
+                _record(tracer, trace, span, own_trace)
             except Exception as exc:
-                note_failure(trace._tracer, exc)
+                note_failure(tracer, exc)
 
 
 def _reap_forever() -> None:
@@ -349,7 +404,7 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        call, send = Call.begin(settings, op, kwargs, bool(kwargs.get("stream")))
+        call, send = (StreamCall if kwargs.get("stream") else Call).begin(settings, op, kwargs)
         if call is None:
             return original(*args, **kwargs)
         try:
@@ -357,7 +412,7 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
         except BaseException as exc:
             call.fail(exc)
             raise
-        if call.streaming:
+        if isinstance(call, StreamCall):
             watch_sync(result, call)
         else:
             call.complete(result)
@@ -374,7 +429,7 @@ def traced_async(
 
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        call, send = Call.begin(settings, op, kwargs, bool(kwargs.get("stream")))
+        call, send = (StreamCall if kwargs.get("stream") else Call).begin(settings, op, kwargs)
         if call is None:
             return await original(*args, **kwargs)
         try:
@@ -382,7 +437,7 @@ def traced_async(
         except BaseException as exc:
             call.fail(exc)
             raise
-        if call.streaming:
+        if isinstance(call, StreamCall):
             watch_async(result, call)
         else:
             call.complete(result)

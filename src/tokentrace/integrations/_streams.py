@@ -1,7 +1,7 @@
 """Watch an SDK stream in place, so the caller keeps the SDK's own object and all its methods.
 
 Both SDKs' ``Stream`` / ``AsyncStream`` read their events from ``self._iterator``; the stream's
-iterator is swapped for a generator that shows each event to the :class:`~._calls.Call` on its
+iterator is swapped for a generator that shows each event to the :class:`~._calls.StreamCall` on its
 way to the caller, and its ``close`` for one that ends the span first. Every way of reading the
 stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``, text
 streams) goes through that generator, so the span ends with the stream:
@@ -16,16 +16,17 @@ dropping the last reference frees them at once, and that must stay true.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-from ._calls import Call, ensure_reaper, note_failure
+from ._calls import StreamCall, ensure_reaper, note_failure
 
 __all__ = ["watch_async", "watch_sync"]
 
 
-def watch_sync(stream: Any, call: Call) -> None:
+def watch_sync(stream: Any, call: StreamCall) -> None:
     """Route a sync SDK stream's events through ``call``; never raises."""
     try:
         ensure_reaper()
@@ -35,7 +36,7 @@ def watch_sync(stream: Any, call: Call) -> None:
         _unwatchable(call, exc)
 
 
-def watch_async(stream: Any, call: Call) -> None:
+def watch_async(stream: Any, call: StreamCall) -> None:
     """Route an async SDK stream's events through ``call``; never raises."""
     try:
         ensure_reaper()
@@ -45,16 +46,23 @@ def watch_async(stream: Any, call: Call) -> None:
         _unwatchable(call, exc)
 
 
-def _unwatchable(call: Call, exc: Exception) -> None:
+def _unwatchable(call: StreamCall, exc: Exception) -> None:
     # Not a stream this module knows: record the call as it stands rather than lose it.
     note_failure(call.settings.tracer, exc)
     call.finish()
 
 
-def _iterate(inner: Iterator[Any], call: Call) -> Iterator[Any]:
+def _iterate(inner: Iterator[Any], call: StreamCall) -> Iterator[Any]:
+    observe, clock = call.op.observe, time.perf_counter  # per event: kept to a clock and one call
     try:
         for item in inner:
-            if not call.observe(item):
+            call.t_last = clock()
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
     except GeneratorExit:  # the stream is being collected: record from a clean context
         call.abandon(deferred=True)
@@ -65,10 +73,17 @@ def _iterate(inner: Iterator[Any], call: Call) -> Iterator[Any]:
     call.finish()
 
 
-async def _aiterate(inner: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
+async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncIterator[Any]:
+    observe, clock = call.op.observe, time.perf_counter
     try:
         async for item in inner:
-            if not call.observe(item):
+            call.t_last = clock()
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
     except GeneratorExit:
         call.abandon(deferred=True)
@@ -79,7 +94,7 @@ async def _aiterate(inner: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]
     call.finish()
 
 
-def _sync_closer(stream: Any, call: Call) -> Callable[[], None]:
+def _sync_closer(stream: Any, call: StreamCall) -> Callable[[], None]:
     close = type(stream).close
     ref = weakref.ref(stream)
 
@@ -92,7 +107,7 @@ def _sync_closer(stream: Any, call: Call) -> Callable[[], None]:
     return closer
 
 
-def _async_closer(stream: Any, call: Call) -> Callable[[], Awaitable[None]]:
+def _async_closer(stream: Any, call: StreamCall) -> Callable[[], Awaitable[None]]:
     close = type(stream).close
     ref = weakref.ref(stream)
 

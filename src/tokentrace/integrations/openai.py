@@ -23,8 +23,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
-from ..pricing import Usage, normalize_usage
-from ._calls import Call, Operation, Settings, traced_async, traced_sync
+from ._calls import Call, Operation, Settings, StreamCall, traced_async, traced_sync
 from ._patch import Patch, replace
 
 __all__ = ["CHAT", "EMBEDDINGS", "RESPONSES", "patch"]
@@ -42,43 +41,56 @@ _RESPONSE_EVENTS = frozenset(
 )
 
 
-def _usage(usage: Any) -> Usage:
-    """``normalize_usage`` over the SDK model's field dict: the model answers each absent name
-    through pydantic's ``__getattr__`` (~2 µs, and there are up to six), its dict in nanoseconds."""
-    fields = getattr(usage, "__dict__", None)
-    return normalize_usage(fields if isinstance(fields, dict) else usage)
+def _counts(usage: Any) -> dict[str, Any] | None:
+    """The counts of an SDK usage model (Chat Completions' or Responses'), in Chat Completions'
+    terms, copied out so that the model can be let go; :func:`normalize_usage` reads them."""
+    if usage is None:
+        return None
+    fields = usage.__dict__
+    if "input_tokens" in fields:  # Responses: input and output, with the cache in the input
+        prompt, completion = fields["input_tokens"], fields.get("output_tokens")
+        cached, reasoning = fields.get("input_tokens_details"), fields.get("output_tokens_details")
+    else:
+        prompt, completion = fields.get("prompt_tokens"), fields.get("completion_tokens")
+        cached, reasoning = fields.get("prompt_tokens_details"), fields.get("completion_tokens_details")
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cached_tokens": None if cached is None else getattr(cached, "cached_tokens", None),
+        "reasoning_tokens": None if reasoning is None else getattr(reasoning, "reasoning_tokens", None),
+    }
 
 
 # --- chat completions ---------------------------------------------------------------------------
 
 
 def _chat_prepare(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    if not kwargs.get("stream"):
-        return kwargs, False
     options = kwargs.get("stream_options")
-    if not isinstance(options, Mapping):
-        return {**kwargs, "stream_options": {"include_usage": True}}, True
+    if options is None or not isinstance(options, Mapping):
+        kwargs["stream_options"] = {"include_usage": True}  # the wrapper's own dict: the caller's is untouched
+        return kwargs, True
     if "include_usage" in options:
         return kwargs, False  # the caller decided; their chunks reach them as sent
-    return {**kwargs, "stream_options": {**options, "include_usage": True}}, True
+    kwargs["stream_options"] = {**options, "include_usage": True}
+    return kwargs, True
 
 
 def _chat_read(call: Call, completion: Any) -> None:
     call.model = completion.model
-    call.usage = completion.usage
+    call.usage = _counts(completion.usage)
     if call.text_room:
         for choice in completion.choices:
             call.add_text(choice.message.content)
 
 
-def _chat_observe(call: Call, chunk: Any) -> bool:
-    if chunk.model:
-        call.model = chunk.model
+def _chat_observe(call: StreamCall, chunk: Any) -> bool:
     usage = chunk.usage
     if usage is not None:
-        call.usage = usage
+        call.usage = _counts(usage)
     if chunk.choices:
-        call.mark_output()
+        if call.ttft_ms is None:  # the first output
+            call.mark_output()
+            call.model = chunk.model
         if call.text_room:
             for choice in chunk.choices:
                 call.add_text(choice.delta.content)
@@ -93,7 +105,6 @@ CHAT = Operation(
     read=_chat_read,
     observe=_chat_observe,
     prepare=_chat_prepare,
-    usage=_usage,
 )
 
 
@@ -111,7 +122,7 @@ def _response_state(call: Call, response: Any) -> None:
     if response.model:
         call.model = response.model
     if response.usage is not None:
-        call.usage = response.usage
+        call.usage = _counts(response.usage)
     if response.status == "failed":
         error = response.error
         call.error = f"{error.code}: {error.message}" if error is not None else "response failed"
@@ -123,7 +134,7 @@ def _responses_read(call: Call, response: Any) -> None:
         call.add_text(response.output_text)
 
 
-def _responses_observe(call: Call, event: Any) -> bool:
+def _responses_observe(call: StreamCall, event: Any) -> bool:
     kind = event.type
     if kind == "response.output_text.delta":
         call.mark_output()
@@ -138,7 +149,7 @@ def _responses_observe(call: Call, event: Any) -> bool:
 
 
 RESPONSES = Operation(
-    _PROVIDER, "responses", prompt=_responses_prompt, read=_responses_read, observe=_responses_observe, usage=_usage
+    _PROVIDER, "responses", prompt=_responses_prompt, read=_responses_read, observe=_responses_observe
 )
 
 
@@ -147,10 +158,10 @@ RESPONSES = Operation(
 
 def _embeddings_read(call: Call, response: Any) -> None:
     call.model = response.model
-    call.usage = response.usage
+    call.usage = _counts(response.usage)
 
 
-def _no_stream(call: Call, item: Any) -> bool:
+def _no_stream(call: StreamCall, item: Any) -> bool:
     return False
 
 
@@ -160,7 +171,6 @@ EMBEDDINGS = Operation(
     prompt=lambda kwargs: kwargs.get("input"),
     read=_embeddings_read,
     observe=_no_stream,
-    usage=_usage,
 )
 
 

@@ -1,0 +1,139 @@
+"""Instrumented calls on a tracer with only queued transports: their spans are built on the
+pipeline worker, so this checks what reaches the JSONL file, not just what the caller saw."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.fakes.providers import Fault, ProviderServer
+from tokentrace import FileTransport, Span, Tracer
+from tokentrace.integrations import _calls
+
+MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
+CHAT_LINE = {  # every key but the ids, times and latency, exactly as the file holds them
+    "name": "chat",
+    "model": "gpt-4o-2024-08-06",
+    "provider": "openai",
+    "prompt_tokens": 1000,
+    "comp_tokens": 100,
+    "total_tokens": 1100,
+    "cost_usd": 0.0025,
+    "status": "ok",
+    "cached_tokens": 800,
+    "attributes": {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
+    "cost_source": "genai-prices",
+}
+VARYING = {"trace_id", "span_id", "started_at", "ended_at", "latency_ms", "ttft_ms"}
+
+
+@pytest.fixture
+def tracer(tmp_path: Path) -> Iterator[Tracer]:
+    with Tracer(transport=FileTransport(tmp_path / "spans.jsonl")) as tracer:
+        assert not tracer._sync  # the spans of instrumented calls are built on the worker
+        yield tracer
+
+
+@pytest.fixture
+def client(server: ProviderServer, tracer: Tracer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+        yield tracer.instrument(raw)
+
+
+def lines(tracer: Tracer, tmp_path: Path) -> list[dict[str, Any]]:
+    assert tracer.flush(10)
+    return [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+
+
+def millis(stamp: str) -> int:
+    return round(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
+
+
+def chat(client: openai.OpenAI, **kwargs: Any) -> Any:
+    return client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **kwargs)
+
+
+def test_each_call_is_a_whole_priced_trace_of_its_own(client: openai.OpenAI, tracer: Tracer, tmp_path: Path) -> None:
+    before = time.time_ns() // 1_000_000
+    chat(client)
+    chat(client)
+    after = time.time_ns() // 1_000_000
+    first, second = lines(tracer, tmp_path)
+    for line in (first, second):
+        assert {key: value for key, value in line.items() if key not in VARYING} == CHAT_LINE
+        assert set(line) - set(CHAT_LINE) == {"trace_id", "span_id", "started_at", "ended_at", "latency_ms"}
+    assert len({first["trace_id"], second["trace_id"], first["span_id"], second["span_id"]}) == 4
+    started = [millis(line["started_at"]) for line in (first, second)]
+    ended = [millis(line["ended_at"]) for line in (first, second)]
+    # the wall clock of a span built later on the worker still says when the call ran (±1 ms rounding)
+    assert before - 1 <= started[0] <= ended[0] <= started[1] + 1 <= ended[1] + 1 <= after + 2
+    assert ended[0] - started[0] == first["latency_ms"]
+    window = tracer.metrics("1h")
+    assert (window.span_count, window.prompt_tokens) == (2, 2000)
+
+
+def test_a_stream_and_an_error_are_built_with_what_the_caller_saw(
+    client: openai.OpenAI, server: ProviderServer, tracer: Tracer, tmp_path: Path
+) -> None:
+    list(chat(client, stream=True))
+    server.script(Fault(status=429))
+    with pytest.raises(openai.RateLimitError):
+        chat(client)
+    streamed, failed = lines(tracer, tmp_path)
+    assert {key: value for key, value in streamed.items() if key not in VARYING} == CHAT_LINE
+    assert 0 <= streamed["ttft_ms"] <= streamed["latency_ms"]
+    assert (failed["status"], failed["model"], failed["prompt_tokens"], failed["cost_usd"]) == ("error", "gpt-4o", 0, 0)
+    assert failed["error"] == "RateLimitError: Error code: 429 - fake 429"
+
+
+def test_calls_inside_a_trace_still_join_it(client: openai.OpenAI, tracer: Tracer, tmp_path: Path) -> None:
+    with tracer.trace("summarize") as trace:
+        chat(client)
+        chat(client)
+    assert [(line["trace_id"], line["name"]) for line in lines(tracer, tmp_path)] == [
+        (trace.trace_id, "summarize"),
+        (trace.trace_id, "summarize"),
+    ]
+
+
+def test_anthropic_messages_are_built_on_the_worker_too(server: ProviderServer, tracer: Tracer, tmp_path: Path) -> None:
+    with anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw:
+        tracer.instrument(raw).messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
+    [line] = lines(tracer, tmp_path)
+    assert (line["name"], line["provider"], line["prompt_tokens"], line["comp_tokens"]) == (
+        "messages",
+        "anthropic",
+        2600,
+        200,
+    )
+    assert (line["cached_tokens"], line["cache_write_tokens"], line["cost_usd"]) == (2000, 500, 0.005775)
+
+
+def test_a_span_that_fails_to_build_on_the_worker_is_counted_and_the_next_ones_flow(
+    client: openai.OpenAI, tracer: Tracer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(template: Span) -> Span:
+        raise RuntimeError("bookkeeping bug")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_calls, "_blank_span", broken)
+        assert chat(client).choices[0].message.content
+        assert lines(tracer, tmp_path) == []
+    chat(client)
+    assert len(lines(tracer, tmp_path)) == 1
+    assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
+
+
+def test_calls_after_close_are_counted_not_raised(client: openai.OpenAI, tracer: Tracer, tmp_path: Path) -> None:
+    tracer.close()
+    assert chat(client).choices[0].message.content
+    assert tracer.stats()["dropped"] == {"closed": 1}
+    assert (tmp_path / "spans.jsonl").read_text() == ""
