@@ -2,11 +2,12 @@
 
 The fake provider (``tests/fakes/providers.py``) runs in its own process, as a real one would, so
 its threads do not compete with the client for the interpreter lock. Each scenario runs the same
-calls on a plain client and on an instrumented one, in alternating rounds whose order rotates, in
-one run, and reports the best round of each: wall time per call, and the client process's CPU time
-per call (all its threads, so tokentrace's background worker is included). A loopback call costs
-~1-3 ms and its wall time wanders by tens of µs (the first row, two plain clients, shows how much);
-the CPU time is steadier. The last row times the wrapper alone around a canned SDK result.
+calls on a plain client and on an instrumented one, in one run: many short rounds, in a shuffled
+order, and the overhead is the median over rounds of (instrumented - plain) in the same round.
+It is given as wall time per call, as the client process's CPU time per call (all its threads, so
+tokentrace's background worker is included) and as the calling thread's CPU time. A loopback call
+costs ~1 ms and one call's time wanders by tens of µs; the first row, two plain clients, shows the
+noise that is left. The last row times the wrapper alone around a canned SDK result.
 
 Usage: ``python benchmarks/bench_instrument.py [--quick]``
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import random
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -30,7 +33,7 @@ import anthropic
 import openai
 
 import tokentrace
-from _util import per_call_us, row
+from _util import row
 from tests.fakes.providers import ProviderServer
 from tokentrace.integrations import _calls
 from tokentrace.integrations import openai as openai_integration
@@ -38,7 +41,7 @@ from tokentrace.spans import Span
 from tokentrace.transports.base import BatchingTransport
 
 QUICK = "--quick" in sys.argv
-ROUNDS, PER_ROUND = (5, 100) if QUICK else (15, 300)
+ROUNDS, PER_ROUND = (20, 25) if QUICK else (100, 50)
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 TARGET_US = 20.0
 
@@ -79,27 +82,42 @@ def provider_process() -> Iterator[str]:
         child.join(10)
 
 
-def _order(count: int, round_number: int) -> list[int]:
-    """Round ``round_number``'s order of ``count`` contenders: rotated, so none is always first."""
-    return [(index + round_number) % count for index in range(count)]
+def _orders(count: int) -> Iterator[list[int]]:
+    """Each round's order of ``count`` contenders, shuffled (seeded), so none always follows another."""
+    rng = random.Random(20261128)
+    for _ in range(ROUNDS):
+        order = list(range(count))
+        rng.shuffle(order)
+        yield order
 
 
-def _best(runs: list[list[Timing]]) -> list[Timing]:
-    return [Timing(*(min(column) for column in zip(*run, strict=True))) for run in runs]
+def _overheads(runs: list[list[Timing]]) -> list[Timing]:
+    """Per contender: its per-call timing in the median round, as the first's plus the median of
+    the per-round differences from the first (the plain client)."""
+    base = runs[0]
+    middle = Timing(*(statistics.median(column) for column in zip(*base, strict=True)))
+    result = []
+    for run in runs:
+        differences = [
+            Timing(*(a - b for a, b in zip(mine, theirs, strict=True))) for mine, theirs in zip(run, base, strict=True)
+        ]
+        median = (statistics.median(column) for column in zip(*differences, strict=True))
+        result.append(Timing(*(m + d for m, d in zip(middle, median, strict=True))))
+    return result
 
 
 def interleaved(*calls: Callable[[], object]) -> list[Timing]:
-    """The best round of each of ``calls``, timed in alternating rounds."""
+    """Per-call timings of ``calls`` (see :func:`_overheads`), run in alternating rounds."""
     for call in calls:
         call()  # warm connections and lazy imports
     runs: list[list[Timing]] = [[] for _ in calls]
-    for round_number in range(ROUNDS):
-        for index in _order(len(calls), round_number):
+    for order in _orders(len(calls)):
+        for index in order:
             started = _now()
             for _ in range(PER_ROUND):
                 calls[index]()
             runs[index].append(_per_call(started))
-    return _best(runs)
+    return _overheads(runs)
 
 
 async def interleaved_async(*calls: Callable[[], Awaitable[object]]) -> list[Timing]:
@@ -107,13 +125,13 @@ async def interleaved_async(*calls: Callable[[], Awaitable[object]]) -> list[Tim
     for call in calls:
         await call()
     runs: list[list[Timing]] = [[] for _ in calls]
-    for round_number in range(ROUNDS):
-        for index in _order(len(calls), round_number):
+    for order in _orders(len(calls)):
+        for index in order:
             started = _now()
             for _ in range(PER_ROUND):
                 await calls[index]()
             runs[index].append(_per_call(started))
-    return _best(runs)
+    return _overheads(runs)
 
 
 def _now() -> Timing:
@@ -177,8 +195,9 @@ def async_scenario(url: str, tracer: tokentrace.Tracer) -> None:
     report("openai AsyncOpenAI chat.completions.create", *asyncio.run(main()))
 
 
-def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> float:
-    """µs per call the chat wrapper adds to a function returning a canned ChatCompletion."""
+def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> tuple[float, float]:
+    """µs per call the chat wrapper adds to a function returning a canned ChatCompletion: on the
+    calling thread, and in all (the span is built, priced and counted on the tracer's worker)."""
     with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client:
         completion = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
 
@@ -186,20 +205,40 @@ def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> float:
         return completion
 
     wrapped = _calls.traced_sync(_calls.Settings(tracer), openai_integration.CHAT, canned)
-    number = 20_000 if QUICK else 100_000
-    bare = per_call_us(lambda: canned(model="gpt-4o", messages=MESSAGES), number)
-    return per_call_us(lambda: wrapped(model="gpt-4o", messages=MESSAGES), number) - bare
+    number = 5_000 if QUICK else 20_000  # well within the tracer's queue
+
+    def run(call: Callable[[], object]) -> Timing:
+        tracer.flush(30)
+        started = _now()
+        for _ in range(number):
+            call()
+        caller = time.thread_time() - started.caller
+        tracer.flush(30)
+        return Timing(0.0, (time.process_time() - started.cpu) / number * 1e6, caller / number * 1e6)
+
+    bare, traced = [], []
+    for _ in range(5):
+        bare.append(run(lambda: canned(model="gpt-4o", messages=MESSAGES)))
+        traced.append(run(lambda: wrapped(model="gpt-4o", messages=MESSAGES)))
+    caller = statistics.median(t.caller for t in traced) - statistics.median(t.caller for t in bare)
+    total = statistics.median(t.cpu for t in traced) - statistics.median(t.cpu for t in bare)
+    return caller, total
 
 
 def main() -> None:
     tracer = tokentrace.Tracer(transport=_Discard())
-    print(f"plain -> instrumented client, fake provider in another process ({ROUNDS} rounds x {PER_ROUND}, best)")
+    print(
+        f"plain -> instrumented client, fake provider in another process "
+        f"({ROUNDS} shuffled rounds x {PER_ROUND} calls, median difference; target <= {TARGET_US:.0f} µs)"
+    )
     with provider_process() as url:
         sync_scenarios(url, tracer)
         async_scenario(url, tracer)
         alone = wrapper_alone(url, tracer)
-    print(f"the wrapper alone around a canned ChatCompletion (target <= {TARGET_US:.0f} µs per call)")
-    print(row("join trace, clock, usage, Span, record, end", f"{alone:.2f} µs"))
+    caller, total = alone
+    print("the wrapper alone around a canned ChatCompletion, CPU per call")
+    print(row("on the calling thread: clock, usage counts, queue", f"{caller:.2f} µs"))
+    print(row("in all, with the span built, priced, counted on the worker", f"{total:.2f} µs"))
     tracer.flush(30)
     stats = tracer.stats()
     print(f"  spans written {stats['written']}, dropped {dict(stats['dropped'])}")
