@@ -304,6 +304,15 @@ class StreamCall(Call):
         if self.ttft_ms is None:
             self.ttft_ms = round((time.perf_counter() - self.t0) * 1000)
 
+    def observe(self, item: Any) -> bool:
+        """Read one stream event; True when the caller must not see it. Never raises."""
+        self.t_last = time.perf_counter()
+        try:
+            return self.op.observe(self, item)
+        except Exception as exc:
+            note_failure(self.settings.tracer, exc)
+            return False
+
     def abandon(self, *, deferred: bool = False) -> None:
         """The stream was closed or dropped before its end: its clock stops at the last event."""
         self.finish(NOT_CONSUMED, ended=self.t_last, deferred=deferred)

@@ -16,7 +16,6 @@ dropping the last reference frees them at once, and that must stay true.
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -53,16 +52,9 @@ def _unwatchable(call: StreamCall, exc: Exception) -> None:
 
 
 def _iterate(inner: Iterator[Any], call: StreamCall) -> Iterator[Any]:
-    observe, clock = call.op.observe, time.perf_counter  # per event: kept to a clock and one call
     try:
         for item in inner:
-            call.t_last = clock()
-            try:
-                hidden = observe(call, item)
-            except Exception as exc:
-                note_failure(call.settings.tracer, exc)
-                hidden = False
-            if not hidden:
+            if not call.observe(item):
                 yield item
     except GeneratorExit:  # the stream is being collected: record from a clean context
         call.abandon(deferred=True)
@@ -74,16 +66,9 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Iterator[Any]:
 
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncIterator[Any]:
-    observe, clock = call.op.observe, time.perf_counter
     try:
         async for item in inner:
-            call.t_last = clock()
-            try:
-                hidden = observe(call, item)
-            except Exception as exc:
-                note_failure(call.settings.tracer, exc)
-                hidden = False
-            if not hidden:
+            if not call.observe(item):
                 yield item
     except GeneratorExit:
         call.abandon(deferred=True)
