@@ -256,6 +256,21 @@ def test_an_async_stream_closed_half_way_is_recorded_as_not_consumed(server: Pro
     assert (span.status, span.error) == (Status.ERROR, "stream not consumed")
 
 
+def test_an_async_stream_dropped_unread_is_recorded_when_collected(server: ProviderServer, traced: Any) -> None:
+    async def main() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            client = traced[0].instrument(raw)
+            await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+            gc.collect()
+            await asyncio.sleep(0)  # the event loop closes the dropped stream's generator
+
+    asyncio.run(main())
+    record_abandoned()
+    [span] = traced[1]
+    assert (span.status, span.error, span.ttft_ms) == (Status.ERROR, "stream not consumed", None)
+    assert (span.model, span.prompt_tokens, span.comp_tokens) == ("gpt-4o", 0, 0)
+
+
 def test_a_failing_tokentrace_never_breaks_the_call(
     client: openai.OpenAI, traced: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "Operation",
     "Settings",
     "StreamCall",
+    "begin",
     "ensure_reaper",
     "error_text",
     "note_failure",
@@ -67,8 +68,8 @@ class Settings:
     max_content_chars: int = 2000
 
 
-def _send_as_is(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    return kwargs, False
+def _nothing_to_hide(kwargs: dict[str, Any]) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ class Operation:
         prompt: the request's input text or messages, only called when content is captured.
         read: fills a call's model, usage and completion text from a whole response.
         observe: takes one stream event; returns True to hide it from the caller.
-        prepare: for a streamed call, the keyword arguments actually sent (it may change the
-            wrapper's own ``kwargs`` dict in place), and whether ``observe`` may hide the
+        prepare: for a streamed call, changes the keyword arguments about to be sent (the
+            wrapper's own ``kwargs`` dict, in place); True when ``observe`` may hide the
             usage-only chunk it made the provider add.
         usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`.
     """
@@ -92,7 +93,7 @@ class Operation:
     prompt: Callable[[dict[str, Any]], Any]
     read: Callable[[Call, Any], None]
     observe: Callable[[StreamCall, Any], bool]
-    prepare: Callable[[dict[str, Any]], tuple[dict[str, Any], bool]] = _send_as_is
+    prepare: Callable[[dict[str, Any]], bool] = _nothing_to_hide
     usage: Callable[[Any], Usage] = normalize_usage
 
 
@@ -152,26 +153,6 @@ class Call:
             self.text_room = 0
             self.prompt = None
         self.t0 = time.perf_counter()
-
-    @classmethod
-    def begin(
-        cls: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]
-    ) -> tuple[_C | None, dict[str, Any]]:
-        """A new call and the arguments to send; ``(None, kwargs)`` when it is not to be traced."""
-        try:
-            if _abandoned:
-                record_abandoned()
-            headers = kwargs.get("extra_headers")
-            if headers and _RAW_RESPONSE_HEADER in headers:
-                return None, kwargs  # with_raw_response: the SDK returns an HTTP response, not a model result
-            call = cls(settings, op, kwargs)
-            return call, call._arguments(kwargs)
-        except Exception as exc:
-            note_failure(settings.tracer, exc)
-            return None, kwargs
-
-    def _arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return kwargs
 
     # --- what the call saw ----------------------------------------------------------------------
 
@@ -287,42 +268,43 @@ class Call:
 
 
 class StreamCall(Call):
-    """A streamed call: it also sees each event, and the garbage collector may see it go first."""
+    """A streamed call: it also sees each event (see ``_streams``), and may be dropped unread."""
 
     __slots__ = ("hide_usage", "t_last")
 
-    hide_usage: bool
-    t_last: float
+    hide_usage: bool  # the usage-only chunk was asked for by us, not by the caller
+    t_last: float  # when the latest event arrived: where the clock of a stream left early stops
 
-    def _arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def __init__(self, settings: Settings, op: Operation, kwargs: dict[str, Any]) -> None:
+        Call.__init__(self, settings, op, kwargs)
         self.t_last = self.t0
-        send, self.hide_usage = self.op.prepare(kwargs)
-        return send
+        self.hide_usage = op.prepare(kwargs)
+        if _reaper is None:
+            ensure_reaper()
 
     def mark_output(self) -> None:
-        """The first output token arrived (sets ``ttft_ms`` once)."""
+        """The event being observed is the first output (sets ``ttft_ms`` once)."""
         if self.ttft_ms is None:
-            self.ttft_ms = round((time.perf_counter() - self.t0) * 1000)
-
-    def observe(self, item: Any) -> bool:
-        """Read one stream event; True when the caller must not see it. Never raises."""
-        self.t_last = time.perf_counter()
-        try:
-            return self.op.observe(self, item)
-        except Exception as exc:
-            note_failure(self.settings.tracer, exc)
-            return False
+            self.ttft_ms = round((self.t_last - self.t0) * 1000)
 
     def abandon(self, *, deferred: bool = False) -> None:
         """The stream was closed or dropped before its end: its clock stops at the last event."""
         self.finish(NOT_CONSUMED, ended=self.t_last, deferred=deferred)
 
-    def __del__(self) -> None:
-        # A stream dropped before its first event: its wrapper generator never ran, so only the
-        # collector sees it go. This may run inside any code, hence the deferred record.
-        if not self.done:
-            with contextlib.suppress(Exception):
-                self.abandon(deferred=True)
+
+def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]) -> _C | None:
+    """A new call of ``kind``, None when it is not to be traced. ``kwargs`` is the wrapper's own
+    dict of the arguments to send, which a streamed call may add to."""
+    try:
+        if _abandoned:
+            record_abandoned()
+        headers = kwargs.get("extra_headers")
+        if headers and _RAW_RESPONSE_HEADER in headers:
+            return None  # with_raw_response: the SDK returns an HTTP response, not a model result
+        return kind(settings, op, kwargs)
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+        return None
 
 
 def _join(tracer: Tracer, current: tuple[Trace, str | None], name: str) -> tuple[Trace, str | None, bool]:
@@ -413,11 +395,11 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        call, send = (StreamCall if kwargs.get("stream") else Call).begin(settings, op, kwargs)
+        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return original(*args, **kwargs)
         try:
-            result = original(*args, **send)
+            result = original(*args, **kwargs)
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -438,11 +420,11 @@ def traced_async(
 
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        call, send = (StreamCall if kwargs.get("stream") else Call).begin(settings, op, kwargs)
+        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return await original(*args, **kwargs)
         try:
-            result = await original(*args, **send)
+            result = await original(*args, **kwargs)
         except BaseException as exc:
             call.fail(exc)
             raise

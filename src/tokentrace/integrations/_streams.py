@@ -10,17 +10,23 @@ streams) goes through that generator, so the span ends with the stream:
 - an exception breaks it: that exception's ``"TypeName: message"``, and it reaches the caller;
 - closed early, or garbage-collected unread: ``"stream not consumed"``, with the usage seen so far.
 
+The generator is started as soon as it is set in place, and waits before its first read: closing
+a generator that never started runs none of its code, and a stream dropped unread must be seen.
+
 The ``close`` replacement holds the stream only weakly: Anthropic's streams are built so that
 dropping the last reference frees them at once, and that must stay true.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
 
-from ._calls import StreamCall, ensure_reaper, note_failure
+from ._calls import StreamCall, note_failure
 
 __all__ = ["watch_async", "watch_sync"]
 
@@ -28,9 +34,10 @@ __all__ = ["watch_async", "watch_sync"]
 def watch_sync(stream: Any, call: StreamCall) -> None:
     """Route a sync SDK stream's events through ``call``; never raises."""
     try:
-        ensure_reaper()
-        stream._iterator = _iterate(stream._iterator, call)
-        stream.close = _sync_closer(stream, call)
+        events = _iterate(stream._iterator, call)
+        next(events)  # primed: from here on, dropping the stream closes the generator
+        stream._iterator = events
+        stream.close = functools.partial(_close_sync, call, weakref.ref(stream))
     except Exception as exc:
         _unwatchable(call, exc)
 
@@ -38,11 +45,29 @@ def watch_sync(stream: Any, call: StreamCall) -> None:
 def watch_async(stream: Any, call: StreamCall) -> None:
     """Route an async SDK stream's events through ``call``; never raises."""
     try:
-        ensure_reaper()
-        stream._iterator = _aiterate(stream._iterator, call)
-        stream.close = _async_closer(stream, call)
+        events = _aiterate(stream._iterator, call)
+        with contextlib.suppress(StopIteration):  # primed as in watch_sync: no await comes first
+            events.asend(None).send(None)
+        stream._iterator = events
+        stream.close = functools.partial(_close_async, call, weakref.ref(stream))
     except Exception as exc:
         _unwatchable(call, exc)
+
+
+def _close_sync(call: StreamCall, ref: weakref.ref[Any]) -> None:
+    """Stands in for the sync stream's ``close``: ends the span, then closes the stream."""
+    call.abandon()  # a no-op once the stream was read to its end
+    stream = ref()
+    if stream is not None:
+        type(stream).close(stream)
+
+
+async def _close_async(call: StreamCall, ref: weakref.ref[Any]) -> None:
+    """Stands in for the async stream's ``close``."""
+    call.abandon()
+    stream = ref()
+    if stream is not None:
+        await type(stream).close(stream)
 
 
 def _unwatchable(call: StreamCall, exc: Exception) -> None:
@@ -51,10 +76,18 @@ def _unwatchable(call: StreamCall, exc: Exception) -> None:
     call.finish()
 
 
-def _iterate(inner: Iterator[Any], call: StreamCall) -> Iterator[Any]:
+def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, None]:
+    observe, clock = call.op.observe, time.perf_counter
     try:
+        yield None  # taken by watch_sync
         for item in inner:
-            if not call.observe(item):
+            call.t_last = clock()
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
     except GeneratorExit:  # the stream is being collected: record from a clean context
         call.abandon(deferred=True)
@@ -65,10 +98,18 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Iterator[Any]:
     call.finish()
 
 
-async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncIterator[Any]:
+async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
+    observe, clock = call.op.observe, time.perf_counter
     try:
+        yield None  # taken by watch_async
         async for item in inner:
-            if not call.observe(item):
+            call.t_last = clock()
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
     except GeneratorExit:
         call.abandon(deferred=True)
@@ -77,29 +118,3 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncIterato
         call.fail(exc)
         raise
     call.finish()
-
-
-def _sync_closer(stream: Any, call: StreamCall) -> Callable[[], None]:
-    close = type(stream).close
-    ref = weakref.ref(stream)
-
-    def closer() -> None:
-        call.abandon()  # a no-op once the stream was read to its end
-        target = ref()
-        if target is not None:
-            close(target)
-
-    return closer
-
-
-def _async_closer(stream: Any, call: StreamCall) -> Callable[[], Awaitable[None]]:
-    close = type(stream).close
-    ref = weakref.ref(stream)
-
-    async def closer() -> None:
-        call.abandon()
-        target = ref()
-        if target is not None:
-            await close(target)
-
-    return closer

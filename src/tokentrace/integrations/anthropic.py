@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..pricing import Usage, normalize_usage
-from ._calls import Call, Operation, Settings, StreamCall, traced_async, traced_sync
+from ._calls import Call, Operation, Settings, StreamCall, begin, traced_async, traced_sync
 from ._patch import Patch, replace
 from ._streams import watch_async, watch_sync
 
@@ -100,7 +100,7 @@ class _StreamManager:
         self._inner, self._settings, self._kwargs = inner, settings, kwargs
 
     def __enter__(self) -> Any:
-        call, _ = StreamCall.begin(self._settings, MESSAGES, self._kwargs)
+        call = begin(StreamCall, self._settings, MESSAGES, self._kwargs)
         if call is None:
             return self._inner.__enter__()
         try:
@@ -127,7 +127,7 @@ class _AsyncStreamManager:
         self._inner, self._settings, self._kwargs = inner, settings, kwargs
 
     async def __aenter__(self) -> Any:
-        call, _ = StreamCall.begin(self._settings, MESSAGES, self._kwargs)
+        call = begin(StreamCall, self._settings, MESSAGES, self._kwargs)
         if call is None:
             return await self._inner.__aenter__()
         try:

@@ -64,15 +64,15 @@ def _counts(usage: Any) -> dict[str, Any] | None:
 # --- chat completions ---------------------------------------------------------------------------
 
 
-def _chat_prepare(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     options = kwargs.get("stream_options")
     if options is None or not isinstance(options, Mapping):
         kwargs["stream_options"] = {"include_usage": True}  # the wrapper's own dict: the caller's is untouched
-        return kwargs, True
+        return True
     if "include_usage" in options:
-        return kwargs, False  # the caller decided; their chunks reach them as sent
+        return False  # the caller decided; their chunks reach them as sent
     kwargs["stream_options"] = {**options, "include_usage": True}
-    return kwargs, True
+    return True
 
 
 def _chat_read(call: Call, completion: Any) -> None:
