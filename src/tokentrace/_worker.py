@@ -88,17 +88,16 @@ class BatchWorker(Generic[T]):
 
     def put(self, item: T, weight: int = 1) -> None:
         """Queue ``item``; when it cannot be, count ``weight`` lost items (e.g. its spans)."""
-        if self._stopping:
-            self.counters.drop("closed", weight)
+        queue = self._queue
+        size = len(queue)
+        if self._stopping or size >= self._max_queue:
+            self.counters.drop("closed" if self._stopping else "queue_full", weight)
             return
-        if len(self._queue) >= self._max_queue:
-            self.counters.drop("queue_full", weight)
-            return
-        self._queue.append(item)
+        queue.append(item)
         self._put += 1
         if self._thread is None:
             self._start()
-        if len(self._queue) >= self._max_batch:
+        if size >= self._max_batch - 1:  # this item filled a batch
             self._wake.set()
 
     def put_many(self, items: Iterable[T]) -> None:

@@ -266,6 +266,12 @@ class Tracer:
         self._closed = False
         self._clock = clock
         self._pipeline = _Pipeline(self, alerts, clock, max_queue)
+        # Where a span that is a trace by itself goes: straight onto the worker's queue (which
+        # counts it as dropped once the tracer is closed), unless a synchronous transport must
+        # write it first. One call, for the instrumented SDK calls that make most such spans.
+        self._emit_alone: Callable[[Span | PendingSpan], None] = (
+            self._emit_alone_now if self._sync else self._pipeline.put
+        )
         self._ingest_trace = Trace(self, "ingest", None, None)  # ingested spans carry their own ids
         self._server: Any = None
         if http_server is not None:
@@ -319,15 +325,12 @@ class Tracer:
         except Exception as exc:  # never into the caller
             self._counters.drop("emit_error", len(spans), repr(exc))
 
-    def _emit_alone(self, item: Span | PendingSpan) -> None:
-        """Hand on a span that is a trace by itself, named ``span.name``: queued as it is, with no
-        ``Trace`` to keep alive, and given its ids (or built, if pending) on the worker."""
-        if self._sync or self._closed:
-            span = item if isinstance(item, Span) else item.build()
-            if span is not None:
-                self._emit(Trace(self, span.name or "", None, None), [span])
-        else:
-            self._pipeline.put(item)
+    def _emit_alone_now(self, item: Span | PendingSpan) -> None:
+        """``_emit_alone`` when a synchronous transport must see the span (named ``span.name``):
+        it is built and written on the caller's thread."""
+        span = item if isinstance(item, Span) else item.build()
+        if span is not None:
+            self._emit(Trace(self, span.name or "", None, None), [span])
 
     def _finalize(self, trace: Trace, spans: list[Span], ids: list[str] | None = None) -> None:
         """Fill the ids (taken from ``ids`` while it lasts) and the cost of spans about to
