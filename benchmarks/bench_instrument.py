@@ -1,13 +1,15 @@
 """Per-call overhead of an instrumented OpenAI / Anthropic client, against the local fake provider.
 
 The fake provider (``tests/fakes/providers.py``) runs in its own process, as a real one would, so
-its threads do not compete with the client for the interpreter lock. Each scenario runs the same
-calls on a plain client and on an instrumented one, in one run: many short rounds, in a shuffled
-order, and the overhead is the median over rounds of (instrumented - plain) in the same round.
-It is given as wall time per call, as the client process's CPU time per call (all its threads, so
-tokentrace's background worker is included) and as the calling thread's CPU time. A loopback call
-costs ~1 ms and one call's time wanders by tens of µs; the first row, two plain clients, shows the
-noise that is left. The last row times the wrapper alone around a canned SDK result.
+its threads do not compete with the client for the interpreter lock. Each scenario makes the same
+calls through a client's own SDK method (kept from before the client was instrumented) and through
+its traced one, so both share one connection pool and the same objects, in one run: many short
+rounds in a shuffled order, and the overhead is the median over rounds of (traced - plain) in the
+same round. It is given as wall time per call, as the client process's CPU time per call (all its
+threads, so tokentrace's background worker is included) and as the calling thread's CPU time. A
+loopback call costs ~1 ms and one call's time wanders by tens of µs; the first row, the same plain
+calls timed as two contenders, shows the noise that is left. The last row times the wrapper alone
+around a canned SDK result.
 
 Usage: ``python benchmarks/bench_instrument.py [--quick]``
 """
@@ -150,45 +152,45 @@ def report(label: str, plain: Timing, traced: Timing) -> None:
 
 def sync_scenarios(url: str, tracer: tokentrace.Tracer) -> None:
     with (
-        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as plain,
-        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as other_plain,
-        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as raw,
-        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as plain_a,
-        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as raw_a,
+        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client,
+        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as claude,
     ):
-        traced, traced_a = tracer.instrument(raw), tracer.instrument(raw_a)
+        # One client each, called through the SDK's own method and through the traced one, so
+        # that both go over the same connection and the same objects.
+        plain_chat, plain_messages = client.chat.completions.create, claude.messages.create
+        tracer.instrument(client)
+        tracer.instrument(claude)
+        traced_chat, traced_messages = client.chat.completions.create, claude.messages.create
 
-        def chat(client: Any, **kw: Any) -> Callable[[], object]:
-            return lambda: client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **kw)
+        def chat(create: Callable[..., Any]) -> Callable[[], object]:
+            return lambda: create(model="gpt-4o", messages=MESSAGES)
 
-        def stream(client: Any, **kw: Any) -> Callable[[], object]:
-            return lambda: list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, **kw))
+        def stream(create: Callable[..., Any], **kw: Any) -> Callable[[], object]:
+            return lambda: list(create(model="gpt-4o", messages=MESSAGES, stream=True, **kw))
 
-        def messages(client: Any) -> Callable[[], object]:
-            return lambda: client.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
+        def messages(create: Callable[..., Any]) -> Callable[[], object]:
+            return lambda: create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
 
-        first, second, instrumented = interleaved(chat(plain), chat(other_plain), chat(traced))
-        report("noise: a second plain client, same calls", first, second)
+        first, second, instrumented = interleaved(chat(plain_chat), chat(plain_chat), chat(traced_chat))
+        report("noise: the same plain calls, timed apart", first, second)
         report("openai chat.completions.create", first, instrumented)
         # A traced stream asks for the usage chunk; the second baseline asks for it too.
         bare, with_usage, traced_stream = interleaved(
-            stream(plain), stream(plain, stream_options={"include_usage": True}), stream(traced)
+            stream(plain_chat), stream(plain_chat, stream_options={"include_usage": True}), stream(traced_chat)
         )
         report("openai chat stream, read to the end", bare, traced_stream)
         report("  same, baseline also asking for the usage chunk", with_usage, traced_stream)
-        report("anthropic messages.create", *interleaved(messages(plain_a), messages(traced_a)))
+        report("anthropic messages.create", *interleaved(messages(plain_messages), messages(traced_messages)))
 
 
 def async_scenario(url: str, tracer: tokentrace.Tracer) -> None:
     async def main() -> list[Timing]:
-        async with (
-            openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as plain,
-            openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as raw,
-        ):
-            traced = tracer.instrument(raw)
+        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client:
+            plain = client.chat.completions.create
+            traced = tracer.instrument(client).chat.completions.create
 
-            def chat(client: Any) -> Callable[[], Awaitable[object]]:
-                return lambda: client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            def chat(create: Callable[..., Awaitable[object]]) -> Callable[[], Awaitable[object]]:
+                return lambda: create(model="gpt-4o", messages=MESSAGES)
 
             return await interleaved_async(chat(plain), chat(traced))
 
