@@ -87,6 +87,24 @@ def test_cached_tokens_are_not_counted_twice() -> None:
     assert tokentrace.cost("gpt-4o", usage) == 0.0025
 
 
+def test_openai_cache_writes_are_read_and_priced_at_the_write_rate() -> None:
+    from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
+
+    details = PromptTokensDetails(cached_tokens=600, cache_write_tokens=300)
+    chat = CompletionUsage(prompt_tokens=1000, completion_tokens=100, total_tokens=1100, prompt_tokens_details=details)
+    expected = Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=600, cache_write_tokens=300)
+    assert normalize_usage(chat) == expected
+    responses = {"input_tokens": 1000, "output_tokens": 100,
+                 "input_tokens_details": {"cached_tokens": 600, "cache_write_tokens": 300}}  # fmt: skip
+    assert normalize_usage(responses) == expected
+    tokentrace.register_price("my-cached-model", 1, 2, cache_read_per_mtok="0.1", cache_write_per_mtok="1.25")
+    try:
+        # 100 uncached at $1 + 600 read at $0.10 + 300 written at $1.25 + 100 out at $2, per Mtok
+        assert price("my-cached-model", chat) == Decimal("0.000735")  # at the input rate it would be 0.00066
+    finally:
+        tokentrace.unregister_prices()
+
+
 def test_unknown_model_is_none_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="tokentrace.pricing")
     usage = Usage(prompt_tokens=10, completion_tokens=10)

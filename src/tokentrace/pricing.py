@@ -75,11 +75,12 @@ def _int(obj: Any, key: str) -> int:
 def normalize_usage(usage: Any) -> Usage:
     """Turn a provider's usage object (or dict) into a :class:`Usage`.
 
-    Accepts an OpenAI Chat Completions usage (``prompt_tokens``, ``completion_tokens``,
-    ``prompt_tokens_details.cached_tokens``), an OpenAI Responses usage (``input_tokens``,
-    ``output_tokens``, ``input_tokens_details``), an Anthropic usage (``input_tokens`` excluding
-    cache, plus ``cache_read_input_tokens`` and ``cache_creation_input_tokens``, which are added to
-    the input total), a :class:`Usage`, or anything else with those attribute or key names.
+    Accepts an OpenAI Chat Completions usage (``prompt_tokens``, ``completion_tokens``, and
+    ``prompt_tokens_details`` with ``cached_tokens`` and ``cache_write_tokens``), an OpenAI
+    Responses usage (``input_tokens``, ``output_tokens``, ``input_tokens_details``), an Anthropic
+    usage (``input_tokens`` excluding cache, plus ``cache_read_input_tokens`` and
+    ``cache_creation_input_tokens``, which are added to the input total), a :class:`Usage`, or
+    anything else with those attribute or key names.
 
     Raises:
         TypeError: ``usage`` has none of the accepted fields.
@@ -91,7 +92,8 @@ def normalize_usage(usage: Any) -> Usage:
             prompt_tokens=_int(usage, "prompt_tokens"),
             completion_tokens=_int(usage, "completion_tokens"),
             cached_tokens=_int(_get(usage, "prompt_tokens_details"), "cached_tokens") or _int(usage, "cached_tokens"),
-            cache_write_tokens=_int(usage, "cache_write_tokens"),
+            cache_write_tokens=_int(_get(usage, "prompt_tokens_details"), "cache_write_tokens")
+            or _int(usage, "cache_write_tokens"),
             reasoning_tokens=_int(_get(usage, "completion_tokens_details"), "reasoning_tokens")
             or _int(usage, "reasoning_tokens"),
         )
@@ -109,6 +111,7 @@ def normalize_usage(usage: Any) -> Usage:
             prompt_tokens=_int(usage, "input_tokens"),
             completion_tokens=_int(usage, "output_tokens"),
             cached_tokens=_int(_get(usage, "input_tokens_details"), "cached_tokens"),
+            cache_write_tokens=_int(_get(usage, "input_tokens_details"), "cache_write_tokens"),
             reasoning_tokens=_int(_get(usage, "output_tokens_details"), "reasoning_tokens"),
         )
     raise TypeError(

@@ -46,12 +46,12 @@ CHAT_USAGE = {
     "prompt_tokens": 1000,
     "completion_tokens": 100,
     "total_tokens": 1100,
-    "prompt_tokens_details": {"cached_tokens": 800, "audio_tokens": 0},
+    "prompt_tokens_details": {"cached_tokens": 800, "cache_write_tokens": 100, "audio_tokens": 0},
     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
 }
 RESPONSES_USAGE = {
     "input_tokens": 1200,
-    "input_tokens_details": {"cached_tokens": 200},
+    "input_tokens_details": {"cached_tokens": 200, "cache_write_tokens": 300},
     "output_tokens": 300,
     "output_tokens_details": {"reasoning_tokens": 120},
     "total_tokens": 1500,

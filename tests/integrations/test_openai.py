@@ -37,8 +37,8 @@ def chat(client: openai.OpenAI, **kwargs: Any) -> Any:
 
 def assert_gpt4o(span: Span) -> None:
     assert (span.provider, span.model) == ("openai", "gpt-4o-2024-08-06")
-    assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens) == (1000, 100, 800)
-    assert span.reasoning_tokens is None and span.cache_write_tokens is None
+    assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens, span.cache_write_tokens) == (1000, 100, 800, 100)
+    assert span.reasoning_tokens is None
     assert span.cost == GPT4O_COST
     assert span.status is Status.OK and span.error is None
     assert span.attributes == {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
@@ -117,7 +117,7 @@ def test_an_azure_client_is_traced_like_any_other(server: ProviderServer, traced
 def assert_o4_mini(span: Span) -> None:
     assert (span.name, span.model) == ("responses", "o4-mini-2025-04-16")
     assert (span.prompt_tokens, span.comp_tokens) == (1200, 300)
-    assert (span.cached_tokens, span.reasoning_tokens) == (200, 120)
+    assert (span.cached_tokens, span.cache_write_tokens, span.reasoning_tokens) == (200, 300, 120)
     assert span.cost == O4_MINI_COST and span.status is Status.OK
 
 

@@ -29,6 +29,7 @@ CHAT_LINE = {  # every key but the ids, times and latency, exactly as the file h
     "cost_usd": 0.0025,
     "status": "ok",
     "cached_tokens": 800,
+    "cache_write_tokens": 100,
     "attributes": {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
     "cost_source": "genai-prices",
 }

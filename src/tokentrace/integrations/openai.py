@@ -57,6 +57,7 @@ def _counts(usage: Any) -> dict[str, Any] | None:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "cached_tokens": None if cached is None else getattr(cached, "cached_tokens", None),
+        "cache_write_tokens": None if cached is None else getattr(cached, "cache_write_tokens", None),
         "reasoning_tokens": None if reasoning is None else getattr(reasoning, "reasoning_tokens", None),
     }
 
