@@ -43,7 +43,7 @@ from tokentrace.spans import Span
 from tokentrace.transports.base import BatchingTransport
 
 QUICK = "--quick" in sys.argv
-ROUNDS, PER_ROUND = (20, 25) if QUICK else (100, 50)
+ROUNDS, PER_ROUND = (20, 25) if QUICK else (200, 50)
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 TARGET_US = 20.0
 
