@@ -105,6 +105,28 @@ def test_openai_cache_writes_are_read_and_priced_at_the_write_rate() -> None:
         tokentrace.unregister_prices()
 
 
+def test_anthropic_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
+    from anthropic.types import CacheCreation
+    from anthropic.types import Usage as AnthropicUsage
+
+    creation = CacheCreation(ephemeral_5m_input_tokens=300, ephemeral_1h_input_tokens=200)
+    claude = AnthropicUsage(input_tokens=100, output_tokens=200, cache_read_input_tokens=2000,
+                            cache_creation_input_tokens=500, cache_creation=creation)  # fmt: skip
+    assert normalize_usage(claude) == Usage(prompt_tokens=2600, completion_tokens=200, cached_tokens=2000,
+                                            cache_write_tokens=500, cache_write_1h_tokens=200)  # fmt: skip
+    # claude-sonnet-4 per Mtok: 100 x $3 + 2000 read x $0.30 + 300 written for 5 min x $3.75
+    # + 200 written for 1 h x $6 + 200 out x $15; all 500 writes at $3.75 would be 0.005775
+    assert price("claude-sonnet-4-0", claude) == Decimal("0.006225")
+    tokentrace.register_price("my-claude", 3, 15, cache_read_per_mtok="0.3", cache_write_per_mtok="3.75")
+    try:  # no one-hour rate given: every write at the cache-write rate
+        assert price("my-claude", claude) == Decimal("0.005775")
+    finally:
+        tokentrace.unregister_prices()
+    more_than_written = {"input_tokens": 10, "output_tokens": 0, "cache_creation_input_tokens": 5,
+                         "cache_creation": {"ephemeral_1h_input_tokens": 9}}  # fmt: skip
+    assert normalize_usage(more_than_written).cache_write_1h_tokens == 5
+
+
 def test_unknown_model_is_none_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="tokentrace.pricing")
     usage = Usage(prompt_tokens=10, completion_tokens=10)

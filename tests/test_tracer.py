@@ -86,6 +86,18 @@ def test_span_block_measures_latency_usage_and_errors() -> None:
     assert (failed.status, failed.error) == (Status.ERROR, "RuntimeError: boom")
 
 
+def test_span_block_prices_one_hour_cache_writes_from_the_usage_it_was_given() -> None:
+    usage = {"input_tokens": 100, "output_tokens": 200, "cache_read_input_tokens": 2000,
+             "cache_creation_input_tokens": 500, "cache_creation": {"ephemeral_1h_input_tokens": 200}}  # fmt: skip
+    with capture_spans() as (tracer, spans), tracer.trace("job") as t:
+        with t.span("", provider="anthropic") as s:
+            s.set_usage(usage)
+            s.set_model("claude-sonnet-4-0")  # the model may come after the usage
+    [span] = spans
+    assert (span.prompt_tokens, span.cached_tokens, span.cache_write_tokens) == (2600, 2000, 500)
+    assert span.cost == Decimal("0.006225")  # 200 of the writes at the one-hour rate ($6, not $3.75)
+
+
 def test_nested_trace_joins_the_outer_trace_with_the_enclosing_span_as_parent() -> None:
     with capture_spans() as (tracer, spans):
         with tracer.trace("outer") as outer, outer.span(model="gpt-4o", provider="openai") as parent:

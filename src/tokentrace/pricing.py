@@ -32,7 +32,9 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     """Token usage of one call, in tokentrace's terms.
 
     ``prompt_tokens`` is the whole input including ``cached_tokens`` (cache reads) and
-    ``cache_write_tokens``; ``completion_tokens`` includes ``reasoning_tokens``.
+    ``cache_write_tokens``, of which ``cache_write_1h_tokens`` were written for an hour (Anthropic's
+    ``cache_creation.ephemeral_1h_input_tokens``, dearer than the default five minutes);
+    ``completion_tokens`` includes ``reasoning_tokens``.
     """
 
     prompt_tokens: int = 0
@@ -40,6 +42,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -106,6 +109,7 @@ def normalize_usage(usage: Any) -> Usage:
                 cached_tokens=read,
                 cache_write_tokens=write,
                 reasoning_tokens=_int(_get(usage, "output_tokens_details"), "thinking_tokens"),
+                cache_write_1h_tokens=min(_int(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"), write),
             )
         return Usage(  # OpenAI Responses: input includes cache
             prompt_tokens=_int(usage, "input_tokens"),
@@ -143,21 +147,28 @@ class _Price(msgspec.Struct, frozen=True):
     cache_write: Decimal
     source: str
     tiers: tuple[tuple[int, _Price], ...] = ()
+    cache_write_1h: Decimal | None = None  # one-hour cache writes; None: at the ``cache_write`` rate
 
     def total(self, u: Usage) -> Decimal:
-        return self.amount(u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens)
+        return self.amount(
+            u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens, u.cache_write_1h_tokens
+        )
 
-    def amount(self, prompt: int, completion: int, cached: int = 0, cache_write: int = 0) -> Decimal:
-        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``."""
+    def amount(
+        self, prompt: int, completion: int, cached: int = 0, cache_write: int = 0, cache_write_1h: int = 0
+    ) -> Decimal:
+        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``, which
+        includes ``cache_write_1h``."""
         for start, tier in self.tiers:
             if prompt > start:
-                return tier.amount(prompt, completion, cached, cache_write)
+                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h)
         uncached = max(prompt - cached - cache_write, 0)
         total = uncached * self.input + completion * self.output
         if cached:
             total += cached * self.cache_read
         if cache_write:
-            total += cache_write * self.cache_write
+            hour_rate = self.cache_write if self.cache_write_1h is None else self.cache_write_1h
+            total += (cache_write - cache_write_1h) * self.cache_write + cache_write_1h * hour_rate
         return exact(total / _MILLION)
 
 
@@ -230,8 +241,10 @@ def price(model: str, usage: Any, *, provider: str | None = None) -> Decimal | N
     return entry.total(normalize_usage(usage))
 
 
-def price_span(span: Span) -> bool:
-    """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table.
+def price_span(span: Span, usage: Usage | None = None) -> bool:
+    """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
+    the span's token counts or, when given, the ``usage`` it was made from (which can say more,
+    such as one-hour cache writes).
 
     Returns:
         False when the model has no price (its cost stays ``None``).
@@ -239,9 +252,12 @@ def price_span(span: Span) -> bool:
     entry = resolve(span.model, span.provider or None)
     if entry is None:
         return False
-    span.cost = entry.amount(
-        span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0
-    )
+    if usage is not None:
+        span.cost = entry.total(usage)
+    else:
+        span.cost = entry.amount(
+            span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0
+        )
     span.cost_source = entry.source
     if not span.provider:
         span.provider = entry.provider
@@ -324,7 +340,7 @@ def _from_table(model: str, provider: str | None) -> _Price | None:
     return msgspec.structs.replace(base, tiers=tiers)
 
 
-_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
 
 
 def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
@@ -348,6 +364,7 @@ def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
         cache_read=_or(rate("cache_read_mtok"), inp),
         cache_write=_or(rate("cache_write_mtok"), inp),
         source="genai-prices",
+        cache_write_1h=rate("cache_write_1h_mtok"),
     )
 
 

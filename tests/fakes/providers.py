@@ -61,6 +61,7 @@ ANTHROPIC_USAGE = {
     "input_tokens": 100,
     "cache_read_input_tokens": 2000,
     "cache_creation_input_tokens": 500,
+    "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 200},
     "output_tokens": 200,
 }
 THINKING_TOKENS = 50  # reported in output_tokens_details when the request asks for thinking

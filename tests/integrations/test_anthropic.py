@@ -17,9 +17,9 @@ from tokentrace.integrations import uninstrument
 from tokentrace.integrations._calls import record_abandoned
 
 MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
-# claude-sonnet-4 per Mtok: 100 uncached x $3 + 2000 cache reads x $0.30 + 500 cache writes x $3.75
-# + 200 out x $15
-SONNET_COST = Decimal("0.005775")
+# claude-sonnet-4 per Mtok: 100 uncached x $3 + 2000 cache reads x $0.30 + 300 five-minute cache
+# writes x $3.75 + 200 one-hour cache writes x $6 + 200 out x $15
+SONNET_COST = Decimal("0.006225")
 
 
 @pytest.fixture

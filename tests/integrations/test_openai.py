@@ -19,8 +19,11 @@ from tokentrace.integrations._calls import record_abandoned
 from tokentrace.testing import capture_spans
 
 MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
-GPT4O_COST = Decimal("0.0025")  # 200 uncached x $2.50 + 800 cached x $1.25 + 100 out x $10, per Mtok
-O4_MINI_COST = Decimal("0.002475")  # 1000 x $1.10 + 200 cached x $0.275 + 300 out x $4.40, per Mtok
+# per Mtok: 100 uncached x $2.50 + 800 cached x $1.25 + 100 cache writes x $2.50 (the table has no
+# write rate for gpt-4o: the input rate) + 100 out x $10
+GPT4O_COST = Decimal("0.0025")
+# per Mtok: 700 uncached x $1.10 + 200 cached x $0.275 + 300 cache writes x $1.10 + 300 out x $4.40
+O4_MINI_COST = Decimal("0.002475")
 EMBEDDING_COST = Decimal("0.00000016")  # 8 x $0.02 per Mtok
 
 

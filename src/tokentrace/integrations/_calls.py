@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..pricing import Usage, normalize_usage
+from ..pricing import Usage, normalize_usage, price_span
 from ..spans import Span, Status
 from ..tracer import _current, error_text
 
@@ -244,6 +244,8 @@ class Call:
         span.reasoning_tokens = usage.reasoning_tokens or None
         span.ttft_ms = self.ttft_ms
         span.attributes = self._attributes()
+        if usage.cache_write_1h_tokens:  # a split the span cannot hold: priced now, while it is known
+            price_span(span, usage)
         return span
 
     def _usage(self) -> Usage:

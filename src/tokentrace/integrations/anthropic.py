@@ -49,6 +49,9 @@ def _fields(usage: Any, into: dict[str, Any]) -> dict[str, Any]:
         value = getattr(usage, name, None)
         if value is not None:
             into[name] = value
+    creation = getattr(usage, "cache_creation", None)  # the cache writes by lifetime
+    if creation is not None:
+        into["cache_creation"] = {"ephemeral_1h_input_tokens": getattr(creation, "ephemeral_1h_input_tokens", 0)}
     return into
 
 
