@@ -91,12 +91,12 @@ def normalize_usage(usage: Any) -> Usage:
     if isinstance(usage, Usage):
         return usage
     if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
+        details = _get(usage, "prompt_tokens_details")
         return Usage(
             prompt_tokens=_int(usage, "prompt_tokens"),
             completion_tokens=_int(usage, "completion_tokens"),
-            cached_tokens=_int(_get(usage, "prompt_tokens_details"), "cached_tokens") or _int(usage, "cached_tokens"),
-            cache_write_tokens=_int(_get(usage, "prompt_tokens_details"), "cache_write_tokens")
-            or _int(usage, "cache_write_tokens"),
+            cached_tokens=_int(details, "cached_tokens") or _int(usage, "cached_tokens"),
+            cache_write_tokens=_int(details, "cache_write_tokens") or _int(usage, "cache_write_tokens"),
             reasoning_tokens=_int(_get(usage, "completion_tokens_details"), "reasoning_tokens")
             or _int(usage, "reasoning_tokens"),
         )
