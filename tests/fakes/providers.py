@@ -179,7 +179,9 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 
 def _chat(body: dict[str, Any], broken: bool) -> Any:
     if not body.get("stream"):
-        message = {"role": "assistant", "content": REPLY, "refusal": None}
+        structured = (body.get("response_format") or {}).get("type") == "json_schema"
+        content = json.dumps({"reply": REPLY}) if structured else REPLY  # what parse() asks for
+        message = {"role": "assistant", "content": content, "refusal": None}
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 
 from tests.fakes.providers import CANARY, REPLY, Fault, ProviderServer
@@ -138,6 +139,20 @@ def test_the_responses_stream_helper_is_traced_through_create(client: openai.Ope
     with client.responses.stream(model="o4-mini", input="hi") as stream:
         assert stream.get_final_response().output_text == REPLY
     assert_o4_mini(traced[1][0])
+
+
+class Answer(pydantic.BaseModel):
+    reply: str
+
+
+def test_structured_output_parse_calls_are_traced(client: openai.OpenAI, traced: Any) -> None:
+    parsed = client.chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=Answer)
+    assert parsed.choices[0].message.parsed == Answer(reply=REPLY)
+    assert client.responses.parse(model="o4-mini", input="hi").output_text == REPLY
+    chat_span, responses_span = traced[1]
+    assert_gpt4o(chat_span)
+    assert chat_span.name == "chat"
+    assert_o4_mini(responses_span)
 
 
 def test_embeddings(client: openai.OpenAI, traced: Any) -> None:
@@ -302,6 +317,7 @@ def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: opena
     assert len(spans) == 1
     assert uninstrument(client) is client
     assert "create" not in vars(client.chat.completions) and "with_options" not in vars(client)
+    assert "parse" not in vars(client.chat.completions) and "parse" not in vars(client.responses)
     chat(client)
     client.responses.create(model="o4-mini", input="hi")
     assert len(spans) == 1

@@ -1,12 +1,13 @@
 """Tracing for ``openai.OpenAI`` and ``openai.AsyncOpenAI`` clients (and their Azure subclasses).
 
 Traced: ``chat.completions.create`` (also with ``stream=True``, and through the SDK's
-``chat.completions.stream()`` helper, which calls it), ``responses.create`` (also streamed, and
-``responses.stream()``), and ``embeddings.create``. Calls made through ``with_raw_response`` /
-``with_streaming_response`` return HTTP responses rather than results and are passed through
-untraced; so are ``chat.completions.parse`` and ``responses.parse``, which bypass ``create``. The
-helpers' own stream objects close the HTTP response directly, so a helper stream left before its
-end is recorded when it is garbage-collected rather than when it is closed.
+``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
+outputs, which sends its own request), ``responses.create`` (also streamed, and
+``responses.stream()``), ``responses.parse``, and ``embeddings.create``. Calls made through
+``with_raw_response`` / ``with_streaming_response`` return HTTP responses rather than results and
+are passed through untraced. The helpers' own stream objects close the HTTP response directly, so
+a helper stream left before its end is recorded when it is garbage-collected rather than when it
+is closed.
 
 Streamed chat completions only report usage when asked to: unless the caller chose
 ``stream_options["include_usage"]`` themselves, it is set to ``True`` (merged into any other
@@ -194,11 +195,13 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
     else:
         raise TypeError(f"expected an openai.OpenAI or openai.AsyncOpenAI client, got {type(client).__name__}")
     targets = [
-        (client.chat.completions, CHAT),
-        (client.responses, RESPONSES),
-        (client.embeddings, EMBEDDINGS),
+        (client.chat.completions, "create", CHAT),
+        (client.chat.completions, "parse", CHAT),  # structured outputs: a request of its own
+        (client.responses, "create", RESPONSES),
+        (client.responses, "parse", RESPONSES),
+        (client.embeddings, "create", EMBEDDINGS),
     ]
-    return [replace(owner, "create", _maker(wrap, settings, op)) for owner, op in targets]
+    return [replace(owner, name, _maker(wrap, settings, op)) for owner, name, op in targets if hasattr(owner, name)]
 
 
 def _maker(wrap: _Wrap, settings: Settings, op: Operation) -> Callable[[Any], Any]:
