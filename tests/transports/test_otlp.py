@@ -159,6 +159,22 @@ def test_a_rejected_batch_is_dropped_and_counted_without_retries() -> None:
     assert tracer.stats()["dropped"] == {"otlp_export_failed": 2}
 
 
+def test_an_unavailable_receiver_is_retried_and_the_batch_arrives_once() -> None:
+    with OTLPReceiver(statuses=(503, 200)) as receiver:
+        tracer = export(OTLPTransport(receiver.url), record_job)
+    assert len(receiver.requests) == 2  # the 503, then the retry the exporter made after backing off
+    assert receiver.requests[0] == receiver.requests[1]
+    assert sorted(span.name for span in receiver.spans()[2:]) == ["messages claude-sonnet-4-0", "summarize-document"]
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (2, {})
+
+
+def test_retries_stop_at_the_timeout_and_the_batch_is_counted_as_dropped() -> None:
+    with OTLPReceiver(statuses=(503,)) as receiver:
+        tracer = export(OTLPTransport(receiver.url, timeout=1.5), record_job)
+    assert 1 <= len(receiver.requests) <= 3  # backing off 1 s, then 2 s: the timeout ends it
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_export_failed": 2})
+
+
 def test_ids_map_deterministically() -> None:
     trace_id, span_id = str(uuid.uuid4()), str(uuid.uuid4())
     assert otlp.trace_id_of(trace_id) == uuid.UUID(trace_id).int
