@@ -24,6 +24,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
+from ..pricing import Usage
 from ._calls import Call, Operation, Settings, StreamCall, traced_async, traced_sync
 from ._patch import Patch, replace
 
@@ -42,9 +43,9 @@ _RESPONSE_EVENTS = frozenset(
 )
 
 
-def _counts(usage: Any) -> dict[str, Any] | None:
-    """The counts of an SDK usage model (Chat Completions' or Responses'), in Chat Completions'
-    terms, copied out so that the model can be let go; :func:`normalize_usage` reads them."""
+def _counts(usage: Any) -> Usage | None:
+    """The counts of an SDK usage model (Chat Completions' or Responses'), copied out as a
+    :class:`Usage` (built in C, and taken as it is on the worker) so that the model can be let go."""
     if usage is None:
         return None
     fields = usage.__dict__
@@ -54,13 +55,13 @@ def _counts(usage: Any) -> dict[str, Any] | None:
     else:
         prompt, completion = fields.get("prompt_tokens"), fields.get("completion_tokens")
         cached, reasoning = fields.get("prompt_tokens_details"), fields.get("completion_tokens_details")
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "cached_tokens": None if cached is None else getattr(cached, "cached_tokens", None),
-        "cache_write_tokens": None if cached is None else getattr(cached, "cache_write_tokens", None),
-        "reasoning_tokens": None if reasoning is None else getattr(reasoning, "reasoning_tokens", None),
-    }
+    return Usage(
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion or 0,
+        cached_tokens=0 if cached is None else getattr(cached, "cached_tokens", None) or 0,
+        cache_write_tokens=0 if cached is None else getattr(cached, "cache_write_tokens", None) or 0,
+        reasoning_tokens=0 if reasoning is None else getattr(reasoning, "reasoning_tokens", None) or 0,
+    )
 
 
 # --- chat completions ---------------------------------------------------------------------------
