@@ -284,6 +284,15 @@ class StreamCall(Call):
         if _reaper is None:
             ensure_reaper()
 
+    def observe(self, item: Any) -> bool:
+        """Read one stream event; True when the caller must not see it. Never raises."""
+        self.t_last = time.perf_counter()
+        try:
+            return self.op.observe(self, item)
+        except Exception as exc:
+            note_failure(self.settings.tracer, exc)
+            return False
+
     def mark_output(self) -> None:
         """The event being observed is the first output (sets ``ttft_ms`` once)."""
         if self.ttft_ms is None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
@@ -77,17 +76,10 @@ def _unwatchable(call: StreamCall, exc: Exception) -> None:
 
 
 def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, None]:
-    observe, clock = call.op.observe, time.perf_counter
     try:
         yield None  # taken by watch_sync
         for item in inner:
-            call.t_last = clock()
-            try:
-                hidden = observe(call, item)
-            except Exception as exc:
-                note_failure(call.settings.tracer, exc)
-                hidden = False
-            if not hidden:
+            if not call.observe(item):
                 yield item
     except GeneratorExit:  # the stream is being collected: record from a clean context
         call.abandon(deferred=True)
@@ -99,17 +91,10 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
 
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
-    observe, clock = call.op.observe, time.perf_counter
     try:
         yield None  # taken by watch_async
         async for item in inner:
-            call.t_last = clock()
-            try:
-                hidden = observe(call, item)
-            except Exception as exc:
-                note_failure(call.settings.tracer, exc)
-                hidden = False
-            if not hidden:
+            if not call.observe(item):
                 yield item
     except GeneratorExit:
         call.abandon(deferred=True)
