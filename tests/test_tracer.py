@@ -169,6 +169,28 @@ def test_a_span_recorded_after_end_is_still_delivered() -> None:
     assert len(spans) == 1
 
 
+def test_a_span_recorded_while_another_thread_ends_the_trace_is_delivered_once() -> None:
+    with capture_spans() as (tracer, spans):
+        trace = tracer.start("t")
+        trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=1))
+        ender = threading.Thread(target=trace.end)
+
+        class EndsMidAppend(list[Span]):
+            """Lets the other thread end the trace, and its spans leave, in the middle of record()."""
+
+            def append(self, span: Span) -> None:
+                ender.start()
+                ender.join(0.2)  # unless record() holds end() off, the trace has ended by now
+                tracer.flush(5)
+                super().append(span)
+
+        trace._spans = EndsMidAppend(trace._spans)
+        trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=2))
+        ender.join(5)
+    assert sorted(span.prompt_tokens for span in spans) == [1, 2]
+    assert len({span.trace_id for span in spans}) == 1
+
+
 def test_fan_out_to_a_list_of_transports(tmp_path: Path) -> None:
     memory = InMemoryTransport()
     tracer = Tracer(transport=[memory, tokentrace.FileTransport(tmp_path / "t.jsonl")])

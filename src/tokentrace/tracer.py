@@ -14,6 +14,7 @@ import atexit
 import contextvars
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -69,7 +70,7 @@ class Trace:
         trace.end()
     """
 
-    __slots__ = ("_ended", "_id", "_spans", "_token", "_tracer", "name", "parent_span_id")
+    __slots__ = ("_ended", "_id", "_lock", "_spans", "_token", "_tracer", "name", "parent_span_id")
 
     def __init__(self, tracer: Tracer, name: str, trace_id: str | None, parent_span_id: str | None) -> None:
         self._tracer = tracer
@@ -78,6 +79,7 @@ class Trace:
         self.parent_span_id = parent_span_id
         self._spans: list[Span] = []
         self._ended = False
+        self._lock = threading.Lock()  # record() and end() may run on different threads
         self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
 
     @property
@@ -108,10 +110,12 @@ class Trace:
             span.started_at = ended - latency
         else:
             _fill_times(span)
-        if self._ended:  # a straggler after end(): send it on its own rather than lose it
+        with self._lock:  # nothing in here allocates, so no garbage collection can re-enter it
+            ended = self._ended
+            if not ended:
+                self._spans.append(span)
+        if ended:  # a straggler after end(): send it on its own rather than lose it
             self._tracer._emit(self, [span])
-        else:
-            self._spans.append(span)
         return span
 
     def record_error(self, exc: BaseException | str) -> None:
@@ -136,9 +140,10 @@ class Trace:
 
     def end(self) -> None:
         """Hand the trace's spans on: stdout is written before this returns, the rest is queued."""
-        if self._ended:
-            return
-        self._ended = True
+        with self._lock:  # from here on, record() leaves the list alone
+            if self._ended:
+                return
+            self._ended = True
         if self._spans:
             self._tracer._emit(self, self._spans)
 
