@@ -15,6 +15,7 @@ from tests.fakes.providers import CANARY, REPLY, THINKING_TOKENS, Fault, Provide
 from tokentrace import Span, Status, Tracer
 from tokentrace.integrations import uninstrument
 from tokentrace.integrations._calls import record_abandoned
+from tokentrace.pricing import Usage
 
 MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
 # claude-sonnet-4 per Mtok: 100 uncached x $3 + 2000 cache reads x $0.30 + 300 five-minute cache
@@ -187,3 +188,31 @@ def test_uninstrument_restores_the_sdk_methods(client: anthropic.Anthropic, trac
     with stream_manager(client) as stream:
         stream.until_done()
     assert traced[1] == []
+
+
+def test_usage_of_an_older_sdk_with_counts_in_the_extras_is_read_the_same() -> None:
+    from tokentrace.integrations.anthropic import _counts
+
+    payload = {
+        "input_tokens": 100,
+        "output_tokens": 200,
+        "cache_read_input_tokens": 2000,
+        "cache_creation_input_tokens": 500,
+        "cache_creation": {"ephemeral_1h_input_tokens": 200, "ephemeral_5m_input_tokens": 300},
+        "output_tokens_details": {"thinking_tokens": 150},
+    }
+
+    class OldUsage(anthropic.BaseModel):  # the SDK's usage model before the cache fields existed
+        input_tokens: int
+        output_tokens: int
+
+    old, current = OldUsage.construct(**payload), anthropic.types.Usage.construct(**payload)
+    assert "cache_read_input_tokens" not in old.__dict__  # kept in the model's extras
+    assert _counts(old) == _counts(current) == Usage(
+        prompt_tokens=2600,
+        completion_tokens=200,
+        cached_tokens=2000,
+        cache_write_tokens=500,
+        reasoning_tokens=150,
+        cache_write_1h_tokens=200,
+    )

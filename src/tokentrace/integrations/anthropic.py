@@ -50,12 +50,39 @@ def _fields(usage: Any, into: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             into[name] = value
     creation = getattr(usage, "cache_creation", None)  # the cache writes by lifetime
-    if creation is not None:
+    if isinstance(creation, dict):  # an SDK that does not know the field keeps it as sent
+        into["cache_creation"] = {"ephemeral_1h_input_tokens": creation.get("ephemeral_1h_input_tokens", 0)}
+    elif creation is not None:
         into["cache_creation"] = {"ephemeral_1h_input_tokens": getattr(creation, "ephemeral_1h_input_tokens", 0)}
     return into
 
 
-def _usage(fields: dict[str, Any]) -> Usage:
+def _counts(usage: Any) -> Usage:
+    """A whole message's usage, copied out as a :class:`Usage` (built in C, and taken as it is on
+    the worker) so that the SDK's model can be let go."""
+    fields = usage.__dict__
+    if "output_tokens_details" not in fields:  # an older SDK: the newer counts may be in its extras
+        return _usage(_fields(usage, {}))
+    read = fields.get("cache_read_input_tokens") or 0
+    write = fields.get("cache_creation_input_tokens") or 0
+    creation, details = fields.get("cache_creation"), fields["output_tokens_details"]
+    return Usage(
+        prompt_tokens=(fields.get("input_tokens") or 0) + read + write,
+        completion_tokens=fields.get("output_tokens") or 0,
+        cached_tokens=read,
+        cache_write_tokens=write,
+        reasoning_tokens=0 if details is None else getattr(details, "thinking_tokens", None) or 0,
+        cache_write_1h_tokens=0
+        if creation is None
+        else min(getattr(creation, "ephemeral_1h_input_tokens", None) or 0, write),
+    )
+
+
+def _usage(fields: dict[str, Any] | Usage) -> Usage:
+    """What a call kept of its usage, as a :class:`Usage`: a stream's merged fields, or the
+    counts of a whole message."""
+    if isinstance(fields, Usage):
+        return fields
     usage = normalize_usage({"cache_read_input_tokens": 0, **fields})  # the key marks Anthropic's shape
     thinking = getattr(fields.get("output_tokens_details"), "thinking_tokens", None)
     if not usage.reasoning_tokens and type(thinking) is int and thinking > 0:
@@ -72,7 +99,7 @@ def _prompt(kwargs: dict[str, Any]) -> Any:
 
 def _read(call: Call, message: Any) -> None:
     call.model = message.model
-    call.usage = _fields(message.usage, {})
+    call.usage = _counts(message.usage)
     if call.text_room:
         for block in message.content:
             if block.type == "text":
