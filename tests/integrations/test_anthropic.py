@@ -208,11 +208,15 @@ def test_usage_of_an_older_sdk_with_counts_in_the_extras_is_read_the_same() -> N
 
     old, current = OldUsage.construct(**payload), anthropic.types.Usage.construct(**payload)
     assert "cache_read_input_tokens" not in old.__dict__  # kept in the model's extras
-    assert _counts(old) == _counts(current) == Usage(
-        prompt_tokens=2600,
-        completion_tokens=200,
-        cached_tokens=2000,
-        cache_write_tokens=500,
-        reasoning_tokens=150,
-        cache_write_1h_tokens=200,
+    assert (
+        _counts(old)
+        == _counts(current)
+        == Usage(
+            prompt_tokens=2600,
+            completion_tokens=200,
+            cached_tokens=2000,
+            cache_write_tokens=500,
+            reasoning_tokens=150,
+            cache_write_1h_tokens=200,
+        )
     )
