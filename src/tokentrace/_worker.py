@@ -80,6 +80,7 @@ class BatchWorker(Generic[T]):
         self._handled = 0  # items handed to the handler and returned
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._room = self._max_queue  # what put() may still fill: 0 once stopping
         self._pid = os.getpid()
 
     @property
@@ -90,14 +91,19 @@ class BatchWorker(Generic[T]):
         """Queue ``item``; when it cannot be, count ``weight`` lost items (e.g. its spans)."""
         queue = self._queue
         size = len(queue)
-        if self._stopping or size >= self._max_queue:
-            self.counters.drop("closed" if self._stopping else "queue_full", weight)
+        if size < self._room:
+            queue.append(item)
+            self._put += 1
+            if size >= self._max_batch - 1 or self._thread is None:
+                self._kick()
             return
-        queue.append(item)
-        self._put += 1
+        self.counters.drop("closed" if self._stopping else "queue_full", weight)
+
+    def _kick(self) -> None:
+        """After a put: start the thread on the first, wake it when a batch is full."""
         if self._thread is None:
             self._start()
-        if size >= self._max_batch - 1:  # this item filled a batch
+        if len(self._queue) >= self._max_batch:
             self._wake.set()
 
     def put_many(self, items: Iterable[T]) -> None:
@@ -161,7 +167,7 @@ class BatchWorker(Generic[T]):
     def shutdown(self, timeout: float | None = None) -> bool:
         """Handle what is queued (up to ``timeout``), then stop the thread; later puts are dropped."""
         done = self.flush(timeout)
-        self._stopping = True
+        self._stopping, self._room = True, 0
         self._wake.set()
         if not done and self._queue:
             self.counters.drop("shutdown_timeout", len(self._queue))
