@@ -24,7 +24,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+
+import msgspec
 
 from ..pricing import Usage, normalize_usage, price_span
 from ..spans import Span, Status
@@ -52,6 +54,7 @@ NOT_CONSUMED = "stream not consumed"
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by the SDKs' with_raw_response wrappers
 _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
+_clock = time.perf_counter
 _BLANK = Span(model="")
 _blank_span: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]  # C-level, skips the checks
 
@@ -86,6 +89,9 @@ class Operation:
             wrapper's own ``kwargs`` dict, in place); True when ``observe`` may hide the
             usage-only chunk it made the provider add.
         usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`.
+        fields: ``(model, usage)`` of a whole response (an ``operator.attrgetter``, run in C),
+            when that is all ``read`` takes from it without content capture; calls of an
+            operation that has one may take the wrappers' quick path.
     """
 
     provider: str
@@ -95,6 +101,7 @@ class Operation:
     observe: Callable[[StreamCall, Any], bool]
     prepare: Callable[[dict[str, Any]], bool] = _nothing_to_hide
     usage: Callable[[Any], Usage] = normalize_usage
+    fields: Callable[[Any], tuple[Any, Any]] | None = None
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
@@ -103,62 +110,40 @@ def note_failure(tracer: Tracer, exc: BaseException) -> None:
         tracer._counters.drop("instrumentation_error", 1, repr(exc))
 
 
-class Call:
+class Call(msgspec.Struct, gc=False):
     """One model call being measured; see the module docstring for when it finishes.
 
     Only what the call's own thread must see is read there: the clock, the active trace, and
-    (through the operation) the model and usage the SDK returned. The rest waits for
+    (through the operation) the model and usage objects the SDK returned. The rest waits for
     :meth:`build`, which runs on the tracer's worker when the call is a trace by itself.
+
+    A struct built in C, so that making one costs the calling thread a single call; not tracked
+    by the garbage collector (nothing it holds refers back to it), so that calls waiting for the
+    worker do not make collections more frequent.
     """
 
-    __slots__ = (
-        "done",
-        "ended",
-        "error",
-        "model",
-        "op",
-        "own_trace",
-        "parent",
-        "prompt",
-        "request_model",
-        "settings",
-        "t0",
-        "text_room",
-        "texts",
-        "trace",
-        "ttft_ms",
-        "usage",
-    )
-
-    def __init__(self, settings: Settings, op: Operation, kwargs: dict[str, Any]) -> None:
-        self.settings, self.op = settings, op
-        current = _current.get()
-        if current is None:  # the usual case: a trace by itself
-            self.trace = self.parent = None
-            self.own_trace = True
-        else:
-            self.trace, self.parent, self.own_trace = _join(settings.tracer, current, op.name)
-        model = kwargs.get("model")
-        self.request_model = model if type(model) is str else str(model or "")
-        self.model: str | None = None
-        self.usage: Any = None
-        self.error: str | None = None
-        self.ttft_ms: int | None = None
-        self.done = False
-        if settings.capture_content:
-            limit = self.text_room = settings.max_content_chars
-            self.texts: list[str] = []
-            self.prompt = _content(op.prompt(kwargs), limit)
-        else:
-            self.text_room = 0
-            self.prompt = None
-        self.t0 = time.perf_counter()
+    settings: Settings
+    op: Operation
+    request_model: Any  # the ``model`` argument as given; see ``_request``
+    t0: float = 0.0  # perf_counter when the SDK method was entered
+    ended: float = 0.0
+    model: Any = None  # the response's model id
+    usage: Any = None  # what ``Operation.usage`` turns into a Usage
+    error: str | None = None
+    ttft_ms: int | None = None
+    trace: Any = None  # the Trace joined, None for a trace of its own made on the worker
+    parent: str | None = None
+    own_trace: bool = True
+    done: bool = False
+    prompt: str | None = None  # request text, when content is captured
+    texts: list[str] | None = None  # completion text, when content is captured
+    text_room: int = 0  # how much more completion text may be kept
 
     # --- what the call saw ----------------------------------------------------------------------
 
     def add_text(self, text: Any) -> None:
         """Keep completion text, up to ``max_content_chars``, when content is captured."""
-        if self.text_room > 0 and isinstance(text, str) and text:
+        if self.text_room > 0 and self.texts is not None and isinstance(text, str) and text:
             piece = text[: self.text_room]
             self.texts.append(piece)
             self.text_room -= len(piece)
@@ -186,16 +171,16 @@ class Call:
         for a clean context (see the module docstring).
 
         A call that is a trace by itself is queued as it is and its span built on the tracer's
-        worker: on the caller's thread it costs a clock reading. (``Operation.read`` and
-        ``observe`` copy the usage counts out of the SDK's objects, so none are kept alive.)
+        worker: on the caller's thread it costs a clock reading.
         """
         if self.done:
             return
         self.done = True
+        self.ended = time.perf_counter() if ended is None else ended
+        if error:
+            self.error = error
         tracer = self.settings.tracer
         try:
-            self.ended = time.perf_counter() if ended is None else ended
-            self.error = error or self.error
             if self.trace is None and not deferred:
                 tracer._emit_alone(self)
                 return
@@ -225,7 +210,7 @@ class Call:
         # the wall clock is read here, maybe later on another thread: subtract what has passed since
         started_at = time.time_ns() // 1_000_000 - round((time.perf_counter() - self.t0) * 1000)
         usage, error = self._usage(), self.error
-        model = self.model or self.request_model
+        model = self.model or self._request()
         span = _blank_span(_BLANK)
         span.model = model if type(model) is str else str(model)
         span.provider = self.op.provider
@@ -248,6 +233,10 @@ class Call:
             price_span(span, usage)
         return span
 
+    def _request(self) -> str:
+        model = self.request_model
+        return model if type(model) is str else str(model or "")
+
     def _usage(self) -> Usage:
         if self.usage is None:
             return _NO_USAGE
@@ -259,30 +248,21 @@ class Call:
 
     def _attributes(self) -> dict[str, Any]:
         attributes: dict[str, Any] = {"gen_ai.operation.name": self.op.name}
-        if self.request_model:
-            attributes["gen_ai.request.model"] = self.request_model
-        if self.settings.capture_content:
-            if self.prompt is not None:
-                attributes["gen_ai.prompt"] = self.prompt
-            if self.texts:
-                attributes["gen_ai.completion"] = "".join(self.texts)
+        request = self._request()
+        if request:
+            attributes["gen_ai.request.model"] = request
+        if self.prompt is not None:
+            attributes["gen_ai.prompt"] = self.prompt
+        if self.texts:
+            attributes["gen_ai.completion"] = "".join(self.texts)
         return attributes
 
 
-class StreamCall(Call):
+class StreamCall(Call, gc=False):
     """A streamed call: it also sees each event (see ``_streams``), and may be dropped unread."""
 
-    __slots__ = ("hide_usage", "t_last")
-
-    hide_usage: bool  # the usage-only chunk was asked for by us, not by the caller
-    t_last: float  # when the latest event arrived: where the clock of a stream left early stops
-
-    def __init__(self, settings: Settings, op: Operation, kwargs: dict[str, Any]) -> None:
-        Call.__init__(self, settings, op, kwargs)
-        self.t_last = self.t0
-        self.hide_usage = op.prepare(kwargs)
-        if _reaper is None:
-            ensure_reaper()
+    hide_usage: bool = False  # the usage-only chunk was asked for by us, not by the caller
+    t_last: float = 0.0  # when the latest event arrived: where the clock of a stream left early stops
 
     def observe(self, item: Any) -> bool:
         """Read one stream event; True when the caller must not see it. Never raises."""
@@ -300,7 +280,7 @@ class StreamCall(Call):
 
     def abandon(self, *, deferred: bool = False) -> None:
         """The stream was closed or dropped before its end: its clock stops at the last event."""
-        self.finish(NOT_CONSUMED, ended=self.t_last, deferred=deferred)
+        self.finish(NOT_CONSUMED, ended=self.t_last or self.t0, deferred=deferred)
 
 
 def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]) -> _C | None:
@@ -312,7 +292,19 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
         headers = kwargs.get("extra_headers")
         if headers and _RAW_RESPONSE_HEADER in headers:
             return None  # with_raw_response: the SDK returns an HTTP response, not a model result
-        return kind(settings, op, kwargs)
+        call = kind(settings, op, kwargs.get("model"))
+        current = _current.get()
+        if current is not None:  # else, the usual case: a trace by itself
+            call.trace, call.parent, call.own_trace = _join(settings.tracer, current, op.name)
+        if settings.capture_content:
+            call.text_room, call.texts = settings.max_content_chars, []
+            call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
+        if isinstance(call, StreamCall):
+            call.hide_usage = op.prepare(kwargs)
+            if _reaper is None:
+                ensure_reaper()
+        call.t0 = time.perf_counter()
+        return call
     except Exception as exc:
         note_failure(settings.tracer, exc)
         return None
@@ -400,12 +392,57 @@ atexit.register(record_abandoned)  # registered after the tracer's, so it runs b
 # --- method wrappers ----------------------------------------------------------------------------
 
 
+def _quick_reader(settings: Settings, op: Operation) -> Callable[[Any], tuple[Any, Any]] | None:
+    """``op.fields`` when a call may take the quick path: no content to capture, and an operation
+    whose whole response needs no more reading than its model and usage objects."""
+    return None if settings.capture_content else op.fields
+
+
+def _is_quick(
+    fields: Callable[[Any], tuple[Any, Any]] | None, kwargs: dict[str, Any]
+) -> TypeGuard[Callable[[Any], tuple[Any, Any]]]:
+    """Whether a call may take the quick path: see :func:`_quick_reader`; a whole response, made
+    outside any trace, with no spans of dropped streams waiting and no extra headers (which
+    ``with_raw_response`` uses). Never raises: the full path counts what went wrong."""
+    try:
+        return (
+            fields is not None
+            and not kwargs.get("stream")
+            and _current.get() is None
+            and not _abandoned
+            and "extra_headers" not in kwargs
+        )
+    except Exception:
+        return False
+
+
 def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through."""
+    """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through.
+
+    The usual call (not streamed, outside any trace, nothing to capture) takes a quick path made
+    of as few steps as can be: on the calling thread, running code that is not in the processor's
+    caches costs far more than the same code in a loop, so every line here counts.
+    """
     from ._streams import watch_sync
+
+    fields, emit = _quick_reader(settings, op), settings.tracer._emit_alone
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
+        if _is_quick(fields, kwargs):
+            t0 = _clock()
+            try:
+                result = original(*args, **kwargs)
+            except BaseException as exc:
+                Call(settings, op, kwargs.get("model"), t0).fail(exc)
+                raise
+            done = Call(settings, op, kwargs.get("model"), t0, _clock())
+            try:
+                done.model, done.usage = fields(result)
+            except Exception as exc:
+                note_failure(settings.tracer, exc)
+            emit(done)
+            return result
         call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return original(*args, **kwargs)
@@ -429,8 +466,24 @@ def traced_async(
     """The ``async`` twin of :func:`traced_sync`."""
     from ._streams import watch_async
 
+    fields, emit = _quick_reader(settings, op), settings.tracer._emit_alone
+
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
+        if _is_quick(fields, kwargs):
+            t0 = _clock()
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                Call(settings, op, kwargs.get("model"), t0).fail(exc)
+                raise
+            done = Call(settings, op, kwargs.get("model"), t0, _clock())
+            try:
+                done.model, done.usage = fields(result)
+            except Exception as exc:
+                note_failure(settings.tracer, exc)
+            emit(done)
+            return result
         call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return await original(*args, **kwargs)

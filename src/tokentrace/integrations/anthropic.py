@@ -14,6 +14,7 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -58,8 +59,7 @@ def _fields(usage: Any, into: dict[str, Any]) -> dict[str, Any]:
 
 
 def _counts(usage: Any) -> Usage:
-    """A whole message's usage, copied out as a :class:`Usage` (built in C, and taken as it is on
-    the worker) so that the SDK's model can be let go."""
+    """The counts of a whole message's usage model."""
     fields = usage.__dict__
     if "output_tokens_details" not in fields:  # an older SDK: the newer counts may be in its extras
         return _usage(_fields(usage, {}))
@@ -78,11 +78,11 @@ def _counts(usage: Any) -> Usage:
     )
 
 
-def _usage(fields: dict[str, Any] | Usage) -> Usage:
-    """What a call kept of its usage, as a :class:`Usage`: a stream's merged fields, or the
-    counts of a whole message."""
-    if isinstance(fields, Usage):
-        return fields
+def _usage(fields: Any) -> Usage:
+    """What a call kept of its usage, as a :class:`Usage`, read where the span is built: a
+    stream's merged fields, or a whole message's usage model."""
+    if type(fields) is not dict:
+        return _counts(fields)
     usage = normalize_usage({"cache_read_input_tokens": 0, **fields})  # the key marks Anthropic's shape
     thinking = getattr(fields.get("output_tokens_details"), "thinking_tokens", None)
     if not usage.reasoning_tokens and type(thinking) is int and thinking > 0:
@@ -97,9 +97,11 @@ def _prompt(kwargs: dict[str, Any]) -> Any:
     return kwargs.get("messages")
 
 
+_model_and_usage = operator.attrgetter("model", "usage")
+
+
 def _read(call: Call, message: Any) -> None:
-    call.model = message.model
-    call.usage = _counts(message.usage)
+    call.model, call.usage = _model_and_usage(message)
     if call.text_room:
         for block in message.content:
             if block.type == "text":
@@ -120,7 +122,9 @@ def _observe(call: StreamCall, event: Any) -> bool:
     return False
 
 
-MESSAGES = Operation("anthropic", "messages", prompt=_prompt, read=_read, observe=_observe, usage=_usage)
+MESSAGES = Operation(
+    "anthropic", "messages", prompt=_prompt, read=_read, observe=_observe, usage=_usage, fields=_model_and_usage
+)
 
 
 class _StreamManager:

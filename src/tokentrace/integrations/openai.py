@@ -16,6 +16,7 @@ stream options they gave) and the extra usage-only chunk it produces is kept fro
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,11 +44,9 @@ _RESPONSE_EVENTS = frozenset(
 )
 
 
-def _counts(usage: Any) -> Usage | None:
-    """The counts of an SDK usage model (Chat Completions' or Responses'), copied out as a
-    :class:`Usage` (built in C, and taken as it is on the worker) so that the model can be let go."""
-    if usage is None:
-        return None
+def _counts(usage: Any) -> Usage:
+    """The counts of an SDK usage model (Chat Completions' or Responses'), read where the span is
+    built (on the tracer's worker for a call that is a trace by itself)."""
     fields = usage.__dict__
     if "input_tokens" in fields:  # Responses: input and output, with the cache in the input
         prompt, completion = fields["input_tokens"], fields.get("output_tokens")
@@ -78,9 +77,11 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     return True
 
 
+_model_and_usage = operator.attrgetter("model", "usage")
+
+
 def _chat_read(call: Call, completion: Any) -> None:
-    call.model = completion.model
-    call.usage = _counts(completion.usage)
+    call.model, call.usage = _model_and_usage(completion)
     if call.text_room:
         for choice in completion.choices:
             call.add_text(choice.message.content)
@@ -89,7 +90,7 @@ def _chat_read(call: Call, completion: Any) -> None:
 def _chat_observe(call: StreamCall, chunk: Any) -> bool:
     usage = chunk.usage
     if usage is not None:
-        call.usage = _counts(usage)
+        call.usage = usage
     if chunk.choices:
         if call.ttft_ms is None:  # the first output
             call.mark_output()
@@ -108,6 +109,8 @@ CHAT = Operation(
     read=_chat_read,
     observe=_chat_observe,
     prepare=_chat_prepare,
+    usage=_counts,
+    fields=_model_and_usage,
 )
 
 
@@ -125,7 +128,7 @@ def _response_state(call: Call, response: Any) -> None:
     if response.model:
         call.model = response.model
     if response.usage is not None:
-        call.usage = _counts(response.usage)
+        call.usage = response.usage
     if response.status == "failed":
         error = response.error
         call.error = f"{error.code}: {error.message}" if error is not None else "response failed"
@@ -152,7 +155,12 @@ def _responses_observe(call: StreamCall, event: Any) -> bool:
 
 
 RESPONSES = Operation(
-    _PROVIDER, "responses", prompt=_responses_prompt, read=_responses_read, observe=_responses_observe
+    _PROVIDER,
+    "responses",
+    prompt=_responses_prompt,
+    read=_responses_read,
+    observe=_responses_observe,
+    usage=_counts,
 )
 
 
@@ -160,8 +168,7 @@ RESPONSES = Operation(
 
 
 def _embeddings_read(call: Call, response: Any) -> None:
-    call.model = response.model
-    call.usage = _counts(response.usage)
+    call.model, call.usage = _model_and_usage(response)
 
 
 def _no_stream(call: StreamCall, item: Any) -> bool:
@@ -174,6 +181,8 @@ EMBEDDINGS = Operation(
     prompt=lambda kwargs: kwargs.get("input"),
     read=_embeddings_read,
     observe=_no_stream,
+    usage=_counts,
+    fields=_model_and_usage,
 )
 
 
