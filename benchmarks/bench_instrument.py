@@ -239,7 +239,7 @@ def main() -> None:
         alone = wrapper_alone(url, tracer)
     caller, total = alone
     print("the wrapper alone around a canned ChatCompletion, CPU per call")
-    print(row("on the calling thread: clock, usage counts, queue", f"{caller:.2f} µs"))
+    print(row("on the calling thread: clock, model and usage objects, queue", f"{caller:.2f} µs"))
     print(row("in all, with the span built, priced, counted on the worker", f"{total:.2f} µs"))
     tracer.flush(30)
     stats = tracer.stats()

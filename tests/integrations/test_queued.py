@@ -139,3 +139,20 @@ def test_calls_after_close_are_counted_not_raised(client: openai.OpenAI, tracer:
     assert chat(client).choices[0].message.content
     assert tracer.stats()["dropped"] == {"closed": 1}
     assert (tmp_path / "spans.jsonl").read_text() == ""
+
+
+def test_a_response_that_cannot_be_read_still_gives_its_span(tracer: Tracer, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tokentrace.integrations.openai import CHAT
+
+    odd = SimpleNamespace(model="gpt-4o-2024-08-06")  # no usage: not what the SDK returns
+
+    def create(**kwargs: Any) -> Any:
+        return odd
+
+    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, create)
+    assert traced(model="gpt-4o", messages=MESSAGES) is odd
+    [line] = lines(tracer, tmp_path)
+    assert (line["name"], line["model"], line["prompt_tokens"], line["status"]) == ("chat", "gpt-4o", 0, "ok")
+    assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
