@@ -70,7 +70,7 @@ class Trace:
         trace.end()
     """
 
-    __slots__ = ("_ended", "_id", "_lock", "_spans", "_token", "_tracer", "name", "parent_span_id")
+    __slots__ = ("_ended", "_id", "_spans", "_token", "_tracer", "name", "parent_span_id")
 
     def __init__(self, tracer: Tracer, name: str, trace_id: str | None, parent_span_id: str | None) -> None:
         self._tracer = tracer
@@ -79,7 +79,6 @@ class Trace:
         self.parent_span_id = parent_span_id
         self._spans: list[Span] = []
         self._ended = False
-        self._lock = threading.Lock()  # record() and end() may run on different threads
         self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
 
     @property
@@ -110,7 +109,7 @@ class Trace:
             span.started_at = ended - latency
         else:
             _fill_times(span)
-        with self._lock:  # nothing in here allocates, so no garbage collection can re-enter it
+        with self._tracer._trace_lock:  # see Tracer._trace_lock
             ended = self._ended
             if not ended:
                 self._spans.append(span)
@@ -140,7 +139,7 @@ class Trace:
 
     def end(self) -> None:
         """Hand the trace's spans on: stdout is written before this returns, the rest is queued."""
-        with self._lock:  # from here on, record() leaves the list alone
+        with self._tracer._trace_lock:  # from here on, record() leaves the list alone
             if self._ended:
                 return
             self._ended = True
@@ -273,6 +272,10 @@ class Tracer:
         self._counters = Counters()
         self._unpriced = 0
         self._closed = False
+        # Orders record() against end() for traces shared by threads, so that no span is added to
+        # a list already handed on. One lock for all of the tracer's traces: it is held for a
+        # list append at most, which allocates nothing the garbage collector could run on.
+        self._trace_lock = threading.Lock()
         self._clock = clock
         self._pipeline = _Pipeline(self, alerts, clock, max_queue)
         # Where a span that is a trace by itself goes: straight onto the worker's queue (which
@@ -592,3 +595,13 @@ def _close_all() -> None:
                 _log.warning("tokentrace exited with %d span(s) undelivered", tracer.stats()["queued"])
         except Exception as exc:
             _log.warning("tokentrace could not flush at exit: %r", exc)
+
+
+def _after_fork() -> None:
+    # Another thread of the parent may have held a trace lock at the fork: the child gets its own.
+    for tracer in _live:
+        tracer._trace_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
