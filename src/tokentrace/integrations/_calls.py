@@ -1,8 +1,8 @@
 """Bookkeeping for one traced provider call: the trace it joins, its clock, and the span it records.
 
-A :class:`Call` is made when an instrumented SDK method is entered and finished exactly once: when
-the response arrives, when the SDK raises, or, for a stream, when it is exhausted, breaks, is
-closed or is garbage-collected. Everything here runs inside the user's model call, so nothing may
+A :class:`Call` measures one SDK call from the moment its method is entered, and is finished
+exactly once: when the response arrives, when the SDK raises, or, for a stream, when it is
+exhausted, breaks, is closed or is garbage-collected. Everything here runs inside the user's model call, so nothing may
 raise into it: a failure of tokentrace's own bookkeeping is counted on the tracer as
 ``instrumentation_error`` (and logged once per 20 s) and the SDK call goes on untouched.
 
@@ -19,6 +19,7 @@ import collections
 import contextlib
 import functools
 import json
+import operator
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from ..tracer import Trace, Tracer
 
 __all__ = [
+    "MODEL_AND_USAGE",
     "NOT_CONSUMED",
     "Call",
     "Operation",
@@ -55,6 +57,7 @@ _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by the SDKs' with_raw_r
 _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
 _clock = time.perf_counter
+MODEL_AND_USAGE = operator.attrgetter("model", "usage")  # ``Operation.fields`` of most operations
 _BLANK = Span(model="")
 _blank_span: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]  # C-level, skips the checks
 
@@ -117,9 +120,10 @@ class Call(msgspec.Struct, gc=False):
     (through the operation) the model and usage objects the SDK returned. The rest waits for
     :meth:`build`, which runs on the tracer's worker when the call is a trace by itself.
 
-    A struct built in C, so that making one costs the calling thread a single call; not tracked
-    by the garbage collector (nothing it holds refers back to it), so that calls waiting for the
-    worker do not make collections more frequent.
+    A struct built in C, so that making one costs the calling thread a single call. It is not
+    tracked by the garbage collector, so that calls waiting for the worker do not make collections
+    more frequent: the only way back to a call from what it holds is the tracer's queue, which
+    the worker empties (and ``close()`` clears), so no cycle through it outlives the queue.
     """
 
     settings: Settings

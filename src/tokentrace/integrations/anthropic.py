@@ -14,7 +14,6 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -29,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..pricing import Usage, normalize_usage
-from ._calls import Call, Operation, Settings, StreamCall, begin, traced_async, traced_sync
+from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, begin, traced_async, traced_sync
 from ._patch import Patch, replace
 from ._streams import watch_async, watch_sync
 
@@ -97,11 +96,8 @@ def _prompt(kwargs: dict[str, Any]) -> Any:
     return kwargs.get("messages")
 
 
-_model_and_usage = operator.attrgetter("model", "usage")
-
-
 def _read(call: Call, message: Any) -> None:
-    call.model, call.usage = _model_and_usage(message)
+    call.model, call.usage = MODEL_AND_USAGE(message)
     if call.text_room:
         for block in message.content:
             if block.type == "text":
@@ -123,7 +119,7 @@ def _observe(call: StreamCall, event: Any) -> bool:
 
 
 MESSAGES = Operation(
-    "anthropic", "messages", prompt=_prompt, read=_read, observe=_observe, usage=_usage, fields=_model_and_usage
+    "anthropic", "messages", prompt=_prompt, read=_read, observe=_observe, usage=_usage, fields=MODEL_AND_USAGE
 )
 
 

@@ -16,7 +16,6 @@ stream options they gave) and the extra usage-only chunk it produces is kept fro
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
 from ..pricing import Usage
-from ._calls import Call, Operation, Settings, StreamCall, traced_async, traced_sync
+from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, traced_async, traced_sync
 from ._patch import Patch, replace
 
 __all__ = ["CHAT", "EMBEDDINGS", "RESPONSES", "patch"]
@@ -77,11 +76,8 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     return True
 
 
-_model_and_usage = operator.attrgetter("model", "usage")
-
-
 def _chat_read(call: Call, completion: Any) -> None:
-    call.model, call.usage = _model_and_usage(completion)
+    call.model, call.usage = MODEL_AND_USAGE(completion)
     if call.text_room:
         for choice in completion.choices:
             call.add_text(choice.message.content)
@@ -110,7 +106,7 @@ CHAT = Operation(
     observe=_chat_observe,
     prepare=_chat_prepare,
     usage=_counts,
-    fields=_model_and_usage,
+    fields=MODEL_AND_USAGE,
 )
 
 
@@ -168,7 +164,7 @@ RESPONSES = Operation(
 
 
 def _embeddings_read(call: Call, response: Any) -> None:
-    call.model, call.usage = _model_and_usage(response)
+    call.model, call.usage = MODEL_AND_USAGE(response)
 
 
 def _no_stream(call: StreamCall, item: Any) -> bool:
@@ -182,7 +178,7 @@ EMBEDDINGS = Operation(
     read=_embeddings_read,
     observe=_no_stream,
     usage=_counts,
-    fields=_model_and_usage,
+    fields=MODEL_AND_USAGE,
 )
 
 
