@@ -91,19 +91,14 @@ class BatchWorker(Generic[T]):
         """Queue ``item``; when it cannot be, count ``weight`` lost items (e.g. its spans)."""
         queue = self._queue
         size = len(queue)
-        if size < self._room:
-            queue.append(item)
-            self._put += 1
-            if size >= self._max_batch - 1 or self._thread is None:
-                self._kick()
+        if size >= self._room:
+            self.counters.drop("closed" if self._stopping else "queue_full", weight)
             return
-        self.counters.drop("closed" if self._stopping else "queue_full", weight)
-
-    def _kick(self) -> None:
-        """After a put: start the thread on the first, wake it when a batch is full."""
+        queue.append(item)
+        self._put += 1
         if self._thread is None:
             self._start()
-        if len(self._queue) >= self._max_batch:
+        if size >= self._max_batch - 1:  # this item filled a batch
             self._wake.set()
 
     def put_many(self, items: Iterable[T]) -> None:
