@@ -171,6 +171,9 @@ def sync_scenarios(url: str, tracer: tokentrace.Tracer) -> None:
         def messages(create: Callable[..., Any]) -> Callable[[], object]:
             return lambda: create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
 
+        def message_stream(create: Callable[..., Any]) -> Callable[[], object]:
+            return lambda: list(create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True))
+
         first, second, instrumented = interleaved(chat(plain_chat), chat(plain_chat), chat(traced_chat))
         report("noise: the same plain calls, timed apart", first, second)
         report("openai chat.completions.create", first, instrumented)
@@ -181,6 +184,10 @@ def sync_scenarios(url: str, tracer: tokentrace.Tracer) -> None:
         report("openai chat stream, read to the end", bare, traced_stream)
         report("  same, baseline also asking for the usage chunk", with_usage, traced_stream)
         report("anthropic messages.create", *interleaved(messages(plain_messages), messages(traced_messages)))
+        report(
+            "anthropic messages.create(stream=True)",
+            *interleaved(message_stream(plain_messages), message_stream(traced_messages)),
+        )
 
 
 def async_scenario(url: str, tracer: tokentrace.Tracer) -> None:

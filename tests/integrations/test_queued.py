@@ -156,3 +156,69 @@ def test_a_response_that_cannot_be_read_still_gives_its_span(tracer: Tracer, tmp
     [line] = lines(tracer, tmp_path)
     assert (line["name"], line["model"], line["prompt_tokens"], line["status"]) == ("chat", "gpt-4o", 0, "ok")
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
+
+
+def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read(
+    tracer: Tracer, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from tokentrace.integrations.openai import CHAT
+
+    usage = SimpleNamespace(prompt_tokens=7, completion_tokens=3)
+    chunks: list[Any] = [
+        SimpleNamespace(model="gpt-4o-2024-08-06", choices=["Hel"], usage=None),
+        ("lo",),  # not what the SDK returns: no fields at all
+        SimpleNamespace(model="gpt-4o-2024-08-06", choices=[], usage=usage),  # the usage chunk we asked for
+    ]
+
+    class Stream:  # the SDK's: events read from ``_iterator``, and a ``close``
+        _iterator = iter(chunks)
+
+        def close(self) -> None:
+            pass
+
+    stream = Stream()
+
+    def create(**kwargs: Any) -> Any:
+        return stream
+
+    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, create)
+    assert traced(model="gpt-4o", messages=MESSAGES, stream=True) is stream
+    assert list(stream._iterator) == chunks[:2]
+    [line] = lines(tracer, tmp_path)
+    assert (line["model"], line["prompt_tokens"], line["comp_tokens"], line["status"]) == (
+        "gpt-4o-2024-08-06",
+        7,
+        3,
+        "ok",
+    )
+    assert line["ttft_ms"] >= 0  # the first chunk was read
+    assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
+
+
+def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tracer: Tracer, tmp_path: Path) -> None:
+    from tokentrace.integrations.openai import CHAT
+
+    class Stream:  # events read from ``_iterator``, but no room for another attribute
+        __slots__ = ("_iterator",)
+
+        def __init__(self) -> None:
+            self._iterator = iter(["Hel", "lo"])
+
+        def close(self) -> None:
+            pass
+
+    stream = Stream()
+    events = stream._iterator
+
+    def create(**kwargs: Any) -> Any:
+        return stream
+
+    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, create)
+    assert traced(model="gpt-4o", messages=MESSAGES, stream=True) is stream
+    assert stream._iterator is events
+    assert list(stream._iterator) == ["Hel", "lo"]
+    [line] = lines(tracer, tmp_path)
+    assert (line["model"], line["prompt_tokens"], line["status"], line.get("ttft_ms")) == ("gpt-4o", 0, "ok", None)
+    assert tracer.stats()["dropped"] == {"instrumentation_error": 1}

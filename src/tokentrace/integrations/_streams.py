@@ -35,8 +35,8 @@ def watch_sync(stream: Any, call: StreamCall) -> None:
     try:
         events = _iterate(stream._iterator, call)
         next(events)  # primed: from here on, dropping the stream closes the generator
-        stream._iterator = events
         stream.close = functools.partial(_close_sync, call, weakref.ref(stream))
+        stream._iterator = events  # last: a stream that cannot be watched is left as it was
     except Exception as exc:
         _unwatchable(call, exc)
 
@@ -47,8 +47,8 @@ def watch_async(stream: Any, call: StreamCall) -> None:
         events = _aiterate(stream._iterator, call)
         with contextlib.suppress(StopIteration):  # primed as in watch_sync: no await comes first
             events.asend(None).send(None)
-        stream._iterator = events
         stream.close = functools.partial(_close_async, call, weakref.ref(stream))
+        stream._iterator = events  # last: a stream that cannot be watched is left as it was
     except Exception as exc:
         _unwatchable(call, exc)
 
