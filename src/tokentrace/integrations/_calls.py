@@ -2,9 +2,10 @@
 
 A :class:`Call` measures one SDK call from the moment its method is entered, and is finished
 exactly once: when the response arrives, when the SDK raises, or, for a stream, when it is
-exhausted, breaks, is closed or is garbage-collected. Everything here runs inside the user's model call, so nothing may
-raise into it: a failure of tokentrace's own bookkeeping is counted on the tracer as
-``instrumentation_error`` (and logged once per 20 s) and the SDK call goes on untouched.
+exhausted, breaks, is closed or is garbage-collected. Everything here runs inside the user's
+model call, so nothing may raise into it: a failure of tokentrace's own bookkeeping is counted on
+the tracer as ``instrumentation_error`` (and logged once per 20 s) and the SDK call goes on
+untouched.
 
 Streams dropped without being closed are noticed by the garbage collector, which may run inside
 any code, including code holding one of tokentrace's locks. Those spans are therefore only queued
@@ -180,7 +181,7 @@ class Call(msgspec.Struct, gc=False):
         if self.done:
             return
         self.done = True
-        self.ended = time.perf_counter() if ended is None else ended
+        self.ended = _clock() if ended is None else ended
         if error:
             self.error = error
         tracer = self.settings.tracer
@@ -212,7 +213,7 @@ class Call(msgspec.Struct, gc=False):
         # checks of ``Span.__init__`` would be the dearest part.
         latency = max(round((self.ended - self.t0) * 1000), 0)
         # the wall clock is read here, maybe later on another thread: subtract what has passed since
-        started_at = time.time_ns() // 1_000_000 - round((time.perf_counter() - self.t0) * 1000)
+        started_at = time.time_ns() // 1_000_000 - round((_clock() - self.t0) * 1000)
         usage, error = self._usage(), self.error
         model = self.model or self._request()
         span = _blank_span(_BLANK)
@@ -270,7 +271,7 @@ class StreamCall(Call, gc=False):
 
     def observe(self, item: Any) -> bool:
         """Read one stream event; True when the caller must not see it. Never raises."""
-        self.t_last = time.perf_counter()
+        self.t_last = _clock()
         try:
             return self.op.observe(self, item)
         except Exception as exc:
@@ -307,7 +308,7 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
             call.hide_usage = op.prepare(kwargs)
             if _reaper is None:
                 ensure_reaper()
-        call.t0 = time.perf_counter()
+        call.t0 = _clock()
         return call
     except Exception as exc:
         note_failure(settings.tracer, exc)

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-import msgspec
-
 try:
     import anthropic
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -82,11 +80,7 @@ def _usage(fields: Any) -> Usage:
     stream's merged fields, or a whole message's usage model."""
     if type(fields) is not dict:
         return _counts(fields)
-    usage = normalize_usage({"cache_read_input_tokens": 0, **fields})  # the key marks Anthropic's shape
-    thinking = getattr(fields.get("output_tokens_details"), "thinking_tokens", None)
-    if not usage.reasoning_tokens and type(thinking) is int and thinking > 0:
-        usage = msgspec.structs.replace(usage, reasoning_tokens=thinking)
-    return usage
+    return normalize_usage({"cache_read_input_tokens": 0, **fields})  # the key marks Anthropic's shape
 
 
 def _prompt(kwargs: dict[str, Any]) -> Any:
