@@ -66,6 +66,19 @@ def test_streamed_create_takes_usage_from_start_and_delta(client: anthropic.Anth
     assert span.ttft_ms is not None and 0 <= span.ttft_ms <= span.latency_ms
 
 
+def test_later_message_deltas_replace_only_the_counts_they_set() -> None:
+    from tokentrace.integrations.anthropic import _usage
+
+    start = anthropic.types.Usage.construct(
+        input_tokens=100, output_tokens=1, cache_read_input_tokens=2000, cache_creation_input_tokens=500
+    )
+    first = anthropic.types.MessageDeltaUsage.construct(output_tokens=40, cache_read_input_tokens=3000)
+    second = anthropic.types.MessageDeltaUsage.construct(output_tokens=200, cache_read_input_tokens=None)
+    assert _usage([start, first, second]) == Usage(
+        prompt_tokens=3600, completion_tokens=200, cached_tokens=3000, cache_write_tokens=500
+    )
+
+
 def test_messages_stream_context_manager(client: anthropic.Anthropic, traced: Any) -> None:
     with stream_manager(client) as stream:
         assert stream.get_final_text() == REPLY

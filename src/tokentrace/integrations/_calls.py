@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -45,6 +45,7 @@ __all__ = [
     "Settings",
     "StreamCall",
     "begin",
+    "clock",
     "ensure_reaper",
     "error_text",
     "note_failure",
@@ -57,7 +58,7 @@ NOT_CONSUMED = "stream not consumed"
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by the SDKs' with_raw_response wrappers
 _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
-_clock = time.perf_counter
+clock = time.perf_counter  # the clock of every call
 MODEL_AND_USAGE = operator.attrgetter("model", "usage")  # ``Operation.fields`` of most operations
 _BLANK = Span(model="")
 _blank_span: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]  # C-level, skips the checks
@@ -181,7 +182,7 @@ class Call(msgspec.Struct, gc=False):
         if self.done:
             return
         self.done = True
-        self.ended = _clock() if ended is None else ended
+        self.ended = clock() if ended is None else ended
         if error:
             self.error = error
         tracer = self.settings.tracer
@@ -213,7 +214,7 @@ class Call(msgspec.Struct, gc=False):
         # checks of ``Span.__init__`` would be the dearest part.
         latency = max(round((self.ended - self.t0) * 1000), 0)
         # the wall clock is read here, maybe later on another thread: subtract what has passed since
-        started_at = time.time_ns() // 1_000_000 - round((_clock() - self.t0) * 1000)
+        started_at = time.time_ns() // 1_000_000 - round((clock() - self.t0) * 1000)
         usage, error = self._usage(), self.error
         model = self.model or self._request()
         span = _blank_span(_BLANK)
@@ -269,15 +270,6 @@ class StreamCall(Call, gc=False):
     hide_usage: bool = False  # the usage-only chunk was asked for by us, not by the caller
     t_last: float = 0.0  # when the latest event arrived: where the clock of a stream left early stops
 
-    def observe(self, item: Any) -> bool:
-        """Read one stream event; True when the caller must not see it. Never raises."""
-        self.t_last = _clock()
-        try:
-            return self.op.observe(self, item)
-        except Exception as exc:
-            note_failure(self.settings.tracer, exc)
-            return False
-
     def mark_output(self) -> None:
         """The event being observed is the first output (sets ``ttft_ms`` once)."""
         if self.ttft_ms is None:
@@ -308,7 +300,7 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
             call.hide_usage = op.prepare(kwargs)
             if _reaper is None:
                 ensure_reaper()
-        call.t0 = _clock()
+        call.t0 = clock()
         return call
     except Exception as exc:
         note_failure(settings.tracer, exc)
@@ -397,58 +389,66 @@ atexit.register(record_abandoned)  # registered after the tracer's, so it runs b
 # --- method wrappers ----------------------------------------------------------------------------
 
 
-def _quick_reader(settings: Settings, op: Operation) -> Callable[[Any], tuple[Any, Any]] | None:
-    """``op.fields`` when a call may take the quick path: no content to capture, and an operation
-    whose whole response needs no more reading than its model and usage objects."""
-    return None if settings.capture_content else op.fields
-
-
-def _is_quick(
-    fields: Callable[[Any], tuple[Any, Any]] | None, kwargs: dict[str, Any]
-) -> TypeGuard[Callable[[Any], tuple[Any, Any]]]:
-    """Whether a call may take the quick path: see :func:`_quick_reader`; a whole response, made
-    outside any trace, with no spans of dropped streams waiting and no extra headers (which
-    ``with_raw_response`` uses). Never raises: the full path counts what went wrong."""
+def _is_quick(quick: bool, kwargs: dict[str, Any]) -> bool:
+    """Whether a call may take a quick path: ``quick`` (no content to capture, as chosen when the
+    client was instrumented), made outside any trace, with no spans of dropped streams waiting and
+    no extra headers (which ``with_raw_response`` uses). Never raises: the full path counts what
+    went wrong."""
     try:
-        return (
-            fields is not None
-            and not kwargs.get("stream")
-            and _current.get() is None
-            and not _abandoned
-            and "extra_headers" not in kwargs
-        )
+        return quick and _current.get() is None and not _abandoned and "extra_headers" not in kwargs
     except Exception:
         return False
+
+
+def _quick_stream(settings: Settings, op: Operation, kwargs: dict[str, Any]) -> StreamCall | None:
+    """What :func:`begin` makes of a streamed call on the quick path: a trace by itself, with
+    nothing to capture."""
+    try:
+        call = StreamCall(settings, op, kwargs.get("model"), hide_usage=op.prepare(kwargs))
+        if _reaper is None:
+            ensure_reaper()
+        call.t0 = clock()
+        return call
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+        return None
 
 
 def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through.
 
-    The usual call (not streamed, outside any trace, nothing to capture) takes a quick path made
-    of as few steps as can be: on the calling thread, running code that is not in the processor's
-    caches costs far more than the same code in a loop, so every line here counts.
+    The usual calls (outside any trace, nothing to capture) take quick paths made of as few steps
+    as can be: on the calling thread, running code that is not in the processor's caches costs far
+    more than the same code in a loop, so every line here counts. A whole response whose model and
+    usage objects are all there is to read (``Operation.fields``) is handled right here.
     """
     from ._streams import watch_sync
 
-    fields, emit = _quick_reader(settings, op), settings.tracer._emit_alone
+    quick, fields, emit = not settings.capture_content, op.fields, settings.tracer._emit_alone
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        if _is_quick(fields, kwargs):
-            t0 = _clock()
+        call: Call | None
+        if not _is_quick(quick, kwargs):
+            call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
+        elif kwargs.get("stream"):
+            call = _quick_stream(settings, op, kwargs)
+        elif fields is None:
+            call = begin(Call, settings, op, kwargs)
+        else:
+            t0 = clock()
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
                 Call(settings, op, kwargs.get("model"), t0).fail(exc)
                 raise
-            done = Call(settings, op, kwargs.get("model"), t0, _clock())
+            done = Call(settings, op, kwargs.get("model"), t0, clock())
             try:
                 done.model, done.usage = fields(result)
             except Exception as exc:
                 note_failure(settings.tracer, exc)
             emit(done)
             return result
-        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return original(*args, **kwargs)
         try:
@@ -471,25 +471,31 @@ def traced_async(
     """The ``async`` twin of :func:`traced_sync`."""
     from ._streams import watch_async
 
-    fields, emit = _quick_reader(settings, op), settings.tracer._emit_alone
+    quick, fields, emit = not settings.capture_content, op.fields, settings.tracer._emit_alone
 
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        if _is_quick(fields, kwargs):
-            t0 = _clock()
+        call: Call | None
+        if not _is_quick(quick, kwargs):
+            call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
+        elif kwargs.get("stream"):
+            call = _quick_stream(settings, op, kwargs)
+        elif fields is None:
+            call = begin(Call, settings, op, kwargs)
+        else:
+            t0 = clock()
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
                 Call(settings, op, kwargs.get("model"), t0).fail(exc)
                 raise
-            done = Call(settings, op, kwargs.get("model"), t0, _clock())
+            done = Call(settings, op, kwargs.get("model"), t0, clock())
             try:
                 done.model, done.usage = fields(result)
             except Exception as exc:
                 note_failure(settings.tracer, exc)
             emit(done)
             return result
-        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return await original(*args, **kwargs)
         try:

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
 
-from ._calls import StreamCall, note_failure
+from ._calls import StreamCall, clock, note_failure
 
 __all__ = ["watch_async", "watch_sync"]
 
@@ -76,10 +76,17 @@ def _unwatchable(call: StreamCall, exc: Exception) -> None:
 
 
 def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, None]:
+    observe = call.op.observe
     try:
         yield None  # taken by watch_sync
         for item in inner:
-            if not call.observe(item):
+            call.t_last = clock()
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:  # an event this version cannot read still reaches the caller
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
     except GeneratorExit:  # the stream is being collected: record from a clean context
         call.abandon(deferred=True)
@@ -91,10 +98,17 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
 
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
+    observe = call.op.observe
     try:
         yield None  # taken by watch_async
         async for item in inner:
-            if not call.observe(item):
+            call.t_last = clock()
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
     except GeneratorExit:
         call.abandon(deferred=True)

@@ -14,7 +14,7 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -59,7 +59,7 @@ def _counts(usage: Any) -> Usage:
     """The counts of a whole message's usage model."""
     fields = usage.__dict__
     if "output_tokens_details" not in fields:  # an older SDK: the newer counts may be in its extras
-        return _usage(_fields(usage, {}))
+        return _merged((usage,))
     read = fields.get("cache_read_input_tokens") or 0
     write = fields.get("cache_creation_input_tokens") or 0
     creation, details = fields.get("cache_creation"), fields["output_tokens_details"]
@@ -75,12 +75,19 @@ def _counts(usage: Any) -> Usage:
     )
 
 
-def _usage(fields: Any) -> Usage:
-    """What a call kept of its usage, as a :class:`Usage`, read where the span is built: a
-    stream's merged fields, or a whole message's usage model."""
-    if type(fields) is not dict:
-        return _counts(fields)
-    return normalize_usage({"cache_read_input_tokens": 0, **fields})  # the key marks Anthropic's shape
+def _merged(usages: Iterable[Any]) -> Usage:
+    """The counts of usage models read in order, each one's counts that are set replacing those
+    before them: a stream's ``message_start`` usage, then its cumulative ``message_delta`` ones."""
+    fields: dict[str, Any] = {"cache_read_input_tokens": 0}  # the key marks Anthropic's shape
+    for usage in usages:
+        _fields(usage, fields)
+    return normalize_usage(fields)
+
+
+def _usage(kept: Any) -> Usage:
+    """What a call kept of its usage, as a :class:`Usage`, read where the span is built: a whole
+    message's usage model, or a stream's list of them (see :func:`_merged`)."""
+    return _merged(kept) if type(kept) is list else _counts(kept)
 
 
 def _prompt(kwargs: dict[str, Any]) -> Any:
@@ -99,16 +106,21 @@ def _read(call: Call, message: Any) -> None:
 
 
 def _observe(call: StreamCall, event: Any) -> bool:
+    # The usage models are kept as they are and read where the span is built (see ``_usage``).
     kind = event.type
     if kind == "content_block_delta":
-        call.mark_output()
+        if call.ttft_ms is None:
+            call.mark_output()
         if call.text_room and event.delta.type == "text_delta":
             call.add_text(event.delta.text)
     elif kind == "message_start":
         call.model = event.message.model
-        call.usage = _fields(event.message.usage, {})
+        call.usage = [event.message.usage]
     elif kind == "message_delta":
-        call.usage = _fields(event.usage, call.usage if isinstance(call.usage, dict) else {})
+        if type(call.usage) is list:
+            call.usage.append(event.usage)
+        else:
+            call.usage = [event.usage]
     return False
 
 
