@@ -3,13 +3,17 @@
 The fake provider (``tests/fakes/providers.py``) runs in its own process, as a real one would, so
 its threads do not compete with the client for the interpreter lock. Each scenario makes the same
 calls through a client's own SDK method (kept from before the client was instrumented) and through
-its traced one, so both share one connection pool and the same objects, in one run: many short
-rounds in a shuffled order, and the overhead is the median over rounds of (traced - plain) in the
-same round. It is given as wall time per call, as the client process's CPU time per call (all its
-threads, so tokentrace's background worker is included) and as the calling thread's CPU time. A
-loopback call costs ~1 ms and one call's time wanders by tens of µs; the first row, the same plain
-calls timed as two contenders, shows the noise that is left. The last row times the wrapper alone
-around a canned SDK result.
+its traced one, so both share one connection pool and the same objects: many short rounds in a
+shuffled order, and a trial's overhead is the median over rounds of (traced - plain) in the same
+round. It is given as wall time per call, as the client process's CPU time per call (all its
+threads, so tokentrace's background worker is included) and as the calling thread's CPU time.
+
+One process's figure depends on where its objects happen to lie in memory (which lookups collide in
+the interpreter's caches, how the allocator's free lists are laid out): the same code measures
+tens of µs apart from one process to the next. So every trial runs in a fresh process, and a row
+gives the median over trials with their range. A loopback call costs ~1 ms; the first row, the same
+plain calls timed as two contenders, shows the noise that is left. The last rows time the wrapper
+alone around a canned SDK result.
 
 Usage: ``python benchmarks/bench_instrument.py [--quick]``
 """
@@ -43,7 +47,7 @@ from tokentrace.spans import Span
 from tokentrace.transports.base import BatchingTransport
 
 QUICK = "--quick" in sys.argv
-ROUNDS, PER_ROUND = (20, 25) if QUICK else (200, 50)
+TRIALS, ROUNDS, PER_ROUND = (3, 10, 20) if QUICK else (12, 40, 20)
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 TARGET_US = 20.0
 
@@ -52,6 +56,12 @@ class Timing(NamedTuple):
     wall: float  # µs per call
     cpu: float  # µs of process CPU per call
     caller: float  # µs of the calling thread's CPU per call (the tracer's workers excluded)
+
+
+class Row(NamedTuple):
+    label: str
+    plain: Timing
+    traced: Timing
 
 
 class _Discard(BatchingTransport):
@@ -84,9 +94,9 @@ def provider_process() -> Iterator[str]:
         child.join(10)
 
 
-def _orders(count: int) -> Iterator[list[int]]:
+def _orders(count: int, seed: int) -> Iterator[list[int]]:
     """Each round's order of ``count`` contenders, shuffled (seeded), so none always follows another."""
-    rng = random.Random(20261128)
+    rng = random.Random(seed)
     for _ in range(ROUNDS):
         order = list(range(count))
         rng.shuffle(order)
@@ -108,12 +118,12 @@ def _overheads(runs: list[list[Timing]]) -> list[Timing]:
     return result
 
 
-def interleaved(*calls: Callable[[], object]) -> list[Timing]:
+def interleaved(seed: int, *calls: Callable[[], object]) -> list[Timing]:
     """Per-call timings of ``calls`` (see :func:`_overheads`), run in alternating rounds."""
     for call in calls:
         call()  # warm connections and lazy imports
     runs: list[list[Timing]] = [[] for _ in calls]
-    for order in _orders(len(calls)):
+    for order in _orders(len(calls), seed):
         for index in order:
             started = _now()
             for _ in range(PER_ROUND):
@@ -122,12 +132,12 @@ def interleaved(*calls: Callable[[], object]) -> list[Timing]:
     return _overheads(runs)
 
 
-async def interleaved_async(*calls: Callable[[], Awaitable[object]]) -> list[Timing]:
+async def interleaved_async(seed: int, *calls: Callable[[], Awaitable[object]]) -> list[Timing]:
     """:func:`interleaved` for coroutine functions, on the running event loop."""
     for call in calls:
         await call()
     runs: list[list[Timing]] = [[] for _ in calls]
-    for order in _orders(len(calls)):
+    for order in _orders(len(calls), seed):
         for index in order:
             started = _now()
             for _ in range(PER_ROUND):
@@ -144,13 +154,7 @@ def _per_call(started: Timing) -> Timing:
     return Timing(*((now - then) / PER_ROUND * 1e6 for now, then in zip(_now(), started, strict=True)))
 
 
-def report(label: str, plain: Timing, traced: Timing) -> None:
-    wall = f"{plain.wall:7.0f} -> {traced.wall:7.0f} µs ({traced.wall - plain.wall:+5.1f})"
-    cpu = f"CPU {traced.cpu - plain.cpu:+5.1f}, caller's thread {traced.caller - plain.caller:+5.1f} µs"
-    print(row(label, wall, cpu))
-
-
-def sync_scenarios(url: str, tracer: tokentrace.Tracer) -> None:
+def sync_scenarios(url: str, tracer: tokentrace.Tracer, seed: int) -> list[Row]:
     with (
         openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client,
         anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as claude,
@@ -174,23 +178,25 @@ def sync_scenarios(url: str, tracer: tokentrace.Tracer) -> None:
         def message_stream(create: Callable[..., Any]) -> Callable[[], object]:
             return lambda: list(create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True))
 
-        first, second, instrumented = interleaved(chat(plain_chat), chat(plain_chat), chat(traced_chat))
-        report("noise: the same plain calls, timed apart", first, second)
-        report("openai chat.completions.create", first, instrumented)
+        first, second, instrumented = interleaved(seed, chat(plain_chat), chat(plain_chat), chat(traced_chat))
         # A traced stream asks for the usage chunk; the second baseline asks for it too.
         bare, with_usage, traced_stream = interleaved(
-            stream(plain_chat), stream(plain_chat, stream_options={"include_usage": True}), stream(traced_chat)
+            seed, stream(plain_chat), stream(plain_chat, stream_options={"include_usage": True}), stream(traced_chat)
         )
-        report("openai chat stream, read to the end", bare, traced_stream)
-        report("  same, baseline also asking for the usage chunk", with_usage, traced_stream)
-        report("anthropic messages.create", *interleaved(messages(plain_messages), messages(traced_messages)))
-        report(
-            "anthropic messages.create(stream=True)",
-            *interleaved(message_stream(plain_messages), message_stream(traced_messages)),
-        )
+        return [
+            Row("noise: the same plain calls, timed apart", first, second),
+            Row("openai chat.completions.create", first, instrumented),
+            Row("openai chat stream, read to the end", bare, traced_stream),
+            Row("  same, baseline also asking for the usage chunk", with_usage, traced_stream),
+            Row("anthropic messages.create", *interleaved(seed, messages(plain_messages), messages(traced_messages))),
+            Row(
+                "anthropic messages.create(stream=True)",
+                *interleaved(seed, message_stream(plain_messages), message_stream(traced_messages)),
+            ),
+        ]
 
 
-def async_scenario(url: str, tracer: tokentrace.Tracer) -> None:
+def async_scenario(url: str, tracer: tokentrace.Tracer, seed: int) -> Row:
     async def main() -> list[Timing]:
         async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client:
             plain = client.chat.completions.create
@@ -199,9 +205,47 @@ def async_scenario(url: str, tracer: tokentrace.Tracer) -> None:
             def chat(create: Callable[..., Awaitable[object]]) -> Callable[[], Awaitable[object]]:
                 return lambda: create(model="gpt-4o", messages=MESSAGES)
 
-            return await interleaved_async(chat(plain), chat(traced))
+            return await interleaved_async(seed, chat(plain), chat(traced))
 
-    report("openai AsyncOpenAI chat.completions.create", *asyncio.run(main()))
+    return Row("openai AsyncOpenAI chat.completions.create", *asyncio.run(main()))
+
+
+def trial(url: str, seed: int, results: Any) -> None:
+    """One trial, in a fresh process: every scenario's rows, put on ``results``."""
+    tracer = tokentrace.Tracer(transport=_Discard())
+    rows = [*sync_scenarios(url, tracer, seed), async_scenario(url, tracer, seed)]
+    tracer.flush(30)
+    dropped = dict(tracer.stats()["dropped"])
+    tracer.close()
+    results.put((rows, dropped))
+
+
+def trials(url: str) -> list[list[Row]]:
+    """The rows of :data:`TRIALS` trials, one after another, each in a fresh process."""
+    context = multiprocessing.get_context("spawn")
+    found = []
+    for number in range(TRIALS):
+        results = context.Queue()
+        child = context.Process(target=trial, args=(url, 20261128 + number, results))
+        child.start()
+        rows, dropped = results.get(timeout=1800)
+        child.join(60)
+        if dropped:
+            raise RuntimeError(f"trial {number} dropped spans: {dropped}")
+        found.append(rows)
+        print(f"  trial {number + 1}/{TRIALS} done", file=sys.stderr, flush=True)
+    return found
+
+
+def report(rows: list[Row]) -> None:
+    """One line per scenario: the median over trials of the overheads, and their range."""
+    label = rows[0].label
+    overheads = [Timing(*(t - p for t, p in zip(r.traced, r.plain, strict=True))) for r in rows]
+    wall, cpu, caller = (sorted(column) for column in zip(*overheads, strict=True))
+    base = statistics.median(r.plain.wall for r in rows)
+    middle = f"{base:5.0f} µs {statistics.median(wall):+5.1f} ({wall[0]:+.0f} to {wall[-1]:+.0f})"
+    others = f"CPU {statistics.median(cpu):+5.1f}, caller's thread {statistics.median(caller):+5.1f} µs"
+    print(row(label, middle, others))
 
 
 def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> tuple[float, float]:
@@ -235,16 +279,17 @@ def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> tuple[float, float]:
 
 
 def main() -> None:
-    tracer = tokentrace.Tracer(transport=_Discard())
     print(
-        f"plain -> instrumented client, fake provider in another process "
-        f"({ROUNDS} shuffled rounds x {PER_ROUND} calls, median difference; target <= {TARGET_US:.0f} µs)"
+        f"plain -> instrumented client, fake provider in another process: {TRIALS} trials in fresh processes, "
+        f"each {ROUNDS} shuffled rounds x {PER_ROUND} calls; per trial the median difference, here the median "
+        f"over trials (and their range); target <= {TARGET_US:.0f} µs"
     )
     with provider_process() as url:
-        sync_scenarios(url, tracer)
-        async_scenario(url, tracer)
-        alone = wrapper_alone(url, tracer)
-    caller, total = alone
+        found = trials(url)
+        for rows in zip(*found, strict=True):
+            report(list(rows))
+        tracer = tokentrace.Tracer(transport=_Discard())
+        caller, total = wrapper_alone(url, tracer)
     print("the wrapper alone around a canned ChatCompletion, CPU per call")
     print(row("on the calling thread: clock, model and usage objects, queue", f"{caller:.2f} µs"))
     print(row("in all, with the span built, priced, counted on the worker", f"{total:.2f} µs"))
