@@ -221,4 +221,9 @@ def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tra
     assert list(stream._iterator) == ["Hel", "lo"]
     [line] = lines(tracer, tmp_path)
     assert (line["model"], line["prompt_tokens"], line["status"], line.get("ttft_ms")) == ("gpt-4o", 0, "ok", None)
+    assert line["attributes"] == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "tokentrace.stream.watched": False,
+    }
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}

@@ -269,6 +269,7 @@ class StreamCall(Call, gc=False):
 
     hide_usage: bool = False  # the usage-only chunk was asked for by us, not by the caller
     t_last: float = 0.0  # when the latest event arrived: where the clock of a stream left early stops
+    watched: bool = True  # False: a stream this version could not watch, recorded as it was returned
 
     def mark_output(self) -> None:
         """The event being observed is the first output (sets ``ttft_ms`` once)."""
@@ -278,6 +279,12 @@ class StreamCall(Call, gc=False):
     def abandon(self, *, deferred: bool = False) -> None:
         """The stream was closed or dropped before its end: its clock stops at the last event."""
         self.finish(NOT_CONSUMED, ended=self.t_last or self.t0, deferred=deferred)
+
+    def _attributes(self) -> dict[str, Any]:
+        attributes = super()._attributes()
+        if not self.watched:  # its tokens and time to first token were never seen
+            attributes["tokentrace.stream.watched"] = False
+        return attributes
 
 
 def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]) -> _C | None:

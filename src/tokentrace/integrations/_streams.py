@@ -70,8 +70,9 @@ async def _close_async(call: StreamCall, ref: weakref.ref[Any]) -> None:
 
 
 def _unwatchable(call: StreamCall, exc: Exception) -> None:
-    # Not a stream this module knows: record the call as it stands rather than lose it.
+    # Not a stream this module knows: record the call as it stands rather than lose it, marked.
     note_failure(call.settings.tracer, exc)
+    call.watched = False
     call.finish()
 
 
