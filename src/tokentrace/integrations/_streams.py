@@ -1,8 +1,9 @@
 """Watch an SDK stream in place, so the caller keeps the SDK's own object and all its methods.
 
 Both SDKs' ``Stream`` / ``AsyncStream`` read their events from ``self._iterator``; the stream's
-iterator is swapped for a generator that shows each event to the :class:`~._calls.StreamCall` on its
-way to the caller, and its ``close`` for one that ends the span first. Every way of reading the
+iterator is swapped for a generator that hands each event, on its way to the caller, to the
+operation's ``observe`` with the :class:`~._calls.StreamCall` (a failure to read one is counted and
+the event passes), and its ``close`` for one that ends the span first. Every way of reading the
 stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``, text
 streams) goes through that generator, so the span ends with the stream:
 
