@@ -248,16 +248,51 @@ def report(rows: list[Row]) -> None:
     print(row(label, middle, others))
 
 
-def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> tuple[float, float]:
-    """µs per call the chat wrapper adds to a function returning a canned ChatCompletion: on the
-    calling thread, and in all (the span is built, priced and counted on the tracer's worker)."""
+class _CannedStream:
+    """A stream of canned events that reads them from ``_iterator``, as the SDKs' streams do."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self._iterator = iter(events)
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self._iterator
+
+    def close(self) -> None:
+        pass
+
+
+def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, float, float]]:
+    """µs per call the chat wrapper adds around canned SDK results (a ChatCompletion; a stream of
+    the SDK's own chunks, read to the end): on the calling thread, and in all (the span is built,
+    priced and counted on the tracer's worker)."""
     with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client:
         completion = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        usage = {"include_usage": True}
+        chunks = list(
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=usage)
+        )
 
-    def canned(**kwargs: Any) -> Any:
-        return completion
+    def stream(**kwargs: Any) -> Any:
+        return list(_CannedStream(chunks))
 
-    wrapped = _calls.traced_sync(_calls.Settings(tracer), openai_integration.CHAT, canned)
+    def traced_stream(**kwargs: Any) -> Any:
+        return list(streamed(**kwargs))
+
+    single = _calls.traced_sync(_calls.Settings(tracer), openai_integration.CHAT, lambda **kwargs: completion)
+    streamed = _calls.traced_sync(
+        _calls.Settings(tracer), openai_integration.CHAT, lambda **kwargs: _CannedStream(chunks)
+    )
+    return [
+        ("a ChatCompletion", *_alone(tracer, lambda: completion, lambda: single(model="gpt-4o", messages=MESSAGES))),
+        (
+            f"a {len(chunks)}-chunk chat stream (usage last), read to the end",
+            *_alone(tracer, stream, lambda: traced_stream(model="gpt-4o", messages=MESSAGES, stream=True)),
+        ),
+    ]
+
+
+def _alone(tracer: tokentrace.Tracer, bare: Callable[[], object], traced: Callable[[], object]) -> tuple[float, float]:
+    """CPU µs per call of ``traced`` over ``bare``: on the calling thread, and in all."""
     number = 5_000 if QUICK else 20_000  # well within the tracer's queue
 
     def run(call: Callable[[], object]) -> Timing:
@@ -269,12 +304,12 @@ def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> tuple[float, float]:
         tracer.flush(30)
         return Timing(0.0, (time.process_time() - started.cpu) / number * 1e6, caller / number * 1e6)
 
-    bare, traced = [], []
+    plain, instrumented = [], []
     for _ in range(5):
-        bare.append(run(lambda: canned(model="gpt-4o", messages=MESSAGES)))
-        traced.append(run(lambda: wrapped(model="gpt-4o", messages=MESSAGES)))
-    caller = statistics.median(t.caller for t in traced) - statistics.median(t.caller for t in bare)
-    total = statistics.median(t.cpu for t in traced) - statistics.median(t.cpu for t in bare)
+        plain.append(run(bare))
+        instrumented.append(run(traced))
+    caller = statistics.median(t.caller for t in instrumented) - statistics.median(t.caller for t in plain)
+    total = statistics.median(t.cpu for t in instrumented) - statistics.median(t.cpu for t in plain)
     return caller, total
 
 
@@ -289,10 +324,11 @@ def main() -> None:
         for rows in zip(*found, strict=True):
             report(list(rows))
         tracer = tokentrace.Tracer(transport=_Discard())
-        caller, total = wrapper_alone(url, tracer)
-    print("the wrapper alone around a canned ChatCompletion, CPU per call")
-    print(row("on the calling thread: clock, model and usage objects, queue", f"{caller:.2f} µs"))
-    print(row("in all, with the span built, priced, counted on the worker", f"{total:.2f} µs"))
+        alone = wrapper_alone(url, tracer)
+    print("the wrapper alone around canned SDK results, CPU per call: on the calling thread / in all,")
+    print("with the span built, priced and counted on the worker")
+    for label, caller, total in alone:
+        print(row(label, f"{caller:.2f} / {total:.2f} µs"))
     tracer.flush(30)
     stats = tracer.stats()
     print(f"  spans written {stats['written']}, dropped {dict(stats['dropped'])}")
