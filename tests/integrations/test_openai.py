@@ -242,6 +242,43 @@ def test_a_stream_closed_half_way_is_recorded_as_not_consumed(client: openai.Ope
     assert (span.prompt_tokens, span.comp_tokens) == (0, 0)  # chat usage comes last
 
 
+@pytest.mark.parametrize("helper", ["chat", "responses"])
+def test_a_helper_stream_left_half_way_is_recorded_when_its_block_ends(
+    client: openai.OpenAI, traced: Any, helper: str
+) -> None:
+    gc.disable()  # recorded by the block's exit, not by the collector
+    try:
+        if helper == "chat":
+            manager = client.chat.completions.stream(model="gpt-4o", messages=MESSAGES)
+        else:
+            manager = client.responses.stream(model="o4-mini", input="hi")
+        with manager as stream:
+            next(iter(stream))
+        [span] = traced[1]
+    finally:
+        gc.enable()
+    assert (span.name, span.status, span.error) == (helper, Status.ERROR, "stream not consumed")
+    assert (span.ttft_ms is not None) == (helper == "chat")  # a chunk with output came first
+
+
+def test_an_async_helper_stream_closed_half_way_is_recorded_at_once(server: ProviderServer, traced: Any) -> None:
+    async def main() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            client = traced[0].instrument(raw)
+            async with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
+                await stream.__anext__()
+                await stream.close()
+                assert [span.error for span in traced[1]] == ["stream not consumed"]
+
+    gc.disable()
+    try:
+        asyncio.run(main())
+    finally:
+        gc.enable()
+    [span] = traced[1]
+    assert (span.name, span.status) == ("chat", Status.ERROR)
+
+
 def test_a_stream_dropped_half_way_is_recorded_when_collected(client: openai.OpenAI, traced: Any) -> None:
     stream = chat(client, stream=True)
     next(stream)

@@ -7,11 +7,12 @@ anything set over it later.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Patch", "replace", "restore"]
+__all__ = ["Patch", "replace", "restore", "returning"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,19 @@ def replace(owner: Any, name: str, make: Callable[[Any], Any]) -> Patch:
     wrapper = make(getattr(owner, name))
     setattr(owner, name, wrapper)
     return Patch(owner, name, wrapper)
+
+
+def returning(wrap: Callable[[Any, dict[str, Any]], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A ``make`` for :func:`replace`: the method, its result handed back as ``wrap(result, kwargs)``."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return wrap(original(*args, **kwargs), kwargs)
+
+        return method
+
+    return make
 
 
 def restore(patches: list[Patch]) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ._calls import StreamCall, clock, note_failure
 
-__all__ = ["watch_async", "watch_sync"]
+__all__ = ["closer", "watch_async", "watch_sync"]
 
 
 def watch_sync(stream: Any, call: StreamCall) -> None:
@@ -52,6 +52,14 @@ def watch_async(stream: Any, call: StreamCall) -> None:
         stream._iterator = events  # last: a stream that cannot be watched is left as it was
     except Exception as exc:
         _unwatchable(call, exc)
+
+
+def closer(stream: Any) -> Any:
+    """The ``close`` set on ``stream`` by :func:`watch_sync` / :func:`watch_async`; None when the
+    stream is not watched."""
+    close = getattr(stream, "__dict__", {}).get("close")
+    watching = isinstance(close, functools.partial) and close.func in (_close_sync, _close_async)
+    return close if watching else None
 
 
 def _close_sync(call: StreamCall, ref: weakref.ref[Any]) -> None:

@@ -13,7 +13,6 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -27,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ..pricing import Usage, normalize_usage
 from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, begin, traced_async, traced_sync
-from ._patch import Patch, replace
+from ._patch import Patch, replace, returning
 from ._streams import watch_async, watch_sync
 
 __all__ = ["MESSAGES", "patch"]
@@ -183,17 +182,6 @@ class _AsyncStreamManager:
         return getattr(self._inner, name)
 
 
-def _traced_stream(settings: Settings, manager: type[_StreamManager | _AsyncStreamManager]) -> Callable[[Any], Any]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def stream(*args: Any, **kwargs: Any) -> Any:
-            return manager(original(*args, **kwargs), settings, kwargs)
-
-        return stream
-
-    return make
-
-
 def patch(client: Any, settings: Settings) -> list[Patch]:
     """Trace ``client``'s model calls with ``settings``; the patches undo it.
 
@@ -212,5 +200,5 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
     messages = client.messages
     return [
         replace(messages, "create", lambda original: wrap(settings, MESSAGES, original)),
-        replace(messages, "stream", _traced_stream(settings, manager)),
+        replace(messages, "stream", returning(lambda inner, kwargs: manager(inner, settings, kwargs))),
     ]

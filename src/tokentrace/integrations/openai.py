@@ -5,9 +5,9 @@ Traced: ``chat.completions.create`` (also with ``stream=True``, and through the 
 outputs, which sends its own request), ``responses.create`` (also streamed, and
 ``responses.stream()``), ``responses.parse``, and ``embeddings.create``. Calls made through
 ``with_raw_response`` / ``with_streaming_response`` return HTTP responses rather than results and
-are passed through untraced. The helpers' own stream objects close the HTTP response directly, so
-a helper stream left before its end is recorded when it is garbage-collected rather than when it
-is closed.
+are passed through untraced. The helpers' own stream objects close the HTTP response directly;
+their managers are handed back wrapped, so that closing a helper stream before its end (or
+leaving its ``with`` block) ends the span at once, as closing the stream under it does.
 
 Streamed chat completions only report usage when asked to: unless the caller chose
 ``stream_options["include_usage"]`` themselves, it is set to ``True`` (merged into any other
@@ -25,8 +25,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
 from ..pricing import Usage
-from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, traced_async, traced_sync
-from ._patch import Patch, replace
+from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, note_failure, traced_async, traced_sync
+from ._patch import Patch, replace, returning
+from ._streams import closer
 
 __all__ = ["CHAT", "EMBEDDINGS", "RESPONSES", "patch"]
 
@@ -182,6 +183,47 @@ EMBEDDINGS = Operation(
 )
 
 
+# --- the SDK's stream helpers -------------------------------------------------------------------
+
+
+class _HelperManager:
+    """Stands in for the manager of ``chat.completions.stream()`` or ``responses.stream()``: the
+    helper stream it hands out closes through the stream under it."""
+
+    def __init__(self, inner: Any, settings: Settings) -> None:
+        self._inner, self._settings = inner, settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _through_raw(self, helper: Any) -> Any:
+        # The raw stream's own ``close`` is the watcher's (see ``_streams``): it ends the span,
+        # then closes the same HTTP response the helper's ``close`` would.
+        try:
+            close = closer(getattr(helper, "_raw_stream", None))
+            if close is not None:
+                helper.close = close
+        except Exception as exc:  # a helper this version does not know: recorded when collected
+            note_failure(self._settings.tracer, exc)
+        return helper
+
+
+class _SyncHelperManager(_HelperManager):
+    def __enter__(self) -> Any:
+        return self._through_raw(self._inner.__enter__())
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._inner.__exit__(*exc_info)
+
+
+class _AsyncHelperManager(_HelperManager):
+    async def __aenter__(self) -> Any:
+        return self._through_raw(await self._inner.__aenter__())
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self._inner.__aexit__(*exc_info)
+
+
 # --- clients ------------------------------------------------------------------------------------
 
 _Wrap = Callable[[Settings, Operation, Callable[..., Any]], Callable[..., Any]]
@@ -194,10 +236,11 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
         TypeError: ``client`` is not an ``openai.OpenAI`` or ``openai.AsyncOpenAI``.
     """
     wrap: _Wrap
+    manager: type[_HelperManager]
     if isinstance(client, openai.AsyncOpenAI):
-        wrap = traced_async
+        wrap, manager = traced_async, _AsyncHelperManager
     elif isinstance(client, openai.OpenAI):
-        wrap = traced_sync
+        wrap, manager = traced_sync, _SyncHelperManager
     else:
         raise TypeError(f"expected an openai.OpenAI or openai.AsyncOpenAI client, got {type(client).__name__}")
     targets = [
@@ -207,7 +250,10 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
         (client.responses, "parse", RESPONSES),
         (client.embeddings, "create", EMBEDDINGS),
     ]
-    return [replace(owner, name, _maker(wrap, settings, op)) for owner, name, op in targets if hasattr(owner, name)]
+    patches = [replace(owner, name, _maker(wrap, settings, op)) for owner, name, op in targets if hasattr(owner, name)]
+    helper = returning(lambda inner, kwargs: manager(inner, settings))
+    owners = [client.chat.completions, client.responses]
+    return patches + [replace(owner, "stream", helper) for owner in owners if hasattr(owner, "stream")]
 
 
 def _maker(wrap: _Wrap, settings: Settings, op: Operation) -> Callable[[Any], Any]:
