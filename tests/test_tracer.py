@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -237,6 +238,36 @@ def test_stdout_compact_is_one_line_per_span(capsys: pytest.CaptureFixture[str])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(json.loads(line)["name"] == "t" for line in lines)
     tracer.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs POSIX signals")
+def test_a_signal_handler_may_record_while_the_thread_it_interrupted_is_recording() -> None:
+    with capture_spans() as (tracer, spans):
+        trace = tracer.start("job")
+
+        class Interrupted(list[Span]):  # the handler runs inside record(), where the lock is held
+            def append(self, span: Span) -> None:
+                if span.name == "interrupted":
+                    signal.raise_signal(signal.SIGUSR1)
+                super().append(span)
+
+        def handler(signum: int, frame: object) -> None:
+            trace.record(Span(model="gpt-4o", name="from the handler"))
+
+        def stuck(signum: int, frame: object) -> None:
+            raise TimeoutError("record() deadlocked in the signal handler")
+
+        trace._spans = Interrupted()
+        previous = signal.signal(signal.SIGUSR1, handler), signal.signal(signal.SIGALRM, stuck)
+        signal.setitimer(signal.ITIMER_REAL, 5)  # a lock that is not reentrant never returns
+        try:
+            trace.record(Span(model="gpt-4o", name="interrupted"))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGUSR1, previous[0])
+            signal.signal(signal.SIGALRM, previous[1])
+        trace.end()
+    assert [span.name for span in spans] == ["from the handler", "interrupted"]
 
 
 def test_a_span_recorded_inside_a_span_block_gets_it_as_parent() -> None:

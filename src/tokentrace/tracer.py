@@ -274,8 +274,9 @@ class Tracer:
         self._closed = False
         # Orders record() against end() for traces shared by threads, so that no span is added to
         # a list already handed on. One lock for all of the tracer's traces: it is held for a
-        # list append at most, which allocates nothing the garbage collector could run on.
-        self._trace_lock = threading.Lock()
+        # list append at most, which allocates nothing the garbage collector could run on. It is
+        # reentrant: a signal handler may run, and record, while its thread holds it.
+        self._trace_lock = threading.RLock()
         self._clock = clock
         self._pipeline = _Pipeline(self, alerts, clock, max_queue)
         # Where a span that is a trace by itself goes: straight onto the worker's queue (which
@@ -600,7 +601,7 @@ def _close_all() -> None:
 def _after_fork() -> None:
     # Another thread of the parent may have held a trace lock at the fork: the child gets its own.
     for tracer in _live:
-        tracer._trace_lock = threading.Lock()
+        tracer._trace_lock = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
