@@ -8,6 +8,7 @@ import hmac
 import http.server
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -211,6 +212,26 @@ def test_a_receiver_that_stalls_past_the_timeout_is_cut_off(hooks: list[HTTPDeli
     assert outcome is DeliveryOutcome.FAILED
     assert 0.4 <= elapsed < 2
     assert 2 <= len(receiver.requests) <= 4
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_sends_over_connections_of_its_own(hooks: list[HTTPDelivery]) -> None:
+    with Receiver() as receiver:
+        delivery = webhook(hooks, receiver.url)
+        assert delivery.send(PAYLOAD, key="parent") is DeliveryOutcome.DELIVERED
+        parents = delivery._client  # its pooled sockets must not be written to by two processes
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                sent = delivery.send(PAYLOAD, key="child")
+                code = 0 if sent is DeliveryOutcome.DELIVERED and delivery._client is not parents else 2
+            finally:
+                os._exit(code)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert delivery.send(PAYLOAD, key="parent again") is DeliveryOutcome.DELIVERED
+        assert delivery._client is parents
+    assert [r.headers["Idempotency-Key"] for r in receiver.requests] == ["parent", "child", "parent again"]
 
 
 def test_a_dead_endpoint_is_retried_until_the_deadline(hooks: list[HTTPDelivery]) -> None:

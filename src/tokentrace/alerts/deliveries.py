@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import itertools
 import logging
+import os
 import sys
 import threading
 import time
@@ -201,6 +202,7 @@ class HTTPDelivery(Delivery):
                 raise ValueError(f"HTTPDelivery.{field} must be a number of seconds > 0, got {value!r}")
         self.timeout, self.deadline, self.backoff = float(timeout), float(deadline), float(backoff)
         self._client: httpx.Client | None = None
+        self._client_pid = 0
         self._closing = threading.Event()
 
     def describe(self) -> str:
@@ -245,8 +247,9 @@ class HTTPDelivery(Delivery):
         return headers
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
+        if self._client is None or self._client_pid != os.getpid():  # a forked child never shares the parent's sockets
             self._client = httpx.Client(follow_redirects=False, headers={"User-Agent": f"tokentrace/{__version__}"})
+            self._client_pid = os.getpid()
         return self._client
 
     def close(self) -> None:
