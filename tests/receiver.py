@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tests.fakes import Server
+
 
 @dataclass
 class Answer:
@@ -34,8 +36,7 @@ class Receiver:
         self.requests: list[Received] = []
         self._on_request = on_request
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = Server(("127.0.0.1", 0), self._handler_class())
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

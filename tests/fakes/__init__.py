@@ -12,10 +12,11 @@ import contextlib
 import http.server
 import json
 import socket
+import sys
 import threading
 from typing import Any, TypeVar
 
-__all__ = ["Handler", "LocalServer"]
+__all__ = ["Handler", "LocalServer", "Server"]
 
 S = TypeVar("S", bound="LocalServer")
 
@@ -69,6 +70,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+class Server(http.server.ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` with daemon handler threads, silent about clients that hang up
+    (other errors in a handler are still printed)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LocalServer:
     """Serves ``handler`` on ``127.0.0.1`` while used as a context manager.
 
@@ -82,8 +94,7 @@ class LocalServer:
 
     def __init__(self) -> None:
         handler = type(f"{type(self).__name__}Handler", (self.handler,), {"owner": self})
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = Server(("127.0.0.1", 0), handler)
         self.port = int(self._httpd.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.release = threading.Event()  # set on exit: wakes handlers stalled on purpose
