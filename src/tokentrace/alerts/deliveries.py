@@ -255,7 +255,7 @@ class HTTPDelivery(Delivery):
     def close(self) -> None:
         """Stop waiting between retries and close the connections."""
         self._closing.set()
-        if self._client is not None:
+        if self._client is not None and self._client_pid == os.getpid():  # a parent's stay open for it
             self._client.close()
 
 
