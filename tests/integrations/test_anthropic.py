@@ -66,6 +66,27 @@ def test_streamed_create_takes_usage_from_start_and_delta(client: anthropic.Anth
     assert span.ttft_ms is not None and 0 <= span.ttft_ms <= span.latency_ms
 
 
+def test_raw_response_calls_are_traced_sync_and_async(
+    client: anthropic.Anthropic, server: ProviderServer, traced: Any
+) -> None:
+    raw = client.messages.with_raw_response.create(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
+    assert raw.parse().content[0].text == REPLY
+
+    async def main() -> list[str]:
+        async with anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as plain:
+            messages = traced[0].instrument(plain).messages
+            response = await messages.with_raw_response.create(
+                model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES, stream=True
+            )
+            return [event.type async for event in await response.parse()]
+
+    assert asyncio.run(main())[-1] == "message_stop"
+    plain, stream = traced[1]
+    assert_sonnet(plain)
+    assert_sonnet(stream)
+    assert plain.ttft_ms is None and stream.ttft_ms is not None
+
+
 def test_later_message_deltas_replace_only_the_counts_they_set() -> None:
     from tokentrace.integrations.anthropic import _usage
 

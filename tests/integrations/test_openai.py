@@ -373,9 +373,34 @@ def test_two_clients_report_to_two_tracers(server: ProviderServer) -> None:
     assert (len(first_spans), len(second_spans)) == (1, 2)
 
 
-def test_raw_response_calls_pass_through_untraced(client: openai.OpenAI, traced: Any) -> None:
+def test_raw_response_calls_are_traced_through_the_response_they_return(client: openai.OpenAI, traced: Any) -> None:
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert raw.headers["content-type"] == "application/json"
     assert raw.parse().choices[0].message.content == REPLY
+    streamed = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    chunks = list(streamed.parse())
+    assert all(chunk.choices for chunk in chunks)  # the usage chunk asked for is hidden here too
+    plain, stream = traced[1]
+    assert_gpt4o(plain)
+    assert_gpt4o(stream)
+    assert plain.ttft_ms is None and stream.ttft_ms is not None
+
+
+def test_an_async_raw_response_call_is_traced(server: ProviderServer, traced: Any) -> None:
+    async def main() -> str:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            client = traced[0].instrument(raw)
+            response = await client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+            return str(response.parse().choices[0].message.content)
+
+    assert asyncio.run(main()) == REPLY
+    [span] = traced[1]
+    assert_gpt4o(span)
+
+
+def test_streaming_response_calls_pass_through_untraced(client: openai.OpenAI, traced: Any) -> None:
+    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as response:
+        assert response.parse().choices[0].message.content == REPLY  # the body was the caller's to read
     assert traced[1] == []
 
 

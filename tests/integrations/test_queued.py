@@ -227,3 +227,19 @@ def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tra
         "tokentrace.stream.watched": False,
     }
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
+
+
+def test_a_raw_response_that_cannot_be_parsed_is_recorded_as_it_stands(tracer: Tracer, tmp_path: Path) -> None:
+    from tokentrace.integrations.openai import CHAT
+
+    class Unreadable:  # what with_raw_response hands back, with a body the SDK cannot parse
+        def parse(self) -> Any:
+            raise ValueError("not a chat completion")
+
+    response = Unreadable()
+    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, lambda **kwargs: response)
+    raw = {"X-Stainless-Raw-Response": "true"}
+    assert traced(model="gpt-4o", messages=MESSAGES, extra_headers=raw) is response
+    [line] = lines(tracer, tmp_path)
+    assert (line["model"], line["prompt_tokens"], line["status"]) == ("gpt-4o", 0, "ok")
+    assert tracer.stats()["dropped"] == {"instrumentation_error": 1}

@@ -19,6 +19,7 @@ import atexit
 import collections
 import contextlib
 import functools
+import inspect
 import json
 import operator
 import os
@@ -49,13 +50,16 @@ __all__ = [
     "ensure_reaper",
     "error_text",
     "note_failure",
+    "parsed",
+    "parsed_async",
     "record_abandoned",
     "traced_async",
     "traced_sync",
 ]
 
 NOT_CONSUMED = "stream not consumed"
-_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by the SDKs' with_raw_response wrappers
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by with_raw_response / with_streaming_response
+_STREAMING_RESPONSE = "stream"  # its value for with_streaming_response: the body is the caller's to read
 _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
 clock = time.perf_counter  # the clock of every call
@@ -144,6 +148,7 @@ class Call(msgspec.Struct, gc=False):
     prompt: str | None = None  # request text, when content is captured
     texts: list[str] | None = None  # completion text, when content is captured
     text_room: int = 0  # how much more completion text may be kept
+    raw: bool = False  # made through with_raw_response: the SDK returns an HTTP response to parse
 
     # --- what the call saw ----------------------------------------------------------------------
 
@@ -293,10 +298,11 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
     try:
         if _abandoned:
             record_abandoned()
-        headers = kwargs.get("extra_headers")
-        if headers and _RAW_RESPONSE_HEADER in headers:
-            return None  # with_raw_response: the SDK returns an HTTP response, not a model result
-        call = kind(settings, op, kwargs.get("model"))
+        headers = kwargs.get("extra_headers") or {}
+        raw = _RAW_RESPONSE_HEADER in headers
+        if raw and headers[_RAW_RESPONSE_HEADER] == _STREAMING_RESPONSE:
+            return None  # with_streaming_response: reading the body would take it from the caller
+        call = kind(settings, op, kwargs.get("model"), raw=raw)
         current = _current.get()
         if current is not None:  # else, the usual case: a trace by itself
             call.trace, call.parent, call.own_trace = _join(settings.tracer, current, op.name)
@@ -311,6 +317,29 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
         return call
     except Exception as exc:
         note_failure(settings.tracer, exc)
+        return None
+
+
+def parsed(call: Call, response: Any) -> Any:
+    """The result in a raw response: its ``parse()``, which the response keeps, so the caller's
+    own ``parse()`` returns the same object. None, with the call recorded as it stands, when it
+    cannot be parsed (the caller's ``parse()`` will say why)."""
+    try:
+        return response.parse()
+    except Exception as exc:
+        note_failure(call.settings.tracer, exc)
+        call.finish()
+        return None
+
+
+async def parsed_async(call: Call, response: Any) -> Any:
+    """:func:`parsed` for an async client, whose response's ``parse()`` may need awaiting."""
+    try:
+        result = response.parse()
+        return await result if inspect.isawaitable(result) else result
+    except Exception as exc:
+        note_failure(call.settings.tracer, exc)
+        call.finish()
         return None
 
 
@@ -463,10 +492,13 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
         except BaseException as exc:
             call.fail(exc)
             raise
+        made = result if not call.raw else parsed(call, result)
+        if made is None:
+            return result
         if isinstance(call, StreamCall):
-            watch_sync(result, call)
+            watch_sync(made, call)
         else:
-            call.complete(result)
+            call.complete(made)
         return result
 
     return traced
@@ -510,10 +542,13 @@ def traced_async(
         except BaseException as exc:
             call.fail(exc)
             raise
+        made = result if not call.raw else await parsed_async(call, result)
+        if made is None:
+            return result
         if isinstance(call, StreamCall):
-            watch_async(result, call)
+            watch_async(made, call)
         else:
-            call.complete(result)
+            call.complete(made)
         return result
 
     return traced

@@ -4,10 +4,11 @@ Traced: ``chat.completions.create`` (also with ``stream=True``, and through the 
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
 outputs, which sends its own request), ``responses.create`` (also streamed, and
 ``responses.stream()``), ``responses.parse``, and ``embeddings.create``. Calls made through
-``with_raw_response`` / ``with_streaming_response`` return HTTP responses rather than results and
-are passed through untraced. The helpers' own stream objects close the HTTP response directly;
-their managers are handed back wrapped, so that closing a helper stream before its end (or
-leaving its ``with`` block) ends the span at once, as closing the stream under it does.
+``with_raw_response`` return HTTP responses and are traced through the result the response parses
+(see ``_calls.parsed``); those made through ``with_streaming_response`` leave the body for the
+caller to read and are passed through untraced. The helpers' own stream objects close the HTTP
+response directly; their managers are handed back wrapped, so that closing a helper stream before
+its end (or leaving its ``with`` block) ends the span at once, as closing the stream under it does.
 
 Streamed chat completions only report usage when asked to: unless the caller chose
 ``stream_options["include_usage"]`` themselves, it is set to ``True`` (merged into any other
