@@ -24,10 +24,16 @@ class Patch:
     wrapper: Any
 
 
+# The SDKs' ``with_raw_response`` / ``with_streaming_response`` views of a resource are cached on it
+# and hold the methods as they were when first made: forgotten whenever the methods change.
+_VIEWS = ("with_raw_response", "with_streaming_response")
+
+
 def replace(owner: Any, name: str, make: Callable[[Any], Any]) -> Patch:
     """Set ``owner.name`` to ``make(owner.name)`` on the instance."""
     wrapper = make(getattr(owner, name))
     setattr(owner, name, wrapper)
+    _forget_views(owner)
     return Patch(owner, name, wrapper)
 
 
@@ -50,3 +56,10 @@ def restore(patches: list[Patch]) -> None:
         attributes = vars(patch.owner)
         if attributes.get(patch.name) is patch.wrapper:
             del attributes[patch.name]
+        _forget_views(patch.owner)
+
+
+def _forget_views(owner: Any) -> None:
+    attributes = vars(owner)
+    for view in _VIEWS:
+        attributes.pop(view, None)
