@@ -50,8 +50,6 @@ __all__ = [
     "ensure_reaper",
     "error_text",
     "note_failure",
-    "parsed",
-    "parsed_async",
     "record_abandoned",
     "traced_async",
     "traced_sync",
@@ -320,7 +318,7 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
         return None
 
 
-def parsed(call: Call, response: Any) -> Any:
+def _parsed(call: Call, response: Any) -> Any:
     """The result in a raw response: its ``parse()``, which the response keeps, so the caller's
     own ``parse()`` returns the same object. None, with the call recorded as it stands, when it
     cannot be parsed (the caller's ``parse()`` will say why)."""
@@ -332,8 +330,8 @@ def parsed(call: Call, response: Any) -> Any:
         return None
 
 
-async def parsed_async(call: Call, response: Any) -> Any:
-    """:func:`parsed` for an async client, whose response's ``parse()`` may need awaiting."""
+async def _parsed_async(call: Call, response: Any) -> Any:
+    """:func:`_parsed` for an async client, whose response's ``parse()`` may need awaiting."""
     try:
         result = response.parse()
         return await result if inspect.isawaitable(result) else result
@@ -492,7 +490,7 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
         except BaseException as exc:
             call.fail(exc)
             raise
-        made = result if not call.raw else parsed(call, result)
+        made = result if not call.raw else _parsed(call, result)
         if made is None:
             return result
         if isinstance(call, StreamCall):
@@ -542,7 +540,7 @@ def traced_async(
         except BaseException as exc:
             call.fail(exc)
             raise
-        made = result if not call.raw else await parsed_async(call, result)
+        made = result if not call.raw else await _parsed_async(call, result)
         if made is None:
             return result
         if isinstance(call, StreamCall):

@@ -4,7 +4,7 @@ Traced: ``messages.create`` (also with ``stream=True``) and ``messages.stream(..
 is handed back wrapped: the span starts when its ``with`` block sends the request and ends with the
 stream (read to its end, closed by the block's exit, or collected). Calls made through
 ``with_raw_response`` are traced through the result their response parses (see
-``_calls.parsed``); ``with_streaming_response`` ones are passed through untraced.
+``_calls._parsed``); ``with_streaming_response`` ones are passed through untraced.
 
 Usage: Anthropic's ``input_tokens`` exclude the prompt cache, so cache reads and cache writes are
 added into ``prompt_tokens`` and reported as ``cached_tokens`` / ``cache_write_tokens``; a stream's

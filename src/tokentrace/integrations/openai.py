@@ -5,7 +5,7 @@ Traced: ``chat.completions.create`` (also with ``stream=True``, and through the 
 outputs, which sends its own request), ``responses.create`` (also streamed, and
 ``responses.stream()``), ``responses.parse``, and ``embeddings.create``. Calls made through
 ``with_raw_response`` return HTTP responses and are traced through the result the response parses
-(see ``_calls.parsed``); those made through ``with_streaming_response`` leave the body for the
+(see ``_calls._parsed``); those made through ``with_streaming_response`` leave the body for the
 caller to read and are passed through untraced. The helpers' own stream objects close the HTTP
 response directly; their managers are handed back wrapped, so that closing a helper stream before
 its end (or leaving its ``with`` block) ends the span at once, as closing the stream under it does.
