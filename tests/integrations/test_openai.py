@@ -361,16 +361,18 @@ def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: opena
 
 
 def test_raw_response_views_follow_instrument_and_uninstrument(server: ProviderServer, traced: Any) -> None:
-    def ask(client: openai.OpenAI) -> None:
+    def ask(client: openai.OpenAI) -> None:  # through views cached by the SDK at three levels
         client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES).parse()
+        client.chat.with_raw_response.completions.create(model="gpt-4o", messages=MESSAGES).parse()
+        client.with_raw_response.chat.completions.create(model="gpt-4o", messages=MESSAGES).parse()
 
     with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as client:
-        ask(client)  # its view of the untraced method is made (and cached by the SDK) here
+        ask(client)  # the views of the untraced method are made here
         instrument(traced[0], client)
         ask(client)
         uninstrument(client)
         ask(client)
-    assert len(traced[1]) == 1
+    assert len(traced[1]) == 3
 
 
 def test_two_clients_report_to_two_tracers(server: ProviderServer) -> None:

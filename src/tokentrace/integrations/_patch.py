@@ -24,8 +24,9 @@ class Patch:
     wrapper: Any
 
 
-# The SDKs' ``with_raw_response`` / ``with_streaming_response`` views of a resource are cached on it
-# and hold the methods as they were when first made: forgotten whenever the methods change.
+# The SDKs' ``with_raw_response`` / ``with_streaming_response`` views are cached on a resource, on
+# its client and on the client's other resources (``client.chat``), and hold the methods as they
+# were when first made: forgotten whenever the methods change.
 _VIEWS = ("with_raw_response", "with_streaming_response")
 
 
@@ -60,6 +61,10 @@ def restore(patches: list[Patch]) -> None:
 
 
 def _forget_views(owner: Any) -> None:
-    attributes = vars(owner)
-    for view in _VIEWS:
-        attributes.pop(view, None)
+    client = getattr(owner, "_client", None)
+    resources = list(vars(client).values()) if hasattr(client, "__dict__") else []
+    for holder in (owner, client, *resources):
+        attributes = getattr(holder, "__dict__", None)
+        if isinstance(attributes, dict):
+            for view in _VIEWS:
+                attributes.pop(view, None)
