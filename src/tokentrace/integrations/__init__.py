@@ -22,7 +22,6 @@ their original. The SDKs are imported only when a client of theirs is instrument
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._calls import Settings, note_failure
-from ._patch import Patch, replace, restore
+from ._patch import Patch, replace, restore, returning
 
 if TYPE_CHECKING:
     from ..tracer import Tracer
@@ -45,6 +44,7 @@ _CLIENTS = {  # SDK package -> client classes its integration takes (subclasses 
     "anthropic": ("Anthropic", "AsyncAnthropic"),
 }
 _SUPPORTED = "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic or anthropic.AsyncAnthropic"
+_VIEWS = ("with_raw_response", "with_streaming_response")  # cached by the SDKs; see _forget_views
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_
     patches = integration.patch(client, settings)
     patches += _trace_copies(client, settings)
     setattr(client, _STATE, _Instrumentation(patches))
+    _forget_views(client)
     return client
 
 
@@ -92,7 +93,22 @@ def uninstrument(client: C) -> C:
     if state is not None:
         restore(state.patches)
         delattr(client, _STATE)
+        _forget_views(client)
     return client
+
+
+def _forget_views(holder: Any, depth: int = 2) -> None:
+    """Drop the SDKs' cached ``with_raw_response`` / ``with_streaming_response`` views from the
+    client and its resources (``client.chat``, ``client.chat.completions``): each holds the
+    methods as they were when it was made, so they are made again after the methods change."""
+    attributes = getattr(holder, "__dict__", None)
+    if not isinstance(attributes, dict):
+        return
+    for view in _VIEWS:
+        attributes.pop(view, None)
+    if depth:
+        for value in list(attributes.values()):
+            _forget_views(value, depth - 1)
 
 
 def _state(client: Any) -> _Instrumentation | None:
@@ -119,21 +135,16 @@ def _trace_copies(client: Any, settings: Settings) -> list[Patch]:
 
 
 def _copier(settings: Settings) -> Callable[[Any], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def copy(*args: Any, **kwargs: Any) -> Any:
-            new = original(*args, **kwargs)
-            try:
-                instrument(
-                    settings.tracer,
-                    new,
-                    capture_content=settings.capture_content,
-                    max_content_chars=settings.max_content_chars,
-                )
-            except Exception as exc:
-                note_failure(settings.tracer, exc)
-            return new
+    def instrumented(new: Any, kwargs: dict[str, Any]) -> Any:
+        try:
+            instrument(
+                settings.tracer,
+                new,
+                capture_content=settings.capture_content,
+                max_content_chars=settings.max_content_chars,
+            )
+        except Exception as exc:
+            note_failure(settings.tracer, exc)
+        return new
 
-        return copy
-
-    return make
+    return returning(instrumented)

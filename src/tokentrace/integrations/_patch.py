@@ -24,17 +24,10 @@ class Patch:
     wrapper: Any
 
 
-# The SDKs' ``with_raw_response`` / ``with_streaming_response`` views are cached on a resource, on
-# its client and on the client's other resources (``client.chat``), and hold the methods as they
-# were when first made: forgotten whenever the methods change.
-_VIEWS = ("with_raw_response", "with_streaming_response")
-
-
 def replace(owner: Any, name: str, make: Callable[[Any], Any]) -> Patch:
     """Set ``owner.name`` to ``make(owner.name)`` on the instance."""
     wrapper = make(getattr(owner, name))
     setattr(owner, name, wrapper)
-    _forget_views(owner)
     return Patch(owner, name, wrapper)
 
 
@@ -57,14 +50,3 @@ def restore(patches: list[Patch]) -> None:
         attributes = vars(patch.owner)
         if attributes.get(patch.name) is patch.wrapper:
             del attributes[patch.name]
-        _forget_views(patch.owner)
-
-
-def _forget_views(owner: Any) -> None:
-    client = getattr(owner, "_client", None)
-    resources = list(vars(client).values()) if hasattr(client, "__dict__") else []
-    for holder in (owner, client, *resources):
-        attributes = getattr(holder, "__dict__", None)
-        if isinstance(attributes, dict):
-            for view in _VIEWS:
-                attributes.pop(view, None)
