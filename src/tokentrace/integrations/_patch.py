@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Patch", "replace", "restore", "returning"]
+__all__ = ["AsyncStandIn", "Patch", "SyncStandIn", "replace", "restore", "returning"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +50,28 @@ def restore(patches: list[Patch]) -> None:
         attributes = vars(patch.owner)
         if attributes.get(patch.name) is patch.wrapper:
             del attributes[patch.name]
+
+
+class _StandIn:
+    """Base of the stand-ins for an SDK's stream managers: what a stand-in does not change goes to
+    the manager it wraps."""
+
+    def __init__(self, inner: Any, settings: Any) -> None:
+        self._inner, self._settings = inner, settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class SyncStandIn(_StandIn):
+    """A stand-in for a ``with`` manager; subclasses define ``__enter__``."""
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._inner.__exit__(*exc_info)
+
+
+class AsyncStandIn(_StandIn):
+    """A stand-in for an ``async with`` manager; subclasses define ``__aenter__``."""
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self._inner.__aexit__(*exc_info)

@@ -15,7 +15,6 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 try:
@@ -27,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ..pricing import Usage, normalize_usage
 from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, begin, traced_async, traced_sync
-from ._patch import Patch, replace, returning
+from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
 from ._streams import watch_async, watch_sync
 
 __all__ = ["MESSAGES", "patch"]
@@ -129,11 +128,12 @@ MESSAGES = Operation(
 )
 
 
-class _StreamManager:
+class _StreamManager(SyncStandIn):
     """Stands in for ``MessageStreamManager``: the call starts when ``__enter__`` sends it."""
 
     def __init__(self, inner: Any, settings: Settings, kwargs: dict[str, Any]) -> None:
-        self._inner, self._settings, self._kwargs = inner, settings, kwargs
+        super().__init__(inner, settings)
+        self._kwargs = kwargs
 
     def __enter__(self) -> Any:
         call = begin(StreamCall, self._settings, MESSAGES, self._kwargs)
@@ -147,20 +147,13 @@ class _StreamManager:
         watch_sync(getattr(stream, "_raw_stream", stream), call)
         return stream
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._inner.__exit__(exc_type, exc, tb)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _AsyncStreamManager:
+class _AsyncStreamManager(AsyncStandIn):
     """Stands in for ``AsyncMessageStreamManager``; see :class:`_StreamManager`."""
 
     def __init__(self, inner: Any, settings: Settings, kwargs: dict[str, Any]) -> None:
-        self._inner, self._settings, self._kwargs = inner, settings, kwargs
+        super().__init__(inner, settings)
+        self._kwargs = kwargs
 
     async def __aenter__(self) -> Any:
         call = begin(StreamCall, self._settings, MESSAGES, self._kwargs)
@@ -173,14 +166,6 @@ class _AsyncStreamManager:
             raise
         watch_async(getattr(stream, "_raw_stream", stream), call)
         return stream
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 def patch(client: Any, settings: Settings) -> list[Patch]:

@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ..pricing import Usage
 from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, note_failure, traced_async, traced_sync
-from ._patch import Patch, replace, returning
+from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
 from ._streams import closer
 
 __all__ = ["CHAT", "EMBEDDINGS", "RESPONSES", "patch"]
@@ -187,42 +187,31 @@ EMBEDDINGS = Operation(
 # --- the SDK's stream helpers -------------------------------------------------------------------
 
 
-class _HelperManager:
-    """Stands in for the manager of ``chat.completions.stream()`` or ``responses.stream()``: the
-    helper stream it hands out closes through the stream under it."""
-
-    def __init__(self, inner: Any, settings: Settings) -> None:
-        self._inner, self._settings = inner, settings
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def _through_raw(self, helper: Any) -> Any:
-        # The raw stream's own ``close`` is the watcher's (see ``_streams``): it ends the span,
-        # then closes the same HTTP response the helper's ``close`` would.
-        try:
-            close = closer(getattr(helper, "_raw_stream", None))
-            if close is not None:
-                helper.close = close
-        except Exception as exc:  # a helper this version does not know: recorded when collected
-            note_failure(self._settings.tracer, exc)
-        return helper
+def _through_raw(helper: Any, settings: Settings) -> Any:
+    """The helper stream of ``chat.completions.stream()`` or ``responses.stream()``, made to close
+    through the stream under it: that stream's ``close`` is the watcher's (see ``_streams``), which
+    ends the span and then closes the same HTTP response the helper's own ``close`` would."""
+    try:
+        close = closer(getattr(helper, "_raw_stream", None))
+        if close is not None:
+            helper.close = close
+    except Exception as exc:  # a helper this version does not know: recorded when collected
+        note_failure(settings.tracer, exc)
+    return helper
 
 
-class _SyncHelperManager(_HelperManager):
+class _HelperManager(SyncStandIn):
+    """Stands in for the manager of ``chat.completions.stream()`` or ``responses.stream()``."""
+
     def __enter__(self) -> Any:
-        return self._through_raw(self._inner.__enter__())
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        return self._inner.__exit__(*exc_info)
+        return _through_raw(self._inner.__enter__(), self._settings)
 
 
-class _AsyncHelperManager(_HelperManager):
+class _AsyncHelperManager(AsyncStandIn):
+    """Stands in for their async managers."""
+
     async def __aenter__(self) -> Any:
-        return self._through_raw(await self._inner.__aenter__())
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self._inner.__aexit__(*exc_info)
+        return _through_raw(await self._inner.__aenter__(), self._settings)
 
 
 # --- clients ------------------------------------------------------------------------------------
@@ -237,11 +226,11 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
         TypeError: ``client`` is not an ``openai.OpenAI`` or ``openai.AsyncOpenAI``.
     """
     wrap: _Wrap
-    manager: type[_HelperManager]
+    manager: type[_HelperManager | _AsyncHelperManager]
     if isinstance(client, openai.AsyncOpenAI):
         wrap, manager = traced_async, _AsyncHelperManager
     elif isinstance(client, openai.OpenAI):
-        wrap, manager = traced_sync, _SyncHelperManager
+        wrap, manager = traced_sync, _HelperManager
     else:
         raise TypeError(f"expected an openai.OpenAI or openai.AsyncOpenAI client, got {type(client).__name__}")
     targets = [
