@@ -272,12 +272,6 @@ def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, float,
             client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=usage)
         )
 
-    def stream(**kwargs: Any) -> Any:
-        return list(_CannedStream(chunks))
-
-    def traced_stream(**kwargs: Any) -> Any:
-        return list(streamed(**kwargs))
-
     single = _calls.traced_sync(_calls.Settings(tracer), openai_integration.CHAT, lambda **kwargs: completion)
     streamed = _calls.traced_sync(
         _calls.Settings(tracer), openai_integration.CHAT, lambda **kwargs: _CannedStream(chunks)
@@ -286,7 +280,11 @@ def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, float,
         ("a ChatCompletion", *_alone(tracer, lambda: completion, lambda: single(model="gpt-4o", messages=MESSAGES))),
         (
             f"a {len(chunks)}-chunk chat stream (usage last), read to the end",
-            *_alone(tracer, stream, lambda: traced_stream(model="gpt-4o", messages=MESSAGES, stream=True)),
+            *_alone(
+                tracer,
+                lambda: list(_CannedStream(chunks)),
+                lambda: list(streamed(model="gpt-4o", messages=MESSAGES, stream=True)),
+            ),
         ),
     ]
 
