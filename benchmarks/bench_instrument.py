@@ -13,7 +13,8 @@ the interpreter's caches, how the allocator's free lists are laid out): the same
 tens of µs apart from one process to the next. So every trial runs in a fresh process, and a row
 gives the median over trials with their range. A loopback call costs ~1 ms; the first row, the same
 plain calls timed as two contenders, shows the noise that is left. The last rows time the wrapper
-alone around a canned SDK result.
+alone around a canned SDK result, and count the garbage collections per 1000 calls, plain and
+traced: calls waiting for the tracer's worker must keep nothing the collector tracks alive.
 
 Usage: ``python benchmarks/bench_instrument.py [--quick]``
 """
@@ -21,6 +22,7 @@ Usage: ``python benchmarks/bench_instrument.py [--quick]``
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import random
@@ -311,6 +313,76 @@ def _alone(tracer: tokentrace.Tracer, bare: Callable[[], object], traced: Callab
     return caller, total
 
 
+def gc_pressure(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, GC, GC]]:
+    """Garbage collections, plain and traced: what waits in the tracer's queue must not keep
+    objects the collector tracks alive, or it makes collections more frequent."""
+    number = 300 if QUICK else 2000
+    long = 1000 if QUICK else 20_000  # long enough for calls kept by the queue to set off full collections
+    with (
+        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client,
+        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as claude,
+    ):
+        plain_chat, plain_messages = client.chat.completions.create, claude.messages.create
+        tracer.instrument(client)
+        tracer.instrument(claude)
+        traced_chat, traced_messages = client.chat.completions.create, claude.messages.create
+        usage = {"include_usage": True}
+        scenarios: list[tuple[str, int, Callable[[], object], Callable[[], object]]] = [
+            (
+                f"openai chat.completions.create, {long:,} calls",
+                long,
+                lambda: plain_chat(model="gpt-4o", messages=MESSAGES),
+                lambda: traced_chat(model="gpt-4o", messages=MESSAGES),
+            ),
+            (
+                f"openai chat stream, {number:,} calls",
+                number,
+                lambda: list(plain_chat(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=usage)),
+                lambda: list(traced_chat(model="gpt-4o", messages=MESSAGES, stream=True)),
+            ),
+            (
+                f"anthropic messages.create(stream=True), {number:,} calls",
+                number,
+                lambda: list(plain_messages(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True)),
+                lambda: list(traced_messages(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True)),
+            ),
+        ]
+        return [
+            (label, _collections(tracer, plain, count), _collections(tracer, traced, count))
+            for label, count, plain, traced in scenarios
+        ]
+
+
+class GC(NamedTuple):
+    collections: float  # per 1000 calls, all generations
+    full: int  # how many of them were full (generation 2)
+    us: float  # µs per call spent in them, on any thread
+
+
+def _collections(tracer: tokentrace.Tracer, call: Callable[[], object], number: int) -> GC:
+    for _ in range(50):  # warm: the tracer's first spans of a scenario cost it some one-time work
+        call()
+    tracer.flush(30)
+    gc.collect()
+    spent, started = [0.0], [0.0]
+
+    def clock(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            spent[0] += time.perf_counter() - started[0]
+
+    before = [generation["collections"] for generation in gc.get_stats()]
+    gc.callbacks.append(clock)
+    try:
+        for _ in range(number):
+            call()
+    finally:
+        gc.callbacks.remove(clock)
+    made = [now - then for now, then in zip((g["collections"] for g in gc.get_stats()), before, strict=True)]
+    return GC(sum(made) / number * 1000, made[2], spent[0] / number * 1e6)
+
+
 def main() -> None:
     print(
         f"plain -> instrumented client, fake provider in another process: {TRIALS} trials in fresh processes, "
@@ -323,10 +395,15 @@ def main() -> None:
             report(list(rows))
         tracer = tokentrace.Tracer(transport=_Discard())
         alone = wrapper_alone(url, tracer)
+        collected = gc_pressure(url, tokentrace.Tracer(transport=_Discard()))
     print("the wrapper alone around canned SDK results, CPU per call: on the calling thread / in all,")
     print("with the span built, priced and counted on the worker")
     for label, caller, total in alone:
         print(row(label, f"{caller:.2f} / {total:.2f} µs"))
+    print("garbage collections per 1000 calls (of which full), and µs per call spent in them: plain / traced")
+    for label, plain, traced in collected:
+        made = f"{plain.collections:.1f} ({plain.full}) / {traced.collections:.1f} ({traced.full})"
+        print(row(label, made, f"{plain.us:.2f} / {traced.us:.2f} µs"))
     tracer.flush(30)
     stats = tracer.stats()
     print(f"  spans written {stats['written']}, dropped {dict(stats['dropped'])}")

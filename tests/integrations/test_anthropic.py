@@ -225,7 +225,7 @@ def test_uninstrument_restores_the_sdk_methods(client: anthropic.Anthropic, trac
 
 
 def test_usage_of_an_older_sdk_with_counts_in_the_extras_is_read_the_same() -> None:
-    from tokentrace.integrations.anthropic import _counts
+    from tokentrace.integrations.anthropic import MESSAGES
 
     payload = {
         "input_tokens": 100,
@@ -243,8 +243,8 @@ def test_usage_of_an_older_sdk_with_counts_in_the_extras_is_read_the_same() -> N
     old, current = OldUsage.construct(**payload), anthropic.types.Usage.construct(**payload)
     assert "cache_read_input_tokens" not in old.__dict__  # kept in the model's extras
     assert (
-        _counts(old)
-        == _counts(current)
+        MESSAGES.usage(old)
+        == MESSAGES.usage(current)
         == Usage(
             prompt_tokens=2600,
             completion_tokens=200,

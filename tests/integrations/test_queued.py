@@ -3,7 +3,10 @@ pipeline worker, so this checks what reaches the JSONL file, not just what the c
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -243,3 +246,57 @@ def test_a_raw_response_that_cannot_be_parsed_is_recorded_as_it_stands(tracer: T
     [line] = lines(tracer, tmp_path)
     assert (line["model"], line["prompt_tokens"], line["status"]) == ("gpt-4o", 0, "ok")
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
+
+
+def _usage_models() -> int:
+    """How many of the SDKs' usage models are alive."""
+    gc.collect()
+    kinds = (openai.types.CompletionUsage, anthropic.types.Usage, anthropic.types.MessageDeltaUsage)
+    return sum(isinstance(item, kinds) for item in gc.get_objects())
+
+
+def test_calls_waiting_for_the_worker_keep_none_of_the_sdks_objects(
+    server: ProviderServer, tracer: Tracer, tmp_path: Path
+) -> None:
+    # Each usage model is several objects tracked by the garbage collector: calls that kept them
+    # while queued would make collections far more frequent in a busy application.
+    held, release = threading.Event(), threading.Event()
+
+    def hold(spans: list[Span]) -> None:  # keeps the worker busy, so the calls after it wait
+        held.set()
+        release.wait(30)
+
+    async def async_chat() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            await tracer.instrument(raw).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+    tracer.add_sink(hold)
+    with (
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
+        anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
+    ):
+        client, claude = tracer.instrument(raw_openai), tracer.instrument(raw_anthropic)
+        try:
+            chat(client)
+            assert held.wait(10)
+            before = _usage_models()
+            for _ in range(2):  # no result is kept: the counts below are what the calls keep
+                chat(client)
+                for _ in chat(client, stream=True):
+                    pass
+                claude.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
+                for _ in claude.messages.create(
+                    model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True
+                ):
+                    pass
+                asyncio.run(async_chat())
+            assert tracer.stats()["queued"] == 10
+            assert _usage_models() == before
+        finally:
+            release.set()
+    found = lines(tracer, tmp_path)
+    assert [(line["name"], line["prompt_tokens"], line["comp_tokens"]) for line in found] == [
+        ("chat", 1000, 100),
+        *[("chat", 1000, 100), ("chat", 1000, 100), ("messages", 2600, 200), ("messages", 2600, 200),
+          ("chat", 1000, 100)] * 2,
+    ]  # fmt: skip

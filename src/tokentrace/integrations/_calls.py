@@ -95,7 +95,8 @@ class Operation:
         prepare: for a streamed call, changes the keyword arguments about to be sent (the
             wrapper's own ``kwargs`` dict, in place); True when ``observe`` may hide the
             usage-only chunk it made the provider add.
-        usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`.
+        usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`,
+            on the call's thread when it ends.
         fields: ``(model, usage)`` of a whole response (an ``operator.attrgetter``, run in C),
             when that is all ``read`` takes from it without content capture; calls of an
             operation that has one may take the wrappers' quick path.
@@ -120,14 +121,18 @@ def note_failure(tracer: Tracer, exc: BaseException) -> None:
 class Call(msgspec.Struct, gc=False):
     """One model call being measured; see the module docstring for when it finishes.
 
-    Only what the call's own thread must see is read there: the clock, the active trace, and
-    (through the operation) the model and usage objects the SDK returned. The rest waits for
-    :meth:`build`, which runs on the tracer's worker when the call is a trace by itself.
+    Only what the call's own thread must see is read there: the clock, the active trace, the
+    model, and (through the operation) the token counts, read into a :class:`Usage` when the call
+    ends. The rest waits for :meth:`build`, which runs on the tracer's worker when the call is a
+    trace by itself.
 
-    A struct built in C, so that making one costs the calling thread a single call. It is not
-    tracked by the garbage collector, so that calls waiting for the worker do not make collections
-    more frequent: the only way back to a call from what it holds is the tracer's queue, which
-    the worker empties (and ``close()`` clears), so no cycle through it outlives the queue.
+    A struct built in C, so that making one costs the calling thread a single call. Nothing that
+    waits in the tracer's queue is tracked by the garbage collector, so that waiting calls do not
+    make collections more frequent: the call itself is not, and once it ended it holds no object
+    of the SDK's (a call that kept the SDK's usage models until the worker read them would make
+    collections ten to twenty times as frequent). The only way back to a call from what it holds
+    is the tracer's queue, which the worker empties (and ``close()`` clears), so no cycle through
+    it outlives the queue.
     """
 
     settings: Settings
@@ -136,7 +141,7 @@ class Call(msgspec.Struct, gc=False):
     t0: float = 0.0  # perf_counter when the SDK method was entered
     ended: float = 0.0
     model: Any = None  # the response's model id
-    usage: Any = None  # what ``Operation.usage`` turns into a Usage
+    usage: Any = None  # what ``Operation.usage`` turns into a Usage; that Usage once the call ended
     error: str | None = None
     ttft_ms: int | None = None
     trace: Any = None  # the Trace joined, None for a trace of its own made on the worker
@@ -180,7 +185,7 @@ class Call(msgspec.Struct, gc=False):
         for a clean context (see the module docstring).
 
         A call that is a trace by itself is queued as it is and its span built on the tracer's
-        worker: on the caller's thread it costs a clock reading.
+        worker: on the caller's thread it costs a clock reading and reading the token counts.
         """
         if self.done:
             return
@@ -188,6 +193,7 @@ class Call(msgspec.Struct, gc=False):
         self.ended = clock() if ended is None else ended
         if error:
             self.error = error
+        self.usage = self._usage()
         tracer = self.settings.tracer
         try:
             if self.trace is None and not deferred:
@@ -247,10 +253,13 @@ class Call(msgspec.Struct, gc=False):
         return model if type(model) is str else str(model or "")
 
     def _usage(self) -> Usage:
-        if self.usage is None:
+        usage = self.usage
+        if usage is None:
             return _NO_USAGE
+        if type(usage) is Usage:  # read already
+            return usage
         try:
-            return self.op.usage(self.usage)
+            return self.op.usage(usage)
         except Exception as exc:  # a usage shape this version does not know: keep the span
             note_failure(self.settings.tracer, exc)
             return _NO_USAGE
@@ -481,6 +490,7 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
                 done.model, done.usage = fields(result)
             except Exception as exc:
                 note_failure(settings.tracer, exc)
+            done.usage = done._usage()
             emit(done)
             return result
         if call is None:
@@ -531,6 +541,7 @@ def traced_async(
                 done.model, done.usage = fields(result)
             except Exception as exc:
                 note_failure(settings.tracer, exc)
+            done.usage = done._usage()
             emit(done)
             return result
         if call is None:

@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "tracing an Anthropic client needs the anthropic package: pip install 'tokentrace[anthropic]'"
     ) from exc
 
-from ..pricing import Usage, normalize_usage
+from ..pricing import Usage
 from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, begin, traced_async, traced_sync
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
 from ._streams import watch_async, watch_sync
@@ -33,60 +33,59 @@ __all__ = ["MESSAGES", "patch"]
 
 _USAGE_FIELDS = (
     "input_tokens",
+    "output_tokens",
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
-    "output_tokens",
+    "cache_creation",
     "output_tokens_details",
 )
 
 
-def _fields(usage: Any, into: dict[str, Any]) -> dict[str, Any]:
-    """Copy the usage counts that are set (a ``message_delta`` leaves some as None) into ``into``."""
-    for name in _USAGE_FIELDS:
-        value = getattr(usage, name, None)
-        if value is not None:
-            into[name] = value
-    creation = getattr(usage, "cache_creation", None)  # the cache writes by lifetime
-    if isinstance(creation, dict):  # an SDK that does not know the field keeps it as sent
-        into["cache_creation"] = {"ephemeral_1h_input_tokens": creation.get("ephemeral_1h_input_tokens", 0)}
-    elif creation is not None:
-        into["cache_creation"] = {"ephemeral_1h_input_tokens": getattr(creation, "ephemeral_1h_input_tokens", 0)}
-    return into
-
-
-def _counts(usage: Any) -> Usage:
-    """The counts of a whole message's usage model."""
-    fields = usage.__dict__
-    if "output_tokens_details" not in fields:  # an older SDK: the newer counts may be in its extras
-        return _merged((usage,))
+def _counts(fields: dict[str, Any]) -> Usage:
+    """The counts in a usage model's fields (its ``__dict__``, or several merged)."""
     read = fields.get("cache_read_input_tokens") or 0
     write = fields.get("cache_creation_input_tokens") or 0
-    creation, details = fields.get("cache_creation"), fields["output_tokens_details"]
     return Usage(
         prompt_tokens=(fields.get("input_tokens") or 0) + read + write,
         completion_tokens=fields.get("output_tokens") or 0,
         cached_tokens=read,
         cache_write_tokens=write,
-        reasoning_tokens=0 if details is None else getattr(details, "thinking_tokens", None) or 0,
-        cache_write_1h_tokens=0
-        if creation is None
-        else min(getattr(creation, "ephemeral_1h_input_tokens", None) or 0, write),
+        reasoning_tokens=_count(fields.get("output_tokens_details"), "thinking_tokens"),
+        cache_write_1h_tokens=min(_count(fields.get("cache_creation"), "ephemeral_1h_input_tokens"), write),
     )
 
 
+def _count(part: Any, name: str) -> int:
+    """A count inside a nested part of the usage: a model, or a dict when the SDK does not know
+    the part and keeps it as sent."""
+    if part is None:
+        return 0
+    value = part.get(name) if isinstance(part, dict) else getattr(part, name, None)
+    return value or 0
+
+
 def _merged(usages: Iterable[Any]) -> Usage:
-    """The counts of usage models read in order, each one's counts that are set replacing those
+    """The counts of usage models read in order, each one's fields that are set replacing those
     before them: a stream's ``message_start`` usage, then its cumulative ``message_delta`` ones."""
-    fields: dict[str, Any] = {"cache_read_input_tokens": 0}  # the key marks Anthropic's shape
+    fields: dict[str, Any] = {}
     for usage in usages:
-        _fields(usage, fields)
-    return normalize_usage(fields)
+        known = usage.__dict__
+        if "output_tokens_details" not in known:  # an older SDK: the newer fields are in its extras
+            known = {**(getattr(usage, "__pydantic_extra__", None) or {}), **known}
+        for name in _USAGE_FIELDS:
+            value = known.get(name)
+            if value is not None:
+                fields[name] = value
+    return _counts(fields)
 
 
 def _usage(kept: Any) -> Usage:
-    """What a call kept of its usage, as a :class:`Usage`, read where the span is built: a whole
+    """What a call kept of its usage, as a :class:`Usage`, read when the call ends: a whole
     message's usage model, or a stream's list of them (see :func:`_merged`)."""
-    return _merged(kept) if type(kept) is list else _counts(kept)
+    if type(kept) is list:
+        return _merged(kept)
+    fields = kept.__dict__
+    return _counts(fields) if "output_tokens_details" in fields else _merged((kept,))
 
 
 def _prompt(kwargs: dict[str, Any]) -> Any:
@@ -105,7 +104,7 @@ def _read(call: Call, message: Any) -> None:
 
 
 def _observe(call: StreamCall, event: Any) -> bool:
-    # The usage models are kept as they are and read where the span is built (see ``_usage``).
+    # The usage models are kept as they are and read when the stream ends (see ``_usage``).
     kind = event.type
     if kind == "content_block_delta":
         if call.ttft_ms is None:

@@ -46,8 +46,7 @@ _RESPONSE_EVENTS = frozenset(
 
 
 def _counts(usage: Any) -> Usage:
-    """The counts of an SDK usage model (Chat Completions' or Responses'), read where the span is
-    built (on the tracer's worker for a call that is a trace by itself)."""
+    """The counts of an SDK usage model (Chat Completions' or Responses'), read when the call ends."""
     fields = usage.__dict__
     if "input_tokens" in fields:  # Responses: input and output, with the cache in the input
         prompt, completion = fields["input_tokens"], fields.get("output_tokens")
