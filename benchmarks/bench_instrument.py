@@ -156,30 +156,46 @@ def _per_call(started: Timing) -> Timing:
     return Timing(*((now - then) / PER_ROUND * 1e6 for now, then in zip(_now(), started, strict=True)))
 
 
-def sync_scenarios(url: str, tracer: tokentrace.Tracer, seed: int) -> list[Row]:
+class Methods(NamedTuple):
+    """One client of each SDK, called through the SDK's own method and through the traced one, so
+    that both go over the same connection and the same objects."""
+
+    plain_chat: Callable[..., Any]
+    plain_messages: Callable[..., Any]
+    traced_chat: Callable[..., Any]
+    traced_messages: Callable[..., Any]
+
+
+@contextmanager
+def methods(url: str, tracer: tokentrace.Tracer) -> Iterator[Methods]:
     with (
         openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client,
         anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as claude,
     ):
-        # One client each, called through the SDK's own method and through the traced one, so
-        # that both go over the same connection and the same objects.
         plain_chat, plain_messages = client.chat.completions.create, claude.messages.create
         tracer.instrument(client)
         tracer.instrument(claude)
-        traced_chat, traced_messages = client.chat.completions.create, claude.messages.create
+        yield Methods(plain_chat, plain_messages, client.chat.completions.create, claude.messages.create)
 
-        def chat(create: Callable[..., Any]) -> Callable[[], object]:
-            return lambda: create(model="gpt-4o", messages=MESSAGES)
 
-        def stream(create: Callable[..., Any], **kw: Any) -> Callable[[], object]:
-            return lambda: list(create(model="gpt-4o", messages=MESSAGES, stream=True, **kw))
+def chat(create: Callable[..., Any]) -> Callable[[], object]:
+    return lambda: create(model="gpt-4o", messages=MESSAGES)
 
-        def messages(create: Callable[..., Any]) -> Callable[[], object]:
-            return lambda: create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
 
-        def message_stream(create: Callable[..., Any]) -> Callable[[], object]:
-            return lambda: list(create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True))
+def stream(create: Callable[..., Any], **kw: Any) -> Callable[[], object]:
+    return lambda: list(create(model="gpt-4o", messages=MESSAGES, stream=True, **kw))
 
+
+def messages(create: Callable[..., Any]) -> Callable[[], object]:
+    return lambda: create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES)
+
+
+def message_stream(create: Callable[..., Any]) -> Callable[[], object]:
+    return lambda: list(create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True))
+
+
+def sync_scenarios(url: str, tracer: tokentrace.Tracer, seed: int) -> list[Row]:
+    with methods(url, tracer) as (plain_chat, plain_messages, traced_chat, traced_messages):
         first, second, instrumented = interleaved(seed, chat(plain_chat), chat(plain_chat), chat(traced_chat))
         # A traced stream asks for the usage chunk; the second baseline asks for it too.
         bare, with_usage, traced_stream = interleaved(
@@ -317,34 +333,22 @@ def gc_pressure(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, GC, GC]]
     """Garbage collections, plain and traced: what waits in the tracer's queue must not keep
     objects the collector tracks alive, or it makes collections more frequent."""
     number = 300 if QUICK else 2000
-    long = 1000 if QUICK else 20_000  # long enough for calls kept by the queue to set off full collections
-    with (
-        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client,
-        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as claude,
-    ):
-        plain_chat, plain_messages = client.chat.completions.create, claude.messages.create
-        tracer.instrument(client)
-        tracer.instrument(claude)
-        traced_chat, traced_messages = client.chat.completions.create, claude.messages.create
+    long = 1000 if QUICK else 20_000  # long enough for the older generations to be collected too
+    with methods(url, tracer) as (plain_chat, plain_messages, traced_chat, traced_messages):
         usage = {"include_usage": True}
-        scenarios: list[tuple[str, int, Callable[[], object], Callable[[], object]]] = [
-            (
-                f"openai chat.completions.create, {long:,} calls",
-                long,
-                lambda: plain_chat(model="gpt-4o", messages=MESSAGES),
-                lambda: traced_chat(model="gpt-4o", messages=MESSAGES),
-            ),
+        scenarios = [
+            (f"openai chat.completions.create, {long:,} calls", long, chat(plain_chat), chat(traced_chat)),
             (
                 f"openai chat stream, {number:,} calls",
                 number,
-                lambda: list(plain_chat(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=usage)),
-                lambda: list(traced_chat(model="gpt-4o", messages=MESSAGES, stream=True)),
+                stream(plain_chat, stream_options=usage),
+                stream(traced_chat),
             ),
             (
                 f"anthropic messages.create(stream=True), {number:,} calls",
                 number,
-                lambda: list(plain_messages(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True)),
-                lambda: list(traced_messages(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True)),
+                message_stream(plain_messages),
+                message_stream(traced_messages),
             ),
         ]
         return [
