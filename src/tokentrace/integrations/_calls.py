@@ -98,8 +98,8 @@ class Operation:
         usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`,
             on the call's thread when it ends.
         fields: ``(model, usage)`` of a whole response (an ``operator.attrgetter``, run in C),
-            when that is all ``read`` takes from it without content capture; calls of an
-            operation that has one may take the wrappers' quick path.
+            when that is all ``read`` takes from it without content capture; it then reads the
+            response in ``read``'s place.
     """
 
     provider: str
@@ -166,8 +166,12 @@ class Call(msgspec.Struct, gc=False):
 
     def complete(self, response: Any) -> None:
         """A whole (non-streamed) response arrived."""
+        op = self.op
         try:
-            self.op.read(self, response)
+            if op.fields is not None and self.texts is None:  # no content to capture: run in C
+                self.model, self.usage = op.fields(response)
+            else:
+                op.read(self, response)
         except Exception as exc:
             note_failure(self.settings.tracer, exc)
         self.finish()
@@ -462,12 +466,12 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
 
     The usual calls (outside any trace, nothing to capture) take quick paths made of as few steps
     as can be: on the calling thread, running code that is not in the processor's caches costs far
-    more than the same code in a loop, so every line here counts. A whole response whose model and
-    usage objects are all there is to read (``Operation.fields``) is handled right here.
+    more than the same code in a loop, so every line here counts. They skip :func:`begin`, whose
+    checks :func:`_is_quick` has made.
     """
     from ._streams import watch_sync
 
-    quick, fields, emit = not settings.capture_content, op.fields, settings.tracer._emit_alone
+    quick = not settings.capture_content
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
@@ -476,23 +480,8 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
             call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         elif kwargs.get("stream"):
             call = _quick_stream(settings, op, kwargs)
-        elif fields is None:
-            call = begin(Call, settings, op, kwargs)
-        else:
-            t0 = clock()
-            try:
-                result = original(*args, **kwargs)
-            except BaseException as exc:
-                Call(settings, op, kwargs.get("model"), t0).fail(exc)
-                raise
-            done = Call(settings, op, kwargs.get("model"), t0, clock())
-            try:
-                done.model, done.usage = fields(result)
-            except Exception as exc:
-                note_failure(settings.tracer, exc)
-            done.usage = done._usage()
-            emit(done)
-            return result
+        else:  # what begin() would make of it: a trace by itself, with nothing to capture
+            call = Call(settings, op, kwargs.get("model"), clock())
         if call is None:
             return original(*args, **kwargs)
         try:
@@ -518,7 +507,7 @@ def traced_async(
     """The ``async`` twin of :func:`traced_sync`."""
     from ._streams import watch_async
 
-    quick, fields, emit = not settings.capture_content, op.fields, settings.tracer._emit_alone
+    quick = not settings.capture_content
 
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
@@ -527,23 +516,8 @@ def traced_async(
             call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         elif kwargs.get("stream"):
             call = _quick_stream(settings, op, kwargs)
-        elif fields is None:
-            call = begin(Call, settings, op, kwargs)
-        else:
-            t0 = clock()
-            try:
-                result = await original(*args, **kwargs)
-            except BaseException as exc:
-                Call(settings, op, kwargs.get("model"), t0).fail(exc)
-                raise
-            done = Call(settings, op, kwargs.get("model"), t0, clock())
-            try:
-                done.model, done.usage = fields(result)
-            except Exception as exc:
-                note_failure(settings.tracer, exc)
-            done.usage = done._usage()
-            emit(done)
-            return result
+        else:  # what begin() would make of it: a trace by itself, with nothing to capture
+            call = Call(settings, op, kwargs.get("model"), clock())
         if call is None:
             return await original(*args, **kwargs)
         try:
