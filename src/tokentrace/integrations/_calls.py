@@ -320,15 +320,30 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
         if settings.capture_content:
             call.text_room, call.texts = settings.max_content_chars, []
             call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
-        if isinstance(call, StreamCall):
-            call.hide_usage = op.prepare(kwargs)
-            if _reaper is None:
-                ensure_reaper()
-        call.t0 = clock()
-        return call
+        return _started(call, kwargs)
     except Exception as exc:
         note_failure(settings.tracer, exc)
         return None
+
+
+def _quick(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]) -> _C | None:
+    """What :func:`begin` makes of a call on a quick path (see :func:`_is_quick`, which made its
+    checks): a trace by itself, with nothing to capture."""
+    try:
+        return _started(kind(settings, op, kwargs.get("model")), kwargs)
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+        return None
+
+
+def _started(call: _C, kwargs: dict[str, Any]) -> _C:
+    """The last steps of making a call: a stream's request is prepared, then the clock starts."""
+    if isinstance(call, StreamCall):
+        call.hide_usage = call.op.prepare(kwargs)
+        if _reaper is None:
+            ensure_reaper()
+    call.t0 = clock()
+    return call
 
 
 def _parsed(call: Call, response: Any) -> Any:
@@ -447,20 +462,6 @@ def _is_quick(quick: bool, kwargs: dict[str, Any]) -> bool:
         return False
 
 
-def _quick_stream(settings: Settings, op: Operation, kwargs: dict[str, Any]) -> StreamCall | None:
-    """What :func:`begin` makes of a streamed call on the quick path: a trace by itself, with
-    nothing to capture."""
-    try:
-        call = StreamCall(settings, op, kwargs.get("model"), hide_usage=op.prepare(kwargs))
-        if _reaper is None:
-            ensure_reaper()
-        call.t0 = clock()
-        return call
-    except Exception as exc:
-        note_failure(settings.tracer, exc)
-        return None
-
-
 def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through.
 
@@ -475,13 +476,8 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        call: Call | None
-        if not _is_quick(quick, kwargs):
-            call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
-        elif kwargs.get("stream"):
-            call = _quick_stream(settings, op, kwargs)
-        else:  # what begin() would make of it: a trace by itself, with nothing to capture
-            call = Call(settings, op, kwargs.get("model"), clock())
+        kind = StreamCall if kwargs.get("stream") else Call
+        call = _quick(kind, settings, op, kwargs) if _is_quick(quick, kwargs) else begin(kind, settings, op, kwargs)
         if call is None:
             return original(*args, **kwargs)
         try:
@@ -511,13 +507,8 @@ def traced_async(
 
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        call: Call | None
-        if not _is_quick(quick, kwargs):
-            call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
-        elif kwargs.get("stream"):
-            call = _quick_stream(settings, op, kwargs)
-        else:  # what begin() would make of it: a trace by itself, with nothing to capture
-            call = Call(settings, op, kwargs.get("model"), clock())
+        kind = StreamCall if kwargs.get("stream") else Call
+        call = _quick(kind, settings, op, kwargs) if _is_quick(quick, kwargs) else begin(kind, settings, op, kwargs)
         if call is None:
             return await original(*args, **kwargs)
         try:
