@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -232,6 +233,31 @@ def test_a_forked_child_sends_over_connections_of_its_own(hooks: list[HTTPDelive
         assert delivery.send(PAYLOAD, key="parent again") is DeliveryOutcome.DELIVERED
         assert delivery._client is parents
     assert [r.headers["Idempotency-Key"] for r in receiver.requests] == ["parent", "child", "parent again"]
+
+
+def test_a_wait_that_ends_past_the_deadline_gives_up_without_another_attempt(
+    hooks: list[HTTPDelivery], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a busy machine the wait between attempts can end after the deadline: the time left is
+    # then below zero, and no attempt may be made with it (a negative timeout raises in the socket).
+    from tokentrace.alerts import deliveries
+
+    late = [0.0]
+    monkeypatch.setattr(
+        deliveries, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + late[0], time=time.time)
+    )
+
+    class Oversleeping(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            late[0] += 10.0  # wakes up well past the 5 s deadline
+            return False
+
+    with Receiver(Answer(503), Answer(200)) as receiver:
+        delivery = webhook(hooks, receiver.url, deadline=5)
+        delivery._closing = Oversleeping()
+        outcome = delivery.send(PAYLOAD, key=KEY)
+    assert outcome is DeliveryOutcome.FAILED
+    assert len(receiver.requests) == 1
 
 
 def test_a_dead_endpoint_is_retried_until_the_deadline(hooks: list[HTTPDelivery]) -> None:

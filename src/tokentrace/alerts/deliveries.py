@@ -14,7 +14,6 @@ import abc
 import enum
 import hashlib
 import hmac
-import itertools
 import logging
 import os
 import sys
@@ -212,16 +211,18 @@ class HTTPDelivery(Delivery):
         """POST the payload, retrying as the class describes; never raises for HTTP trouble."""
         body = encode_payload(payload)
         deadline = time.monotonic() + self.deadline
-        for attempt in itertools.count():
-            remaining = deadline - time.monotonic()
+        attempts = 0
+        # the time left is checked before each attempt: a wait between two can end past the deadline
+        while (remaining := deadline - time.monotonic()) > 0:
             outcome, wait = self._attempt(body, key, min(self.timeout, remaining))
             if outcome is not None:
                 return outcome
-            delay = backoff_delay(self.backoff, attempt) if wait is None else wait
+            delay = backoff_delay(self.backoff, attempts) if wait is None else wait
+            attempts += 1
             if time.monotonic() + delay >= deadline or self._closing.wait(delay):
-                _log.warning("tokentrace alert webhook %s gave up after %d attempt(s)", self.url, attempt + 1)
-                return DeliveryOutcome.FAILED
-        raise AssertionError("unreachable")  # pragma: no cover
+                break
+        _log.warning("tokentrace alert webhook %s gave up after %d attempt(s)", self.url, attempts)
+        return DeliveryOutcome.FAILED
 
     def _attempt(self, body: bytes, key: str, timeout: float) -> tuple[DeliveryOutcome | None, float | None]:
         """One POST: an outcome when settled, else (None, the Retry-After delay if any)."""
