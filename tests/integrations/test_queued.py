@@ -161,6 +161,34 @@ def test_a_response_that_cannot_be_read_still_gives_its_span(tracer: Tracer, tmp
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
 
 
+@pytest.mark.parametrize(
+    ("usage", "failures"),
+    [
+        (None, {}),  # a compatible server that sends no usage: nothing went wrong
+        (("12", "5"), {"instrumentation_error": 1}),  # a usage shape this version does not know
+    ],
+)
+def test_a_usage_that_cannot_be_read_keeps_the_span_and_its_model(
+    tracer: Tracer, tmp_path: Path, usage: Any, failures: dict[str, int]
+) -> None:
+    from types import SimpleNamespace
+
+    from tokentrace.integrations.openai import CHAT
+
+    odd = SimpleNamespace(model="gpt-4o-2024-08-06", usage=usage)
+    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, lambda **kwargs: odd)
+    assert traced(model="gpt-4o", messages=MESSAGES) is odd
+    [line] = lines(tracer, tmp_path)
+    assert (line["name"], line["model"], line["prompt_tokens"], line["comp_tokens"], line["status"]) == (
+        "chat",
+        "gpt-4o-2024-08-06",
+        0,
+        0,
+        "ok",
+    )
+    assert tracer.stats()["dropped"] == failures
+
+
 def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read(
     tracer: Tracer, tmp_path: Path
 ) -> None:

@@ -164,8 +164,8 @@ class Call(msgspec.Struct, gc=False):
 
     # --- how it ended ---------------------------------------------------------------------------
 
-    def complete(self, response: Any) -> None:
-        """A whole (non-streamed) response arrived."""
+    def complete(self, response: Any, *, ended: float | None = None) -> None:
+        """A whole (non-streamed) response arrived (at ``ended``, when not now)."""
         op = self.op
         try:
             if op.fields is not None and self.texts is None:  # no content to capture: run in C
@@ -174,7 +174,7 @@ class Call(msgspec.Struct, gc=False):
                 op.read(self, response)
         except Exception as exc:
             note_failure(self.settings.tracer, exc)
-        self.finish()
+        self.finish(ended=ended)
 
     def fail(self, exc: BaseException) -> None:
         """The SDK raised ``exc`` (the caller re-raises it unchanged)."""
@@ -197,7 +197,15 @@ class Call(msgspec.Struct, gc=False):
         self.ended = clock() if ended is None else ended
         if error:
             self.error = error
-        self.usage = self._usage()
+        usage = self.usage
+        if usage is None:
+            self.usage = _NO_USAGE
+        elif type(usage) is not Usage:
+            try:
+                self.usage = self.op.usage(usage)
+            except Exception as exc:  # a usage shape this version does not know: keep the span
+                note_failure(self.settings.tracer, exc)
+                self.usage = _NO_USAGE
         tracer = self.settings.tracer
         try:
             if self.trace is None and not deferred:
@@ -228,7 +236,7 @@ class Call(msgspec.Struct, gc=False):
         latency = max(round((self.ended - self.t0) * 1000), 0)
         # the wall clock is read here, maybe later on another thread: subtract what has passed since
         started_at = time.time_ns() // 1_000_000 - round((clock() - self.t0) * 1000)
-        usage, error = self._usage(), self.error
+        usage, error = self.usage, self.error  # the Usage finish() read
         model = self.model or self._request()
         span = _blank_span(_BLANK)
         span.model = model if type(model) is str else str(model)
@@ -255,18 +263,6 @@ class Call(msgspec.Struct, gc=False):
     def _request(self) -> str:
         model = self.request_model
         return model if type(model) is str else str(model or "")
-
-    def _usage(self) -> Usage:
-        usage = self.usage
-        if usage is None:
-            return _NO_USAGE
-        if type(usage) is Usage:  # read already
-            return usage
-        try:
-            return self.op.usage(usage)
-        except Exception as exc:  # a usage shape this version does not know: keep the span
-            note_failure(self.settings.tracer, exc)
-            return _NO_USAGE
 
     def _attributes(self) -> dict[str, Any]:
         attributes: dict[str, Any] = {"gen_ai.operation.name": self.op.name}
@@ -320,30 +316,31 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
         if settings.capture_content:
             call.text_room, call.texts = settings.max_content_chars, []
             call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
-        return _started(call, kwargs)
+        if isinstance(call, StreamCall):
+            call.hide_usage = op.prepare(kwargs)
+            if _reaper is None:
+                ensure_reaper()
+        call.t0 = clock()  # last: the clock measures the SDK's call
+        return call
     except Exception as exc:
         note_failure(settings.tracer, exc)
         return None
 
 
-def _quick(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]) -> _C | None:
-    """What :func:`begin` makes of a call on a quick path (see :func:`_is_quick`, which made its
-    checks): a trace by itself, with nothing to capture."""
+def _responded(settings: Settings, op: Operation, request_model: Any, t0: float, response: Any) -> None:
+    """Record the usual call, ended now: a single response (read with ``op.fields``), outside any
+    trace, with nothing to capture. Made finished, in one step, where :func:`begin` and
+    :meth:`Call.complete` would take several: the wrappers' quick path. Never raises."""
+    ended = clock()
+    call = Call(settings, op, request_model, t0, ended)
     try:
-        return _started(kind(settings, op, kwargs.get("model")), kwargs)
-    except Exception as exc:
-        note_failure(settings.tracer, exc)
-        return None
-
-
-def _started(call: _C, kwargs: dict[str, Any]) -> _C:
-    """The last steps of making a call: a stream's request is prepared, then the clock starts."""
-    if isinstance(call, StreamCall):
-        call.hide_usage = call.op.prepare(kwargs)
-        if _reaper is None:
-            ensure_reaper()
-    call.t0 = clock()
-    return call
+        call.model, usage = op.fields(response)  # type: ignore[misc]  # ``fields`` is set: see the wrappers
+        call.usage = _NO_USAGE if usage is None else op.usage(usage)
+    except Exception:  # a response this version cannot read: the common path says what went wrong
+        call.complete(response, ended=ended)
+        return
+    call.done = True
+    settings.tracer._emit_alone(call)
 
 
 def _parsed(call: Call, response: Any) -> Any:
@@ -451,33 +448,40 @@ atexit.register(record_abandoned)  # registered after the tracer's, so it runs b
 # --- method wrappers ----------------------------------------------------------------------------
 
 
-def _is_quick(quick: bool, kwargs: dict[str, Any]) -> bool:
-    """Whether a call may take a quick path: ``quick`` (no content to capture, as chosen when the
-    client was instrumented), made outside any trace, with no spans of dropped streams waiting and
-    no extra headers (which ``with_raw_response`` uses). Never raises: the full path counts what
-    went wrong."""
-    try:
-        return quick and _current.get() is None and not _abandoned and "extra_headers" not in kwargs
-    except Exception:
-        return False
-
-
 def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through.
 
-    The usual calls (outside any trace, nothing to capture) take quick paths made of as few steps
-    as can be: on the calling thread, running code that is not in the processor's caches costs far
-    more than the same code in a loop, so every line here counts. They skip :func:`begin`, whose
-    checks :func:`_is_quick` has made.
+    The usual call (a single response, outside any trace, nothing to capture) takes a quick path:
+    on the calling thread, code that is not in the processor's caches costs many times what the
+    same code costs in a loop, so that path runs as few functions and touches as few objects as it
+    can.
     """
     from ._streams import watch_sync
 
-    quick = not settings.capture_content
+    quick = not settings.capture_content and op.fields is not None
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        kind = StreamCall if kwargs.get("stream") else Call
-        call = _quick(kind, settings, op, kwargs) if _is_quick(quick, kwargs) else begin(kind, settings, op, kwargs)
+        try:
+            alone = (
+                quick
+                and not kwargs.get("stream")
+                and _current.get() is None
+                and not _abandoned
+                and "extra_headers" not in kwargs  # with_raw_response's, among others
+            )
+        except Exception:  # tokentrace's own failure: the common path counts it
+            alone = False
+        if alone:
+            t0 = clock()
+            try:
+                result = original(*args, **kwargs)
+            except BaseException as exc:
+                Call(settings, op, kwargs.get("model"), t0).fail(exc)
+                raise
+            _responded(settings, op, kwargs.get("model"), t0, result)
+            return result
+        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return original(*args, **kwargs)
         try:
@@ -503,12 +507,30 @@ def traced_async(
     """The ``async`` twin of :func:`traced_sync`."""
     from ._streams import watch_async
 
-    quick = not settings.capture_content
+    quick = not settings.capture_content and op.fields is not None
 
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        kind = StreamCall if kwargs.get("stream") else Call
-        call = _quick(kind, settings, op, kwargs) if _is_quick(quick, kwargs) else begin(kind, settings, op, kwargs)
+        try:
+            alone = (
+                quick
+                and not kwargs.get("stream")
+                and _current.get() is None
+                and not _abandoned
+                and "extra_headers" not in kwargs
+            )
+        except Exception:  # tokentrace's own failure: the common path counts it
+            alone = False
+        if alone:
+            t0 = clock()
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                Call(settings, op, kwargs.get("model"), t0).fail(exc)
+                raise
+            _responded(settings, op, kwargs.get("model"), t0, result)
+            return result
+        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return await original(*args, **kwargs)
         try:
