@@ -25,7 +25,8 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,6 +61,7 @@ _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by with_raw_response / 
 _STREAMING_RESPONSE = "stream"  # its value for with_streaming_response: the body is the caller's to read
 _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
+_NO_HEADERS: Mapping[str, str] = types.MappingProxyType({})
 clock = time.perf_counter  # the clock of every call
 MODEL_AND_USAGE = operator.attrgetter("model", "usage")  # ``Operation.fields`` of most operations
 _BLANK = Span(model="")
@@ -299,23 +301,26 @@ class StreamCall(Call, gc=False):
         return attributes
 
 
-def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]) -> _C | None:
+def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any], alone: bool = False) -> _C | None:
     """A new call of ``kind``, None when it is not to be traced. ``kwargs`` is the wrapper's own
-    dict of the arguments to send, which a streamed call may add to."""
+    dict of the arguments to send, which a streamed call may add to. ``alone``: the wrapper found
+    the call outside any trace, with nothing to capture, no extra headers and no spans of dropped
+    streams waiting, so none of that is looked at again."""
     try:
-        if _abandoned:
-            record_abandoned()
-        headers = kwargs.get("extra_headers") or {}
-        raw = _RAW_RESPONSE_HEADER in headers
-        if raw and headers[_RAW_RESPONSE_HEADER] == _STREAMING_RESPONSE:
-            return None  # with_streaming_response: reading the body would take it from the caller
-        call = kind(settings, op, kwargs.get("model"), raw=raw)
-        current = _current.get()
-        if current is not None:  # else, the usual case: a trace by itself
-            call.trace, call.parent, call.own_trace = _join(settings.tracer, current, op.name)
-        if settings.capture_content:
-            call.text_room, call.texts = settings.max_content_chars, []
-            call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
+        call = kind(settings, op, kwargs.get("model"))
+        if not alone:
+            if _abandoned:
+                record_abandoned()
+            headers = kwargs.get("extra_headers") or _NO_HEADERS
+            call.raw = _RAW_RESPONSE_HEADER in headers
+            if call.raw and headers[_RAW_RESPONSE_HEADER] == _STREAMING_RESPONSE:
+                return None  # with_streaming_response: reading the body would take it from the caller
+            current = _current.get()
+            if current is not None:  # else, the usual case: a trace by itself
+                call.trace, call.parent, call.own_trace = _join(settings.tracer, current, op.name)
+            if settings.capture_content:
+                call.text_room, call.texts = settings.max_content_chars, []
+                call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
         if isinstance(call, StreamCall):
             call.hide_usage = op.prepare(kwargs)
             if _reaper is None:
@@ -458,21 +463,21 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
     """
     from ._streams import watch_sync
 
-    quick = not settings.capture_content and op.fields is not None
+    lean, readable = not settings.capture_content, op.fields is not None
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
         try:
             alone = (
-                quick
-                and not kwargs.get("stream")
+                lean
                 and _current.get() is None
                 and not _abandoned
                 and "extra_headers" not in kwargs  # with_raw_response's, among others
             )
         except Exception:  # tokentrace's own failure: the common path counts it
             alone = False
-        if alone:
+        streamed = kwargs.get("stream")
+        if alone and readable and not streamed:
             t0 = clock()
             try:
                 result = original(*args, **kwargs)
@@ -481,7 +486,7 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
                 raise
             _responded(settings, op, kwargs.get("model"), t0, result)
             return result
-        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
+        call = begin(StreamCall if streamed else Call, settings, op, kwargs, alone)
         if call is None:
             return original(*args, **kwargs)
         try:
@@ -507,21 +512,16 @@ def traced_async(
     """The ``async`` twin of :func:`traced_sync`."""
     from ._streams import watch_async
 
-    quick = not settings.capture_content and op.fields is not None
+    lean, readable = not settings.capture_content, op.fields is not None
 
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
         try:
-            alone = (
-                quick
-                and not kwargs.get("stream")
-                and _current.get() is None
-                and not _abandoned
-                and "extra_headers" not in kwargs
-            )
+            alone = lean and _current.get() is None and not _abandoned and "extra_headers" not in kwargs
         except Exception:  # tokentrace's own failure: the common path counts it
             alone = False
-        if alone:
+        streamed = kwargs.get("stream")
+        if alone and readable and not streamed:
             t0 = clock()
             try:
                 result = await original(*args, **kwargs)
@@ -530,7 +530,7 @@ def traced_async(
                 raise
             _responded(settings, op, kwargs.get("model"), t0, result)
             return result
-        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
+        call = begin(StreamCall if streamed else Call, settings, op, kwargs, alone)
         if call is None:
             return await original(*args, **kwargs)
         try:
