@@ -456,10 +456,11 @@ atexit.register(record_abandoned)  # registered after the tracer's, so it runs b
 def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through.
 
-    The usual call (a single response, outside any trace, nothing to capture) takes a quick path:
-    on the calling thread, code that is not in the processor's caches costs many times what the
-    same code costs in a loop, so that path runs as few functions and touches as few objects as it
-    can.
+    The usual calls, outside any trace with nothing to capture (``alone``), take quick paths: on
+    the calling thread, code that is not in the processor's caches costs many times what the same
+    code costs in a loop, so those paths run as few functions and touch as few objects as they
+    can. A single response is recorded in one step (:func:`_responded`); a stream skips the checks
+    :func:`begin` would make again.
     """
     from ._streams import watch_sync
 
@@ -467,13 +468,8 @@ def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any])
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        try:
-            alone = (
-                lean
-                and _current.get() is None
-                and not _abandoned
-                and "extra_headers" not in kwargs  # with_raw_response's, among others
-            )
+        try:  # with_raw_response sets extra headers
+            alone = lean and _current.get() is None and not _abandoned and "extra_headers" not in kwargs
         except Exception:  # tokentrace's own failure: the common path counts it
             alone = False
         streamed = kwargs.get("stream")
