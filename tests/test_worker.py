@@ -20,6 +20,23 @@ def test_handles_everything_put_before_flush_in_batches() -> None:
     worker.shutdown(1)
 
 
+def test_a_full_batch_wakes_the_worker_and_a_backlog_is_drained_without_waiting_for_the_interval() -> None:
+    gate, handled, everything = threading.Event(), [], threading.Event()
+
+    def handler(batch: list[int]) -> None:
+        gate.wait(5)  # held while the backlog builds up
+        handled.extend(batch)
+        if len(handled) == 40:
+            everything.set()
+
+    worker: BatchWorker[int] = BatchWorker("tokentrace.test", handler, max_batch=4, interval=60)
+    worker.put_many(range(40))  # ten batches: the first wakes the worker, which then holds in the handler
+    gate.set()
+    assert everything.wait(5)  # no flush, and the 60 s interval never came
+    assert handled == list(range(40))
+    worker.shutdown(1)
+
+
 def test_full_queue_drops_the_newest_and_counts() -> None:
     gate = threading.Event()
     seen: list[int] = []

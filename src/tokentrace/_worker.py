@@ -98,7 +98,7 @@ class BatchWorker(Generic[T]):
         self._put += 1
         if self._thread is None:
             self._start()
-        if size >= self._max_batch - 1:  # this item filled a batch
+        if size >= self._max_batch - 1 and not self._wake.is_set():  # a batch is full: one wake is enough
             self._wake.set()
 
     def put_many(self, items: Iterable[T]) -> None:
