@@ -25,8 +25,7 @@ import operator
 import os
 import threading
 import time
-import types
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,7 +60,6 @@ _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by with_raw_response / 
 _STREAMING_RESPONSE = "stream"  # its value for with_streaming_response: the body is the caller's to read
 _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
-_NO_HEADERS: Mapping[str, str] = types.MappingProxyType({})
 clock = time.perf_counter  # the clock of every call
 MODEL_AND_USAGE = operator.attrgetter("model", "usage")  # ``Operation.fields`` of most operations
 _BLANK = Span(model="")
@@ -166,8 +164,8 @@ class Call(msgspec.Struct, gc=False):
 
     # --- how it ended ---------------------------------------------------------------------------
 
-    def complete(self, response: Any, *, ended: float | None = None) -> None:
-        """A whole (non-streamed) response arrived (at ``ended``, when not now)."""
+    def complete(self, response: Any) -> None:
+        """A whole (non-streamed) response arrived."""
         op = self.op
         try:
             if op.fields is not None and self.texts is None:  # no content to capture: run in C
@@ -176,7 +174,7 @@ class Call(msgspec.Struct, gc=False):
                 op.read(self, response)
         except Exception as exc:
             note_failure(self.settings.tracer, exc)
-        self.finish(ended=ended)
+        self.finish()
 
     def fail(self, exc: BaseException) -> None:
         """The SDK raised ``exc`` (the caller re-raises it unchanged)."""
@@ -301,26 +299,28 @@ class StreamCall(Call, gc=False):
         return attributes
 
 
-def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any], alone: bool = False) -> _C | None:
+def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, Any]) -> _C | None:
     """A new call of ``kind``, None when it is not to be traced. ``kwargs`` is the wrapper's own
-    dict of the arguments to send, which a streamed call may add to. ``alone``: the wrapper found
-    the call outside any trace, with nothing to capture, no extra headers and no spans of dropped
-    streams waiting, so none of that is looked at again."""
+    dict of the arguments to send, which a streamed call may add to.
+
+    Every call made through a traced method starts here, so the usual one (outside any trace,
+    nothing to capture, no extra headers) runs as few steps as can be: on the calling thread,
+    code that is not in the processor's caches costs many times what it costs in a loop."""
     try:
+        if _abandoned:
+            record_abandoned()
         call = kind(settings, op, kwargs.get("model"))
-        if not alone:
-            if _abandoned:
-                record_abandoned()
-            headers = kwargs.get("extra_headers") or _NO_HEADERS
+        headers = kwargs.get("extra_headers")
+        if headers:
             call.raw = _RAW_RESPONSE_HEADER in headers
             if call.raw and headers[_RAW_RESPONSE_HEADER] == _STREAMING_RESPONSE:
                 return None  # with_streaming_response: reading the body would take it from the caller
-            current = _current.get()
-            if current is not None:  # else, the usual case: a trace by itself
-                call.trace, call.parent, call.own_trace = _join(settings.tracer, current, op.name)
-            if settings.capture_content:
-                call.text_room, call.texts = settings.max_content_chars, []
-                call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
+        current = _current.get()
+        if current is not None:  # else, the usual case: a trace by itself
+            call.trace, call.parent, call.own_trace = _join(settings.tracer, current, op.name)
+        if settings.capture_content:
+            call.text_room, call.texts = settings.max_content_chars, []
+            call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
         if isinstance(call, StreamCall):
             call.hide_usage = op.prepare(kwargs)
             if _reaper is None:
@@ -330,22 +330,6 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
     except Exception as exc:
         note_failure(settings.tracer, exc)
         return None
-
-
-def _responded(settings: Settings, op: Operation, request_model: Any, t0: float, response: Any) -> None:
-    """Record the usual call, ended now: a single response (read with ``op.fields``), outside any
-    trace, with nothing to capture. Made finished, in one step, where :func:`begin` and
-    :meth:`Call.complete` would take several: the wrappers' quick path. Never raises."""
-    ended = clock()
-    call = Call(settings, op, request_model, t0, ended)
-    try:
-        call.model, usage = op.fields(response)  # type: ignore[misc]  # ``fields`` is set: see the wrappers
-        call.usage = _NO_USAGE if usage is None else op.usage(usage)
-    except Exception:  # a response this version cannot read: the common path says what went wrong
-        call.complete(response, ended=ended)
-        return
-    call.done = True
-    settings.tracer._emit_alone(call)
 
 
 def _parsed(call: Call, response: Any) -> Any:
@@ -454,35 +438,12 @@ atexit.register(record_abandoned)  # registered after the tracer's, so it runs b
 
 
 def traced_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through.
-
-    The usual calls, outside any trace with nothing to capture (``alone``), take quick paths: on
-    the calling thread, code that is not in the processor's caches costs many times what the same
-    code costs in a loop, so those paths run as few functions and touch as few objects as they
-    can. A single response is recorded in one step (:func:`_responded`); a stream skips the checks
-    :func:`begin` would make again.
-    """
+    """Wrap a bound sync SDK method: one span per call; the SDK's result and errors pass through."""
     from ._streams import watch_sync
-
-    lean, readable = not settings.capture_content, op.fields is not None
 
     @functools.wraps(original)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        try:  # with_raw_response sets extra headers
-            alone = lean and _current.get() is None and not _abandoned and "extra_headers" not in kwargs
-        except Exception:  # tokentrace's own failure: the common path counts it
-            alone = False
-        streamed = kwargs.get("stream")
-        if alone and readable and not streamed:
-            t0 = clock()
-            try:
-                result = original(*args, **kwargs)
-            except BaseException as exc:
-                Call(settings, op, kwargs.get("model"), t0).fail(exc)
-                raise
-            _responded(settings, op, kwargs.get("model"), t0, result)
-            return result
-        call = begin(StreamCall if streamed else Call, settings, op, kwargs, alone)
+        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return original(*args, **kwargs)
         try:
@@ -508,25 +469,9 @@ def traced_async(
     """The ``async`` twin of :func:`traced_sync`."""
     from ._streams import watch_async
 
-    lean, readable = not settings.capture_content, op.fields is not None
-
     @functools.wraps(original)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        try:
-            alone = lean and _current.get() is None and not _abandoned and "extra_headers" not in kwargs
-        except Exception:  # tokentrace's own failure: the common path counts it
-            alone = False
-        streamed = kwargs.get("stream")
-        if alone and readable and not streamed:
-            t0 = clock()
-            try:
-                result = await original(*args, **kwargs)
-            except BaseException as exc:
-                Call(settings, op, kwargs.get("model"), t0).fail(exc)
-                raise
-            _responded(settings, op, kwargs.get("model"), t0, result)
-            return result
-        call = begin(StreamCall if streamed else Call, settings, op, kwargs, alone)
+        call = begin(StreamCall if kwargs.get("stream") else Call, settings, op, kwargs)
         if call is None:
             return await original(*args, **kwargs)
         try:
