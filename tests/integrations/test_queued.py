@@ -8,9 +8,10 @@ import gc
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anthropic
@@ -20,6 +21,7 @@ import pytest
 from tests.fakes.providers import Fault, ProviderServer
 from tokentrace import FileTransport, Span, Tracer
 from tokentrace.integrations import _calls
+from tokentrace.integrations.openai import CHAT
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
 CHAT_LINE = {  # every key but the ids, times and latency, exactly as the file holds them
@@ -55,6 +57,11 @@ def client(server: ProviderServer, tracer: Tracer) -> Iterator[openai.OpenAI]:
 def lines(tracer: Tracer, tmp_path: Path) -> list[dict[str, Any]]:
     assert tracer.flush(10)
     return [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+
+
+def chat_returning(tracer: Tracer, result: Any) -> Callable[..., Any]:
+    """A traced chat method whose SDK call returns ``result``: what this version may be handed."""
+    return _calls.traced_sync(_calls.Settings(tracer), CHAT, lambda **kwargs: result)
 
 
 def millis(stamp: str) -> int:
@@ -145,16 +152,9 @@ def test_calls_after_close_are_counted_not_raised(client: openai.OpenAI, tracer:
 
 
 def test_a_response_that_cannot_be_read_still_gives_its_span(tracer: Tracer, tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
-    from tokentrace.integrations.openai import CHAT
-
     odd = SimpleNamespace(model="gpt-4o-2024-08-06")  # no usage: not what the SDK returns
 
-    def create(**kwargs: Any) -> Any:
-        return odd
-
-    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, create)
+    traced = chat_returning(tracer, odd)
     assert traced(model="gpt-4o", messages=MESSAGES) is odd
     [line] = lines(tracer, tmp_path)
     assert (line["name"], line["model"], line["prompt_tokens"], line["status"]) == ("chat", "gpt-4o", 0, "ok")
@@ -171,12 +171,8 @@ def test_a_response_that_cannot_be_read_still_gives_its_span(tracer: Tracer, tmp
 def test_a_usage_that_cannot_be_read_keeps_the_span_and_its_model(
     tracer: Tracer, tmp_path: Path, usage: Any, failures: dict[str, int]
 ) -> None:
-    from types import SimpleNamespace
-
-    from tokentrace.integrations.openai import CHAT
-
     odd = SimpleNamespace(model="gpt-4o-2024-08-06", usage=usage)
-    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, lambda **kwargs: odd)
+    traced = chat_returning(tracer, odd)
     assert traced(model="gpt-4o", messages=MESSAGES) is odd
     [line] = lines(tracer, tmp_path)
     assert (line["name"], line["model"], line["prompt_tokens"], line["comp_tokens"], line["status"]) == (
@@ -192,10 +188,6 @@ def test_a_usage_that_cannot_be_read_keeps_the_span_and_its_model(
 def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read(
     tracer: Tracer, tmp_path: Path
 ) -> None:
-    from types import SimpleNamespace
-
-    from tokentrace.integrations.openai import CHAT
-
     usage = SimpleNamespace(prompt_tokens=7, completion_tokens=3)
     chunks: list[Any] = [
         SimpleNamespace(model="gpt-4o-2024-08-06", choices=["Hel"], usage=None),
@@ -211,10 +203,7 @@ def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read
 
     stream = Stream()
 
-    def create(**kwargs: Any) -> Any:
-        return stream
-
-    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, create)
+    traced = chat_returning(tracer, stream)
     assert traced(model="gpt-4o", messages=MESSAGES, stream=True) is stream
     assert list(stream._iterator) == chunks[:2]
     [line] = lines(tracer, tmp_path)
@@ -229,8 +218,6 @@ def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read
 
 
 def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tracer: Tracer, tmp_path: Path) -> None:
-    from tokentrace.integrations.openai import CHAT
-
     class Stream:  # events read from ``_iterator``, but no room for another attribute
         __slots__ = ("_iterator",)
 
@@ -243,10 +230,7 @@ def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tra
     stream = Stream()
     events = stream._iterator
 
-    def create(**kwargs: Any) -> Any:
-        return stream
-
-    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, create)
+    traced = chat_returning(tracer, stream)
     assert traced(model="gpt-4o", messages=MESSAGES, stream=True) is stream
     assert stream._iterator is events
     assert list(stream._iterator) == ["Hel", "lo"]
@@ -261,14 +245,12 @@ def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tra
 
 
 def test_a_raw_response_that_cannot_be_parsed_is_recorded_as_it_stands(tracer: Tracer, tmp_path: Path) -> None:
-    from tokentrace.integrations.openai import CHAT
-
     class Unreadable:  # what with_raw_response hands back, with a body the SDK cannot parse
         def parse(self) -> Any:
             raise ValueError("not a chat completion")
 
     response = Unreadable()
-    traced = _calls.traced_sync(_calls.Settings(tracer), CHAT, lambda **kwargs: response)
+    traced = chat_returning(tracer, response)
     raw = {"X-Stainless-Raw-Response": "true"}
     assert traced(model="gpt-4o", messages=MESSAGES, extra_headers=raw) is response
     [line] = lines(tracer, tmp_path)
