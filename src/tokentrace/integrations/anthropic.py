@@ -14,7 +14,7 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -31,61 +31,53 @@ from ._streams import watch_async, watch_sync
 
 __all__ = ["MESSAGES", "patch"]
 
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation",
-    "output_tokens_details",
-)
 
+def _usage(kept: Any) -> Usage:
+    """What a call kept of its usage, as a :class:`Usage`, read when the call ends: a whole
+    message's usage model, or a stream's list of them (``message_start``'s, then the cumulative
+    ``message_delta`` ones), each one's counts that are set replacing those before them.
 
-def _counts(fields: dict[str, Any]) -> Usage:
-    """The counts in a usage model's fields (its ``__dict__``, or several merged)."""
-    read = fields.get("cache_read_input_tokens") or 0
-    write = fields.get("cache_creation_input_tokens") or 0
+    Written out in one function, since it runs on the caller's thread: helper calls and an
+    interim dict of the merged fields cost more there than the lines they would save."""
+    prompt = completion = read = write = creation = details = None
+    for usage in kept if type(kept) is list else (kept,):
+        fields = usage.__dict__
+        if "output_tokens_details" not in fields:  # an older SDK: the newer fields are in its extras
+            fields = {**(getattr(usage, "__pydantic_extra__", None) or {}), **fields}
+        value = fields.get("input_tokens")
+        if value is not None:
+            prompt = value
+        value = fields.get("output_tokens")
+        if value is not None:
+            completion = value
+        value = fields.get("cache_read_input_tokens")
+        if value is not None:
+            read = value
+        value = fields.get("cache_creation_input_tokens")
+        if value is not None:
+            write = value
+        value = fields.get("cache_creation")
+        if value is not None:
+            creation = value
+        value = fields.get("output_tokens_details")
+        if value is not None:
+            details = value
+    read, write = read or 0, write or 0
     return Usage(
-        prompt_tokens=(fields.get("input_tokens") or 0) + read + write,
-        completion_tokens=fields.get("output_tokens") or 0,
+        prompt_tokens=(prompt or 0) + read + write,
+        completion_tokens=completion or 0,
         cached_tokens=read,
         cache_write_tokens=write,
-        reasoning_tokens=_count(fields.get("output_tokens_details"), "thinking_tokens"),
-        cache_write_1h_tokens=min(_count(fields.get("cache_creation"), "ephemeral_1h_input_tokens"), write),
+        reasoning_tokens=_count(details, "thinking_tokens") if details is not None else 0,
+        cache_write_1h_tokens=min(_count(creation, "ephemeral_1h_input_tokens"), write) if creation is not None else 0,
     )
 
 
 def _count(part: Any, name: str) -> int:
     """A count inside a nested part of the usage: a model, or a dict when the SDK does not know
     the part and keeps it as sent."""
-    if part is None:
-        return 0
     value = part.get(name) if isinstance(part, dict) else getattr(part, name, None)
     return value or 0
-
-
-def _merged(usages: Iterable[Any]) -> Usage:
-    """The counts of usage models read in order, each one's fields that are set replacing those
-    before them: a stream's ``message_start`` usage, then its cumulative ``message_delta`` ones."""
-    fields: dict[str, Any] = {}
-    for usage in usages:
-        known = usage.__dict__
-        if "output_tokens_details" not in known:  # an older SDK: the newer fields are in its extras
-            known = {**(getattr(usage, "__pydantic_extra__", None) or {}), **known}
-        for name in _USAGE_FIELDS:
-            value = known.get(name)
-            if value is not None:
-                fields[name] = value
-    return _counts(fields)
-
-
-def _usage(kept: Any) -> Usage:
-    """What a call kept of its usage, as a :class:`Usage`, read when the call ends: a whole
-    message's usage model, or a stream's list of them (see :func:`_merged`)."""
-    if type(kept) is list:
-        return _merged(kept)
-    fields = kept.__dict__
-    return _counts(fields) if "output_tokens_details" in fields else _merged((kept,))
 
 
 def _prompt(kwargs: dict[str, Any]) -> Any:
