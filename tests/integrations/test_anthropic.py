@@ -215,6 +215,19 @@ def test_a_dropped_stream_is_recorded_when_collected(client: anthropic.Anthropic
     assert (span.status, span.error, span.prompt_tokens) == (Status.ERROR, "stream not consumed", 2600)
 
 
+def test_a_dropped_stream_is_freed_at_once_without_the_collector(client: anthropic.Anthropic, traced: Any) -> None:
+    gc.disable()  # the SDK's streams hold no cycle: watching one must not make one
+    try:
+        stream = ask(client, stream=True)
+        next(iter(stream))
+        del stream
+        record_abandoned()
+        [span] = traced[1]
+    finally:
+        gc.enable()
+    assert (span.status, span.error, span.prompt_tokens) == (Status.ERROR, "stream not consumed", 2600)
+
+
 def test_uninstrument_restores_the_sdk_methods(client: anthropic.Anthropic, traced: Any) -> None:
     uninstrument(client)
     assert "create" not in vars(client.messages) and "stream" not in vars(client.messages)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import Iterator
@@ -240,6 +241,30 @@ def test_a_stream_closed_half_way_is_recorded_as_not_consumed(client: openai.Ope
     assert span.status is Status.ERROR and span.error == "stream not consumed"
     assert span.model == "gpt-4o-2024-08-06" and span.ttft_ms is not None
     assert (span.prompt_tokens, span.comp_tokens) == (0, 0)  # chat usage comes last
+
+
+def test_a_watched_stream_is_the_sdks_stream_with_nothing_set_on_it(
+    server: ProviderServer, client: openai.OpenAI
+) -> None:
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+        plain = raw.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        watched = chat(client, stream=True)
+        assert isinstance(watched, openai.Stream) and type(watched).__name__ == "Stream"
+        assert set(vars(watched)) == set(vars(plain))  # its close is its class's
+        plain.close()
+        watched.close()
+
+
+def test_reading_on_after_close_is_left_to_the_sdk_and_records_nothing_more(client: openai.OpenAI, traced: Any) -> None:
+    tracer, spans = traced
+    stream = chat(client, stream=True)
+    next(stream)
+    stream.close()
+    with contextlib.suppress(openai.APIConnectionError):  # the SDK's own answer, once its response is closed
+        list(stream)
+    [span] = spans
+    assert (span.error, span.comp_tokens) == ("stream not consumed", 0)
+    assert dict(tracer.stats()["dropped"]) == {}
 
 
 @pytest.mark.parametrize("helper", ["chat", "responses"])

@@ -14,15 +14,15 @@ streams) goes through that generator, so the span ends with the stream:
 The generator is started as soon as it is set in place, and waits before its first read: closing
 a generator that never started runs none of its code, and a stream dropped unread must be seen.
 
-The ``close`` replacement holds the stream only weakly: Anthropic's streams are built so that
-dropping the last reference frees them at once, and that must stay true.
+The stream's ``close`` is replaced by moving the stream into a subclass of its own class (made
+once per class) whose ``close`` first ends the span, by throwing :class:`StreamClosed` into the
+generator: nothing is added to the stream itself, and nothing it holds refers back to it, so
+Anthropic's streams, built to be freed as soon as the last reference is dropped, still are.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
 
@@ -33,53 +33,71 @@ __all__ = ["closer", "watch_async", "watch_sync"]
 
 def watch_sync(stream: Any, call: StreamCall) -> None:
     """Route a sync SDK stream's events through ``call``; never raises."""
+    cls = type(stream)
     try:
         events = _iterate(stream._iterator, call)
         next(events)  # primed: from here on, dropping the stream closes the generator
-        stream.close = functools.partial(_close_sync, call, weakref.ref(stream))
-        stream._iterator = events  # last: a stream that cannot be watched is left as it was
+        stream.__class__ = _watching(cls, _close_sync)
+        stream._iterator = events
     except Exception as exc:
-        _unwatchable(call, exc)
+        _unwatchable(stream, cls, call, exc)
 
 
 def watch_async(stream: Any, call: StreamCall) -> None:
     """Route an async SDK stream's events through ``call``; never raises."""
+    cls = type(stream)
     try:
         events = _aiterate(stream._iterator, call)
         with contextlib.suppress(StopIteration):  # primed as in watch_sync: no await comes first
             events.asend(None).send(None)
-        stream.close = functools.partial(_close_async, call, weakref.ref(stream))
-        stream._iterator = events  # last: a stream that cannot be watched is left as it was
+        stream.__class__ = _watching(cls, _close_async)
+        stream._iterator = events
     except Exception as exc:
-        _unwatchable(call, exc)
+        _unwatchable(stream, cls, call, exc)
 
 
 def closer(stream: Any) -> Any:
-    """The ``close`` set on ``stream`` by :func:`watch_sync` / :func:`watch_async`; None when the
-    stream is not watched."""
-    close = getattr(stream, "__dict__", {}).get("close")
-    watching = isinstance(close, functools.partial) and close.func in (_close_sync, _close_async)
-    return close if watching else None
+    """The ``close`` of a stream watched by :func:`watch_sync` / :func:`watch_async`, which ends
+    the span first; None when the stream is not watched."""
+    return stream.close if getattr(type(stream), "close", None) in (_close_sync, _close_async) else None
 
 
-def _close_sync(call: StreamCall, ref: weakref.ref[Any]) -> None:
-    """Stands in for the sync stream's ``close``: ends the span, then closes the stream."""
-    call.abandon()  # a no-op once the stream was read to its end
-    stream = ref()
-    if stream is not None:
-        type(stream).close(stream)
+class StreamClosed(Exception):
+    """Thrown into a watched stream's generator by the stream's ``close``: the caller stopped
+    reading, and the span ends as not consumed."""
 
 
-async def _close_async(call: StreamCall, ref: weakref.ref[Any]) -> None:
-    """Stands in for the async stream's ``close``."""
-    call.abandon()
-    stream = ref()
-    if stream is not None:
-        await type(stream).close(stream)
+def _close_sync(self: Any) -> None:
+    """A watched sync stream's ``close``: ends the span, then closes the stream as its SDK does."""
+    with contextlib.suppress(Exception):  # StreamClosed again: the generator had already ended
+        self._iterator.throw(StreamClosed())
+    super(type(self), self).close()  # the SDK's close: the watched class has no other base
 
 
-def _unwatchable(call: StreamCall, exc: Exception) -> None:
-    # Not a stream this module knows: record the call as it stands rather than lose it, marked.
+async def _close_async(self: Any) -> None:
+    """A watched async stream's ``close``."""
+    with contextlib.suppress(Exception):
+        await self._iterator.athrow(StreamClosed())
+    await super(type(self), self).close()
+
+
+_classes: dict[type, type] = {}  # an SDK stream class -> the class its watched streams are moved to
+
+
+def _watching(cls: type, close: Any) -> type:
+    """A subclass of ``cls`` of the same name, made once, with ``close`` as its ``close``. Its only
+    base is ``cls``, so that its objects have the same layout and may be moved to it."""
+    watched = _classes.get(cls)
+    if watched is None:
+        watched = _classes[cls] = type(cls.__name__, (cls,), {"__module__": __name__, "close": close})
+    return watched
+
+
+def _unwatchable(stream: Any, cls: type, call: StreamCall, exc: Exception) -> None:
+    # Not a stream this module knows: left as it was, and the call recorded as it stands rather
+    # than lost, marked.
+    with contextlib.suppress(Exception):
+        stream.__class__ = cls
     note_failure(call.settings.tracer, exc)
     call.watched = False
     call.finish()
@@ -98,13 +116,19 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
                 hidden = False
             if not hidden:
                 yield item
+    except StreamClosed:  # thrown by the stream's close()
+        call.abandon()
     except GeneratorExit:  # the stream is being collected: record from a clean context
         call.abandon(deferred=True)
         raise
     except BaseException as exc:
         call.fail(exc)
         raise
-    call.finish()
+    else:
+        call.finish()
+        return
+    yield None  # returned to close(); what is read after it comes from the SDK's stream as it would
+    yield from inner
 
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
@@ -120,10 +144,17 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
                 hidden = False
             if not hidden:
                 yield item
+    except StreamClosed:
+        call.abandon()
     except GeneratorExit:
         call.abandon(deferred=True)
         raise
     except BaseException as exc:
         call.fail(exc)
         raise
-    call.finish()
+    else:
+        call.finish()
+        return
+    yield None
+    async for item in inner:
+        yield item
