@@ -146,6 +146,33 @@ def test_async_create_stream_and_stream_manager(server: ProviderServer, traced: 
     assert [s.ttft_ms is None for s in spans] == [True, False, False]
 
 
+def test_async_streams_left_half_way_or_closed_after_their_end(server: ProviderServer, traced: Any) -> None:
+    tracer, spans = traced
+
+    async def main() -> None:
+        async with anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw:
+            client = tracer.instrument(raw)
+            async with stream_manager(client) as managed:
+                async for event in managed:
+                    if event.type == "content_block_delta":
+                        break
+            assert [span.error for span in spans] == ["stream not consumed"]  # by the block's exit
+            async with await ask(client, stream=True) as stream:
+                assert type(stream).__name__ == "AsyncStream" and isinstance(stream, anthropic.AsyncStream)
+                async for _ in stream:
+                    pass
+            # its close, after the end, leaves the span as the end made it
+
+    gc.disable()  # recorded by the closes, not by the collector
+    try:
+        asyncio.run(main())
+    finally:
+        gc.enable()
+    left, read = spans
+    assert (left.status, left.prompt_tokens, left.comp_tokens) == (Status.ERROR, 2600, 1)  # the usage seen so far
+    assert_sonnet(read)
+
+
 # --- failures -----------------------------------------------------------------------------------
 
 

@@ -78,10 +78,6 @@ class Settings:
     max_content_chars: int = 2000
 
 
-def _nothing_to_hide(kwargs: dict[str, Any]) -> bool:
-    return False
-
-
 @dataclass(frozen=True)
 class Operation:
     """How to read one SDK method's request, response and stream events.
@@ -94,7 +90,7 @@ class Operation:
         observe: takes one stream event; returns True to hide it from the caller.
         prepare: for a streamed call, changes the keyword arguments about to be sent (the
             wrapper's own ``kwargs`` dict, in place); True when ``observe`` may hide the
-            usage-only chunk it made the provider add.
+            usage-only chunk it made the provider add. None: the arguments are sent as given.
         usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`,
             on the call's thread when it ends.
         fields: ``(model, usage)`` of a whole response (an ``operator.attrgetter``, run in C),
@@ -107,7 +103,7 @@ class Operation:
     prompt: Callable[[dict[str, Any]], Any]
     read: Callable[[Call, Any], None]
     observe: Callable[[StreamCall, Any], bool]
-    prepare: Callable[[dict[str, Any]], bool] = _nothing_to_hide
+    prepare: Callable[[dict[str, Any]], bool] | None = None
     usage: Callable[[Any], Usage] = normalize_usage
     fields: Callable[[Any], tuple[Any, Any]] | None = None
 
@@ -322,7 +318,8 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
             call.text_room, call.texts = settings.max_content_chars, []
             call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
         if isinstance(call, StreamCall):
-            call.hide_usage = op.prepare(kwargs)
+            if op.prepare is not None:
+                call.hide_usage = op.prepare(kwargs)
             if _reaper is None:
                 ensure_reaper()
         call.t0 = clock()  # last: the clock measures the SDK's call
