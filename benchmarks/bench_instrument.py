@@ -51,6 +51,7 @@ from tokentrace.transports.base import BatchingTransport
 QUICK = "--quick" in sys.argv
 TRIALS, ROUNDS, PER_ROUND = (3, 10, 20) if QUICK else (12, 40, 20)
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
+USAGE_CHUNK = {"include_usage": True}  # stream_options asking for the usage chunk, as a traced chat stream does
 TARGET_US = 20.0
 
 
@@ -199,7 +200,7 @@ def sync_scenarios(url: str, tracer: tokentrace.Tracer, seed: int) -> list[Row]:
         first, second, instrumented = interleaved(seed, chat(plain_chat), chat(plain_chat), chat(traced_chat))
         # A traced stream asks for the usage chunk; the second baseline asks for it too.
         bare, with_usage, traced_stream = interleaved(
-            seed, stream(plain_chat), stream(plain_chat, stream_options={"include_usage": True}), stream(traced_chat)
+            seed, stream(plain_chat), stream(plain_chat, stream_options=USAGE_CHUNK), stream(traced_chat)
         )
         return [
             Row("noise: the same plain calls, timed apart", first, second),
@@ -285,9 +286,8 @@ def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, float,
     priced and counted on the tracer's worker)."""
     with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client:
         completion = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-        usage = {"include_usage": True}
         chunks = list(
-            client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=usage)
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=USAGE_CHUNK)
         )
 
     single = _calls.traced_sync(_calls.Settings(tracer), openai_integration.CHAT, lambda **kwargs: completion)
@@ -335,13 +335,12 @@ def gc_pressure(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, GC, GC]]
     number = 300 if QUICK else 2000
     long = 1000 if QUICK else 20_000  # long enough for the older generations to be collected too
     with methods(url, tracer) as (plain_chat, plain_messages, traced_chat, traced_messages):
-        usage = {"include_usage": True}
         scenarios = [
             (f"openai chat.completions.create, {long:,} calls", long, chat(plain_chat), chat(traced_chat)),
             (
                 f"openai chat stream, {number:,} calls",
                 number,
-                stream(plain_chat, stream_options=usage),
+                stream(plain_chat, stream_options=USAGE_CHUNK),
                 stream(traced_chat),
             ),
             (
@@ -399,7 +398,8 @@ def main() -> None:
             report(list(rows))
         tracer = tokentrace.Tracer(transport=_Discard())
         alone = wrapper_alone(url, tracer)
-        collected = gc_pressure(url, tokentrace.Tracer(transport=_Discard()))
+        with tokentrace.Tracer(transport=_Discard()) as counted:
+            collected = gc_pressure(url, counted)
     print("the wrapper alone around canned SDK results, CPU per call: on the calling thread / in all,")
     print("with the span built, priced and counted on the worker")
     for label, caller, total in alone:
