@@ -3,7 +3,7 @@
 Both SDKs' ``Stream`` / ``AsyncStream`` read their events from ``self._iterator``; the stream's
 iterator is swapped for a generator that hands each event, on its way to the caller, to the
 operation's ``observe`` with the :class:`~._calls.StreamCall` (a failure to read one is counted and
-the event passes), and its ``close`` for one that ends the span first. Every way of reading the
+the event passes), and its ``close`` for one that ends the span first (see below). Every way of reading the
 stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``, text
 streams) goes through that generator, so the span ends with the stream:
 
