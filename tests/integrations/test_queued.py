@@ -218,7 +218,7 @@ def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read
 
 
 def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tracer: Tracer, tmp_path: Path) -> None:
-    class Stream:  # events read from ``_iterator``, but no room for another attribute
+    class Stream:  # events read from ``_iterator``, but its slots keep it from moving to a subclass
         __slots__ = ("_iterator",)
 
         def __init__(self) -> None:

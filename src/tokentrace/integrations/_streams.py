@@ -3,9 +3,9 @@
 Both SDKs' ``Stream`` / ``AsyncStream`` read their events from ``self._iterator``; the stream's
 iterator is swapped for a generator that hands each event, on its way to the caller, to the
 operation's ``observe`` with the :class:`~._calls.StreamCall` (a failure to read one is counted and
-the event passes), and its ``close`` for one that ends the span first (see below). Every way of reading the
-stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``, text
-streams) goes through that generator, so the span ends with the stream:
+the event passes), and its ``close`` for one that ends the span first (see below). Every way of
+reading the stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``,
+text streams) goes through that generator, so the span ends with the stream:
 
 - exhausted: the usage seen, status ok (or the error the provider reported in-band);
 - an exception breaks it: that exception's ``"TypeName: message"``, and it reaches the caller;
@@ -23,7 +23,7 @@ Anthropic's streams, built to be freed as soon as the last reference is dropped,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from ._calls import StreamCall, clock, note_failure
@@ -84,7 +84,7 @@ async def _close_async(self: Any) -> None:
 _classes: dict[type, type] = {}  # an SDK stream class -> the class its watched streams are moved to
 
 
-def _watching(cls: type, close: Any) -> type:
+def _watching(cls: type, close: Callable[..., Any]) -> type:
     """A subclass of ``cls`` of the same name, made once, with ``close`` as its ``close``. Its only
     base is ``cls``, so that its objects have the same layout and may be moved to it."""
     watched = _classes.get(cls)
