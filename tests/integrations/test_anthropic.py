@@ -118,6 +118,65 @@ def test_calls_inside_a_trace_share_it(client: anthropic.Anthropic, traced: Any)
     assert {s.trace_id for s in spans} == {trace.trace_id}
 
 
+def test_parse_is_traced(client: anthropic.Anthropic, server: ProviderServer, traced: Any) -> None:
+    parsed = client.messages.parse(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
+    assert parsed.content[0].text == REPLY
+    assert len(server.requests) == 1  # a request of its own, not made through create
+    [span] = traced[1]
+    assert_sonnet(span)
+
+
+def test_beta_messages_create_parse_and_stream(
+    client: anthropic.Anthropic, server: ProviderServer, traced: Any
+) -> None:
+    beta = client.beta.messages
+    beta.create(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
+    events = list(beta.create(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES, stream=True))
+    assert events[-1].type == "message_stop"
+    beta.parse(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
+    with beta.stream(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES) as stream:
+        assert stream.get_final_text() == REPLY
+    raw = beta.with_raw_response.create(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
+    assert raw.parse().content[0].text == REPLY
+    assert len(server.requests) == 5
+    spans = traced[1]
+    assert len(spans) == 5
+    for span in spans:
+        assert_sonnet(span)
+    assert [s.ttft_ms is None for s in spans] == [True, False, True, False, True]
+
+
+def test_async_beta_messages_create_and_stream(server: ProviderServer, traced: Any) -> None:
+    tracer, spans = traced
+
+    async def main() -> str:
+        async with anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw:
+            beta = tracer.instrument(raw).beta.messages
+            await beta.create(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
+            await beta.parse(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
+            async with beta.stream(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES) as stream:
+                return await stream.get_final_text()  # type: ignore[no-any-return]
+
+    assert asyncio.run(main()) == REPLY
+    assert len(spans) == 3
+    for span in spans:
+        assert_sonnet(span)
+
+
+def test_a_beta_stream_left_half_way_is_recorded_as_not_consumed(client: anthropic.Anthropic, traced: Any) -> None:
+    with client.beta.messages.stream(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES) as stream:
+        for event in stream:
+            if event.type == "content_block_delta":
+                break
+    [span] = traced[1]
+    assert (span.status, span.error, span.prompt_tokens, span.comp_tokens) == (
+        Status.ERROR,
+        "stream not consumed",
+        2600,
+        1,
+    )
+
+
 def test_thinking_tokens_become_reasoning_tokens(client: anthropic.Anthropic, traced: Any) -> None:
     thinking = {"type": "enabled", "budget_tokens": 1024}
     ask(client, thinking=thinking)
@@ -257,8 +316,10 @@ def test_a_dropped_stream_is_freed_at_once_without_the_collector(client: anthrop
 
 def test_uninstrument_restores_the_sdk_methods(client: anthropic.Anthropic, traced: Any) -> None:
     uninstrument(client)
-    assert "create" not in vars(client.messages) and "stream" not in vars(client.messages)
+    for messages in (client.messages, client.beta.messages):
+        assert not {"create", "parse", "stream"} & set(vars(messages))
     ask(client)
+    client.beta.messages.parse(model="claude-sonnet-4-0", max_tokens=256, messages=MESSAGES)
     with stream_manager(client) as stream:
         stream.until_done()
     assert traced[1] == []

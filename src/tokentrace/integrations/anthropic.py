@@ -1,8 +1,9 @@
 """Tracing for ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic`` clients (and subclasses).
 
-Traced: ``messages.create`` (also with ``stream=True``) and ``messages.stream(...)``, whose manager
-is handed back wrapped: the span starts when its ``with`` block sends the request and ends with the
-stream (read to its end, closed by the block's exit, or collected). Calls made through
+Traced: ``messages.create`` (also with ``stream=True``), ``messages.parse`` (structured outputs, a
+request of its own) and ``messages.stream(...)``, whose manager is handed back wrapped: the span
+starts when its ``with`` block sends the request and ends with the stream (read to its end, closed
+by the block's exit, or collected); the same methods of ``beta.messages``. Calls made through
 ``with_raw_response`` are traced through the result their response parses (see
 ``_calls._parsed``); ``with_streaming_response`` ones are passed through untraced.
 
@@ -14,6 +15,7 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -174,8 +176,11 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
         raise TypeError(
             f"expected an anthropic.Anthropic or anthropic.AsyncAnthropic client, got {type(client).__name__}"
         )
-    messages = client.messages
-    return [
-        replace(messages, "create", lambda original: wrap(settings, MESSAGES, original)),
-        replace(messages, "stream", returning(lambda inner, kwargs: manager(inner, settings, kwargs))),
-    ]
+    traced = functools.partial(wrap, settings, MESSAGES)
+    helper = returning(lambda inner, kwargs: manager(inner, settings, kwargs))
+    patches = []
+    for messages in (client.messages, getattr(getattr(client, "beta", None), "messages", None)):
+        for name, make in (("create", traced), ("parse", traced), ("stream", helper)):
+            if callable(getattr(messages, name, None)):
+                patches.append(replace(messages, name, make))
+    return patches
