@@ -1,11 +1,11 @@
 """A local server speaking the OpenAI and Anthropic HTTP APIs, for the real SDKs to call.
 
-Routes: OpenAI ``POST /v1/chat/completions`` (JSON, or server-sent events with the usage-only
-final chunk sent only when ``stream_options.include_usage`` is set), ``/v1/responses`` (JSON or
-typed events), ``/v1/embeddings`` (floats or base64); Anthropic ``POST /v1/messages`` (JSON, or
-``message_start`` with cache usage, ``content_block_delta``, ``message_delta`` with the output
-usage, ``message_stop``). Every reply carries :data:`CANARY` in its text, and token counts are
-the fixed ones below, so tests can assert exact counts and costs.
+Routes: OpenAI ``POST /v1/chat/completions`` and ``/v1/completions`` (JSON, or server-sent events
+with the usage-only final chunk sent only when ``stream_options.include_usage`` is set),
+``/v1/responses`` (JSON or typed events), ``/v1/embeddings`` (floats or base64); Anthropic
+``POST /v1/messages`` (JSON, or ``message_start`` with cache usage, ``content_block_delta``,
+``message_delta`` with the output usage, ``message_stop``). Every reply carries :data:`CANARY` in
+its text, and token counts are the fixed ones below, so tests can assert exact counts and costs.
 
 Failures are scripted per request with :meth:`ProviderServer.script`: an HTTP error status (500,
 429...), a stall before answering (for client timeouts), or a stream broken by an in-band error.
@@ -27,6 +27,7 @@ __all__ = [
     "ANTHROPIC_USAGE",
     "CANARY",
     "CHAT_USAGE",
+    "COMPLETION_USAGE",
     "EMBEDDING_USAGE",
     "RESPONSES_USAGE",
     "Fault",
@@ -57,6 +58,7 @@ RESPONSES_USAGE = {
     "total_tokens": 1500,
 }
 EMBEDDING_USAGE = {"prompt_tokens": 8, "total_tokens": 8}
+COMPLETION_USAGE = {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
 ANTHROPIC_USAGE = {
     "input_tokens": 100,
     "cache_read_input_tokens": 2000,
@@ -100,6 +102,7 @@ class _ProviderHandler(Handler):
     def _answer(self, body: dict[str, Any], broken: bool) -> None:
         route = {
             "/v1/chat/completions": _chat,
+            "/v1/completions": _completions,
             "/v1/responses": _responses,
             "/v1/embeddings": _embeddings,
             "/v1/messages": _messages,
@@ -225,6 +228,25 @@ def _chat_chunk(body: dict[str, Any], choices: list[dict[str, Any]], with_usage:
     if with_usage:
         chunk["usage"] = None
     return _sse(chunk)
+
+
+# --- OpenAI legacy text completions -------------------------------------------------------------
+
+
+def _completions(body: dict[str, Any], broken: bool) -> Any:
+    head = {"id": "cmpl-fake", "object": "text_completion", "created": 1_700_000_000, "model": _model(body)}
+    if not body.get("stream"):
+        choice = {"text": REPLY, "index": 0, "finish_reason": "stop", "logprobs": None}
+        return {**head, "choices": [choice], "usage": COMPLETION_USAGE}
+    with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    pieces = [*REPLY_PIECES, ""]
+    chunks = [
+        _sse({**head, "choices": [{"text": piece, "index": 0, "finish_reason": None if piece else "stop"}]})
+        for piece in pieces
+    ]
+    if with_usage:
+        chunks.append(_sse({**head, "choices": [], "usage": COMPLETION_USAGE}))
+    return [*chunks, _sse("[DONE]")]
 
 
 # --- OpenAI responses ---------------------------------------------------------------------------

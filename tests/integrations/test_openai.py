@@ -116,6 +116,46 @@ def test_an_azure_client_is_traced_like_any_other(server: ProviderServer, traced
     assert_gpt4o(traced[1][0])
 
 
+# --- legacy text completions ---------------------------------------------------------------------
+
+INSTRUCT_COST = Decimal("0.000115")  # gpt-3.5-turbo-instruct per Mtok: 50 in x $1.50 + 20 out x $2
+
+
+def assert_instruct(span: Span) -> None:
+    assert (span.name, span.provider, span.model) == ("text_completion", "openai", "gpt-3.5-turbo-instruct")
+    assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens, span.reasoning_tokens) == (50, 20, None, None)
+    assert span.cost == INSTRUCT_COST
+    assert span.status is Status.OK and span.error is None
+    assert span.attributes == {
+        "gen_ai.operation.name": "text_completion",
+        "gen_ai.request.model": "gpt-3.5-turbo-instruct",
+    }
+
+
+def test_text_completions_plain_and_streamed(client: openai.OpenAI, server: ProviderServer, traced: Any) -> None:
+    completion = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hello")
+    assert completion.choices[0].text == REPLY
+    chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hello", stream=True))
+    assert server.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert all(chunk.choices and chunk.usage is None for chunk in chunks)  # the usage chunk is hidden
+    assert "".join(chunk.choices[0].text for chunk in chunks) == REPLY
+    plain, streamed = traced[1]
+    assert_instruct(plain)
+    assert_instruct(streamed)
+    assert plain.ttft_ms is None and streamed.ttft_ms is not None
+
+
+def test_text_completion_content_is_captured_when_asked(server: ProviderServer) -> None:
+    with capture_spans() as (tracer, spans), openai.OpenAI(base_url=server.openai_url, api_key="k") as raw:
+        client = tracer.instrument(raw, capture_content=True)
+        client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hello")
+        list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt=["Say", "hello"], stream=True))
+    assert [(s.attributes["gen_ai.prompt"], s.attributes["gen_ai.completion"]) for s in spans] == [
+        ("Say hello", REPLY),
+        ('["Say", "hello"]', REPLY),
+    ]
+
+
 # --- responses and embeddings -------------------------------------------------------------------
 
 
@@ -130,6 +170,17 @@ def test_responses_api_plain_and_streamed(client: openai.OpenAI, traced: Any) ->
     assert client.responses.create(model="o4-mini", input="hi").output_text == REPLY
     events = list(client.responses.create(model="o4-mini", input="hi", stream=True))
     assert events[-1].type == "response.completed"
+    plain, streamed = traced[1]
+    assert_o4_mini(plain)
+    assert_o4_mini(streamed)
+    assert plain.ttft_ms is None and streamed.ttft_ms is not None
+
+
+def test_beta_responses_are_traced(client: openai.OpenAI, server: ProviderServer, traced: Any) -> None:
+    assert client.beta.responses.create(model="o4-mini", input="hi").output[0].content[0].text == REPLY
+    events = list(client.beta.responses.create(model="o4-mini", input="hi", stream=True))
+    assert events[-1].type == "response.completed"
+    assert [request.path for request in server.requests] == ["/v1/responses?beta=true"] * 2
     plain, streamed = traced[1]
     assert_o4_mini(plain)
     assert_o4_mini(streamed)
@@ -380,8 +431,11 @@ def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: opena
     assert uninstrument(client) is client
     assert "create" not in vars(client.chat.completions) and "with_options" not in vars(client)
     assert "parse" not in vars(client.chat.completions) and "parse" not in vars(client.responses)
+    assert "create" not in vars(client.beta.responses) and "create" not in vars(client.completions)
     chat(client)
     client.responses.create(model="o4-mini", input="hi")
+    client.beta.responses.create(model="o4-mini", input="hi")
+    client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi")
     assert len(spans) == 1
 
 

@@ -22,7 +22,8 @@ MESSAGES: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "use
 
 
 def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -> None:
-    """Chat (plain, streamed), responses (plain, streamed), embeddings, messages (plain, streamed)."""
+    """Chat (plain, streamed), responses (plain, streamed), embeddings, messages (plain, streamed),
+    text completions (plain, streamed), beta responses, beta messages (plain, streamed)."""
     with (
         openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
         anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
@@ -37,6 +38,11 @@ def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -
         an.messages.create(model="claude-sonnet-4-0", max_tokens=64, system="Be brief.", messages=MESSAGES[1:])
         with an.messages.stream(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:]) as stream:
             stream.until_done()
+        oa.completions.create(model="gpt-3.5-turbo-instruct", prompt=PROMPT)
+        list(oa.completions.create(model="gpt-3.5-turbo-instruct", prompt=PROMPT, stream=True))
+        oa.beta.responses.create(model="o4-mini", input=PROMPT)
+        an.beta.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:])
+        list(an.beta.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], stream=True))
 
 
 def test_the_canary_appears_in_no_transport_output_by_default(
@@ -57,7 +63,7 @@ def test_the_canary_appears_in_no_transport_output_by_default(
         every_kind_of_call(server, tracer)
         assert tracer.flush(10)
         tracer.close()
-    assert len(memory.spans) == 7 and all(s.status == "ok" for s in memory.spans)
+    assert len(memory.spans) == 12 and all(s.status == "ok" for s in memory.spans)
     outputs = {
         "stdout": stdout.getvalue(),
         "jsonl": jsonl.read_text(),
@@ -76,12 +82,12 @@ def test_capture_content_records_prompt_and_completion(server: ProviderServer) -
     every_kind_of_call(server, tracer, capture_content=True)
     tracer.close()
     spans: list[Span] = memory.spans
-    assert len(spans) == 7
+    assert len(spans) == 12
     for span in spans:
         attributes = span.attributes or {}
         assert CANARY in attributes["gen_ai.prompt"], span.name
     completions = [(s.attributes or {}).get("gen_ai.completion") for s in spans]
-    assert completions == [REPLY, REPLY, REPLY, REPLY, None, REPLY, REPLY]
+    assert completions == [REPLY, REPLY, REPLY, REPLY, None, REPLY, REPLY, REPLY, REPLY, REPLY, REPLY, REPLY]
     assert "Be brief." in (spans[0].attributes or {})["gen_ai.prompt"]  # the system message too
     assert "Be brief." in (spans[2].attributes or {})["gen_ai.prompt"]  # responses instructions
     assert "Be brief." in (spans[5].attributes or {})["gen_ai.prompt"]  # anthropic system

@@ -3,20 +3,22 @@
 Traced: ``chat.completions.create`` (also with ``stream=True``, and through the SDK's
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
 outputs, which sends its own request), ``responses.create`` (also streamed, and
-``responses.stream()``), ``responses.parse``, and ``embeddings.create``. Calls made through
+``responses.stream()``), ``responses.parse``, ``beta.responses.create``, ``embeddings.create``, and
+the legacy text ``completions.create`` (also streamed). Calls made through
 ``with_raw_response`` return HTTP responses and are traced through the result the response parses
 (see ``_calls._parsed``); those made through ``with_streaming_response`` leave the body for the
 caller to read and are passed through untraced. The helpers' own stream objects close the HTTP
 response directly; their managers are handed back wrapped, so that closing a helper stream before
 its end (or leaving its ``with`` block) ends the span at once, as closing the stream under it does.
 
-Streamed chat completions only report usage when asked to: unless the caller chose
+Streamed chat and text completions only report usage when asked to: unless the caller chose
 ``stream_options["include_usage"]`` themselves, it is set to ``True`` (merged into any other
 stream options they gave) and the extra usage-only chunk it produces is kept from the caller.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,7 +32,7 @@ from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, note
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
 from ._streams import closer
 
-__all__ = ["CHAT", "EMBEDDINGS", "RESPONSES", "patch"]
+__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "patch"]
 
 _PROVIDER = "openai"
 _RESPONSE_EVENTS = frozenset(
@@ -77,34 +79,56 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     return True
 
 
-def _chat_read(call: Call, completion: Any) -> None:
-    call.model, call.usage = MODEL_AND_USAGE(completion)
-    if call.text_room:
-        for choice in completion.choices:
-            call.add_text(choice.message.content)
+def _whole(text: Callable[[Any], Any]) -> Callable[[Call, Any], None]:
+    """The ``read`` of a completion (chat or text), whose choices' text ``text`` reads."""
 
-
-def _chat_observe(call: StreamCall, chunk: Any) -> bool:
-    usage = chunk.usage
-    if usage is not None:
-        call.usage = usage
-    if chunk.choices:
-        if call.ttft_ms is None:  # the first output
-            call.mark_output()
-            call.model = chunk.model
+    def read(call: Call, completion: Any) -> None:
+        call.model, call.usage = MODEL_AND_USAGE(completion)
         if call.text_room:
-            for choice in chunk.choices:
-                call.add_text(choice.delta.content)
-        return False
-    return call.hide_usage and usage is not None
+            for choice in completion.choices:
+                call.add_text(text(choice))
+
+    return read
+
+
+def _chunks(text: Callable[[Any], Any]) -> Callable[[StreamCall, Any], bool]:
+    """The ``observe`` of a stream of completion chunks (chat or text), whose choices' text
+    ``text`` reads; hides the usage-only chunk when it was asked for by ``_chat_prepare``."""
+
+    def observe(call: StreamCall, chunk: Any) -> bool:
+        usage = chunk.usage
+        if usage is not None:
+            call.usage = usage
+        if chunk.choices:
+            if call.ttft_ms is None:  # the first output
+                call.mark_output()
+                call.model = chunk.model
+            if call.text_room:
+                for choice in chunk.choices:
+                    call.add_text(text(choice))
+            return False
+        return call.hide_usage and usage is not None
+
+    return observe
 
 
 CHAT = Operation(
     _PROVIDER,
     "chat",
     prompt=lambda kwargs: kwargs.get("messages"),
-    read=_chat_read,
-    observe=_chat_observe,
+    read=_whole(operator.attrgetter("message.content")),
+    observe=_chunks(operator.attrgetter("delta.content")),
+    prepare=_chat_prepare,
+    usage=_counts,
+    fields=MODEL_AND_USAGE,
+)
+
+COMPLETIONS = Operation(  # the legacy text completions, which OpenAI-compatible servers still serve
+    _PROVIDER,
+    "text_completion",
+    prompt=lambda kwargs: kwargs.get("prompt"),
+    read=_whole(operator.attrgetter("text")),
+    observe=_chunks(operator.attrgetter("text")),
     prepare=_chat_prepare,
     usage=_counts,
     fields=MODEL_AND_USAGE,
@@ -134,7 +158,16 @@ def _response_state(call: Call, response: Any) -> None:
 def _responses_read(call: Call, response: Any) -> None:
     _response_state(call, response)
     if call.text_room:
-        call.add_text(response.output_text)
+        text = getattr(response, "output_text", None)
+        if text is None:  # beta responses lack the property that joins the output's text
+            text = "".join(
+                part.text
+                for item in response.output
+                if item.type == "message"
+                for part in item.content
+                if part.type == "output_text"
+            )
+        call.add_text(text)
 
 
 def _responses_observe(call: StreamCall, event: Any) -> bool:
@@ -237,9 +270,15 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
         (client.chat.completions, "parse", CHAT),  # structured outputs: a request of its own
         (client.responses, "create", RESPONSES),
         (client.responses, "parse", RESPONSES),
+        (getattr(getattr(client, "beta", None), "responses", None), "create", RESPONSES),
         (client.embeddings, "create", EMBEDDINGS),
+        (client.completions, "create", COMPLETIONS),
     ]
-    patches = [replace(owner, name, _maker(wrap, settings, op)) for owner, name, op in targets if hasattr(owner, name)]
+    patches = [
+        replace(owner, name, _maker(wrap, settings, op))
+        for owner, name, op in targets
+        if callable(getattr(owner, name, None))
+    ]
     helper = returning(lambda inner, kwargs: manager(inner, settings))
     owners = [client.chat.completions, client.responses]
     return patches + [replace(owner, "stream", helper) for owner in owners if hasattr(owner, "stream")]
