@@ -4,7 +4,9 @@ Routes: OpenAI ``POST /v1/chat/completions`` and ``/v1/completions`` (JSON, or s
 with the usage-only final chunk sent only when ``stream_options.include_usage`` is set),
 ``/v1/responses`` (JSON or typed events), ``/v1/embeddings`` (floats or base64); Anthropic
 ``POST /v1/messages`` (JSON, or ``message_start`` with cache usage, ``content_block_delta``,
-``message_delta`` with the output usage, ``message_stop``). Every reply carries :data:`CANARY` in
+``message_delta`` with the output usage, ``message_stop``), also on Vertex AI's
+``.../models/{model}:rawPredict`` / ``:streamRawPredict`` and Bedrock's ``/model/{model}/invoke``
+/ ``invoke-with-response-stream`` (AWS event-stream framing). Every reply carries :data:`CANARY` in
 its text, and token counts are the fixed ones below, so tests can assert exact counts and costs.
 
 Failures are scripted per request with :meth:`ProviderServer.script`: an HTTP error status (500,
@@ -15,8 +17,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 import threading
+import urllib.parse
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +47,8 @@ RESPONSE_MODELS = {  # request model -> the dated id the fake answers with
     "gpt-4o": "gpt-4o-2024-08-06",
     "o4-mini": "o4-mini-2025-04-16",
     "claude-sonnet-4-0": "claude-sonnet-4-20250514",
+    "claude-sonnet-4@20250514": "claude-sonnet-4-20250514",  # Vertex AI's id
+    "us.anthropic.claude-sonnet-4-20250514-v1:0": "claude-sonnet-4-20250514",  # Bedrock's
 }
 CHAT_USAGE = {
     "prompt_tokens": 1000,
@@ -107,6 +114,14 @@ class _ProviderHandler(Handler):
             "/v1/embeddings": _embeddings,
             "/v1/messages": _messages,
         }.get(_route(self.path))
+        frame = None
+        platform = _VERTEX.match(self.path) or _BEDROCK.match(self.path)
+        if platform is not None:  # the model and whether to stream are in the path
+            model, action = platform.groups()
+            stream = action in ("streamRawPredict", "invoke-with-response-stream")
+            route, body = _messages, {**body, "model": urllib.parse.unquote(model), "stream": stream}
+            if action == "invoke-with-response-stream":
+                frame = _bedrock_frame
         if route is None:
             self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
@@ -116,7 +131,7 @@ class _ProviderHandler(Handler):
             return
         self.start_chunked()
         for event in events:
-            self.write_chunk(event)
+            self.write_chunk(event if frame is None else frame(event))
         self.end_chunked()
 
     def _error(self, status: int) -> None:
@@ -164,6 +179,28 @@ def _route(path: str) -> str:
     if path.startswith("/openai/deployments/"):
         return "/v1/" + path.split("/", 4)[4]
     return path
+
+
+# Claude on the cloud platforms: Vertex AI's and Bedrock's paths for messages, plain and streamed
+_VERTEX = re.compile(
+    r"/v1/projects/[^/]+/locations/[^/]+/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$"
+)
+_BEDROCK = re.compile(r"/model/([^/]+)/(invoke|invoke-with-response-stream)$")
+
+
+def _bedrock_frame(sse: bytes) -> bytes:
+    """One server-sent event as Bedrock streams it: an AWS event-stream message (big-endian
+    lengths, CRC-32 of the prelude and of the whole message) whose JSON payload holds the event's
+    JSON, base64-encoded."""
+    data = next(line for line in sse.decode().splitlines() if line.startswith("data: "))[len("data: ") :]
+    payload = json.dumps({"bytes": base64.b64encode(data.encode()).decode()}).encode()
+    headers = b"".join(
+        struct.pack(">B", len(name)) + name.encode() + struct.pack(">BH", 7, len(value)) + value.encode()
+        for name, value in ((":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event"))
+    )
+    prelude = struct.pack(">II", 12 + len(headers) + len(payload) + 4, len(headers))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + headers + payload
+    return message + struct.pack(">I", zlib.crc32(message))
 
 
 def _model(body: dict[str, Any]) -> str:

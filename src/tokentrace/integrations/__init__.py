@@ -41,9 +41,19 @@ C = TypeVar("C")
 _STATE = "_tokentrace_instrumentation"
 _CLIENTS = {  # SDK package -> client classes its integration takes (subclasses included)
     "openai": ("OpenAI", "AsyncOpenAI"),
-    "anthropic": ("Anthropic", "AsyncAnthropic"),
+    "anthropic": (
+        "Anthropic",
+        "AsyncAnthropic",
+        "AnthropicVertex",
+        "AsyncAnthropicVertex",
+        "AnthropicBedrock",
+        "AsyncAnthropicBedrock",
+    ),
 }
-_SUPPORTED = "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic or anthropic.AsyncAnthropic"
+_SUPPORTED = (
+    "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic, or anthropic's "
+    "Vertex AI / Bedrock"
+)
 _VIEWS = ("with_raw_response", "with_streaming_response")  # cached by the SDKs; see _forget_views
 
 
@@ -62,7 +72,8 @@ def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_
     Args:
         tracer: the :class:`~tokentrace.Tracer` the spans go to.
         client: an ``openai.OpenAI`` / ``openai.AsyncOpenAI`` (Azure ones too) or an
-            ``anthropic.Anthropic`` / ``anthropic.AsyncAnthropic`` client.
+            ``anthropic.Anthropic`` / ``anthropic.AsyncAnthropic`` client (the SDK's Vertex AI and
+            Bedrock clients too).
         capture_content: also record prompt and completion text in the span's attributes.
         max_content_chars: the most characters kept of each of them.
 

@@ -1,4 +1,6 @@
-"""Tracing for ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic`` clients (and subclasses).
+"""Tracing for ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic`` clients (and subclasses), and
+for the SDK's Vertex AI and Bedrock clients (``AnthropicVertex``, ``AnthropicBedrock`` and their
+async twins), whose spans name the provider ``"gcp.vertex_ai"`` / ``"aws.bedrock"``.
 
 Traced: ``messages.create`` (also with ``stream=True``), ``messages.parse`` (structured outputs, a
 request of its own) and ``messages.stream(...)``, whose manager is handed back wrapped: the span
@@ -15,6 +17,7 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +34,7 @@ from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, begi
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
 from ._streams import watch_async, watch_sync
 
-__all__ = ["MESSAGES", "patch"]
+__all__ = ["BEDROCK", "MESSAGES", "VERTEX", "patch"]
 
 
 def _usage(kept: Any) -> Usage:
@@ -119,17 +122,28 @@ def _observe(call: StreamCall, event: Any) -> bool:
 MESSAGES = Operation(
     "anthropic", "messages", prompt=_prompt, read=_read, observe=_observe, usage=_usage, fields=MODEL_AND_USAGE
 )
+# Claude served by the cloud platforms: the same calls, the provider named as OpenTelemetry names it
+VERTEX = dataclasses.replace(MESSAGES, provider="gcp.vertex_ai")
+BEDROCK = dataclasses.replace(MESSAGES, provider="aws.bedrock")
+_CLIENTS: tuple[tuple[type[Any], bool, Operation], ...] = (  # a client class, whether it is async, its calls
+    (anthropic.AsyncAnthropic, True, MESSAGES),
+    (anthropic.Anthropic, False, MESSAGES),
+    (anthropic.AsyncAnthropicVertex, True, VERTEX),
+    (anthropic.AnthropicVertex, False, VERTEX),
+    (anthropic.AsyncAnthropicBedrock, True, BEDROCK),
+    (anthropic.AnthropicBedrock, False, BEDROCK),
+)
 
 
 class _StreamManager(SyncStandIn):
     """Stands in for ``MessageStreamManager``: the call starts when ``__enter__`` sends it."""
 
-    def __init__(self, inner: Any, settings: Settings, kwargs: dict[str, Any]) -> None:
+    def __init__(self, inner: Any, settings: Settings, op: Operation, kwargs: dict[str, Any]) -> None:
         super().__init__(inner, settings)
-        self._kwargs = kwargs
+        self._op, self._kwargs = op, kwargs
 
     def __enter__(self) -> Any:
-        call = begin(StreamCall, self._settings, MESSAGES, self._kwargs)
+        call = begin(StreamCall, self._settings, self._op, self._kwargs)
         if call is None:
             return self._inner.__enter__()
         try:
@@ -144,12 +158,12 @@ class _StreamManager(SyncStandIn):
 class _AsyncStreamManager(AsyncStandIn):
     """Stands in for ``AsyncMessageStreamManager``; see :class:`_StreamManager`."""
 
-    def __init__(self, inner: Any, settings: Settings, kwargs: dict[str, Any]) -> None:
+    def __init__(self, inner: Any, settings: Settings, op: Operation, kwargs: dict[str, Any]) -> None:
         super().__init__(inner, settings)
-        self._kwargs = kwargs
+        self._op, self._kwargs = op, kwargs
 
     async def __aenter__(self) -> Any:
-        call = begin(StreamCall, self._settings, MESSAGES, self._kwargs)
+        call = begin(StreamCall, self._settings, self._op, self._kwargs)
         if call is None:
             return await self._inner.__aenter__()
         try:
@@ -165,19 +179,16 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
     """Trace ``client``'s model calls with ``settings``; the patches undo it.
 
     Raises:
-        TypeError: ``client`` is not an ``anthropic.Anthropic`` or ``anthropic.AsyncAnthropic``.
+        TypeError: ``client`` is none of the SDK's clients for Anthropic, Vertex AI or Bedrock.
     """
-    if isinstance(client, anthropic.AsyncAnthropic):
-        wrap: Callable[..., Any] = traced_async
-        manager: type[_StreamManager | _AsyncStreamManager] = _AsyncStreamManager
-    elif isinstance(client, anthropic.Anthropic):
-        wrap, manager = traced_sync, _StreamManager
-    else:
-        raise TypeError(
-            f"expected an anthropic.Anthropic or anthropic.AsyncAnthropic client, got {type(client).__name__}"
-        )
-    traced = functools.partial(wrap, settings, MESSAGES)
-    helper = returning(lambda inner, kwargs: manager(inner, settings, kwargs))
+    found = next((kind for kind in _CLIENTS if isinstance(client, kind[0])), None)
+    if found is None:
+        raise TypeError(f"expected one of the anthropic SDK's clients, got {type(client).__name__}")
+    _, is_async, op = found
+    wrap: Callable[..., Any] = traced_async if is_async else traced_sync
+    manager = _AsyncStreamManager if is_async else _StreamManager
+    traced = functools.partial(wrap, settings, op)
+    helper = returning(lambda inner, kwargs: manager(inner, settings, op, kwargs))
     patches = []
     for messages in (client.messages, getattr(getattr(client, "beta", None), "messages", None)):
         for name, make in (("create", traced), ("parse", traced), ("stream", helper)):
