@@ -185,6 +185,32 @@ def test_a_usage_that_cannot_be_read_keeps_the_span_and_its_model(
     assert tracer.stats()["dropped"] == failures
 
 
+@pytest.mark.parametrize(
+    "details",
+    [
+        {},  # what some OpenAI-compatible servers send: no details at all
+        {"prompt_tokens_details": {"cached_tokens": 4}},  # no completion details
+        {"prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 2}, "completion_tokens_details": {}},
+    ],
+)
+def test_usage_with_details_missing_is_read_all_the_same(
+    tracer: Tracer, tmp_path: Path, details: dict[str, Any]
+) -> None:
+    usage = openai.types.CompletionUsage.model_validate(
+        {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10, **details}
+    )
+    response = SimpleNamespace(model="gpt-4o-2024-08-06", usage=usage)
+    chat_returning(tracer, response)(model="gpt-4o", messages=MESSAGES)
+    [line] = lines(tracer, tmp_path)
+    cached = details.get("prompt_tokens_details", {})
+    assert (line["prompt_tokens"], line["comp_tokens"]) == (7, 3)
+    assert (line.get("cached_tokens"), line.get("cache_write_tokens")) == (
+        cached.get("cached_tokens"),
+        cached.get("cache_write_tokens"),
+    )
+    assert tracer.stats()["dropped"] == {}
+
+
 def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read(
     tracer: Tracer, tmp_path: Path
 ) -> None:
@@ -261,7 +287,13 @@ def test_a_raw_response_that_cannot_be_parsed_is_recorded_as_it_stands(tracer: T
 def _usage_models() -> int:
     """How many of the SDKs' usage models are alive."""
     gc.collect()
-    kinds = (openai.types.CompletionUsage, anthropic.types.Usage, anthropic.types.MessageDeltaUsage)
+    kinds = (
+        openai.types.CompletionUsage,
+        openai.types.completion_usage.PromptTokensDetails,
+        openai.types.completion_usage.CompletionTokensDetails,
+        anthropic.types.Usage,
+        anthropic.types.MessageDeltaUsage,
+    )
     return sum(isinstance(item, kinds) for item in gc.get_objects())
 
 
