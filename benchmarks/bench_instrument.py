@@ -13,8 +13,10 @@ the interpreter's caches, how the allocator's free lists are laid out): the same
 tens of µs apart from one process to the next. So every trial runs in a fresh process, and a row
 gives the median over trials with their range. A loopback call costs ~1 ms; the first row, the same
 plain calls timed as two contenders, shows the noise that is left. The last rows time the wrapper
-alone around a canned SDK result, and count the garbage collections per 1000 calls, plain and
-traced: calls waiting for the tracer's worker must keep nothing the collector tracks alive.
+alone around canned SDK results (a ChatCompletion, a 6-chunk stream, and a long one, whose cost is
+also given per chunk: real answers stream hundreds of chunks), and count the garbage collections
+per 1000 calls, plain and traced: calls waiting for the tracer's worker must keep nothing the
+collector tracks alive.
 
 Usage: ``python benchmarks/bench_instrument.py [--quick]``
 """
@@ -53,6 +55,7 @@ TRIALS, ROUNDS, PER_ROUND = (3, 10, 20) if QUICK else (12, 40, 20)
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 USAGE_CHUNK = {"include_usage": True}  # stream_options asking for the usage chunk, as a traced chat stream does
 TARGET_US = 20.0
+LONG_STREAM = 300  # content chunks in the long answer the wrapper is timed around
 
 
 class Timing(NamedTuple):
@@ -280,36 +283,40 @@ class _CannedStream:
         pass
 
 
-def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, float, float]]:
-    """µs per call the chat wrapper adds around canned SDK results (a ChatCompletion; a stream of
+def wrapper_alone(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, float, float, int]]:
+    """µs per call the chat wrapper adds around canned SDK results (a ChatCompletion; streams of
     the SDK's own chunks, read to the end): on the calling thread, and in all (the span is built,
-    priced and counted on the tracer's worker)."""
+    priced and counted on the tracer's worker); and how many results each call hands over."""
     with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as client:
         completion = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         chunks = list(
             client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, stream_options=USAGE_CHUNK)
         )
 
+    # A long answer: the same content chunks over and over, between the first and the last two.
+    long = [chunks[0], *chunks[1:-2] * (LONG_STREAM // (len(chunks) - 3)), *chunks[-2:]]
     single = _calls.traced_sync(_calls.Settings(tracer), openai_integration.CHAT, lambda **kwargs: completion)
-    streamed = _calls.traced_sync(
-        _calls.Settings(tracer), openai_integration.CHAT, lambda **kwargs: _CannedStream(chunks)
-    )
-    return [
-        ("a ChatCompletion", *_alone(tracer, lambda: completion, lambda: single(model="gpt-4o", messages=MESSAGES))),
-        (
-            f"a {len(chunks)}-chunk chat stream (usage last), read to the end",
-            *_alone(
-                tracer,
-                lambda: list(_CannedStream(chunks)),
-                lambda: list(streamed(model="gpt-4o", messages=MESSAGES, stream=True)),
-            ),
-        ),
-    ]
+    timing = _alone(tracer, lambda: completion, lambda: single(model="gpt-4o", messages=MESSAGES))
+    rows = [("a ChatCompletion", *timing, 1)]
+    for events, label in ((chunks, " (usage last)"), (long, "")):
+        streamed = _calls.traced_sync(
+            _calls.Settings(tracer), openai_integration.CHAT, lambda events=events, **kwargs: _CannedStream(events)
+        )
+        timing = _alone(
+            tracer,
+            lambda events=events: list(_CannedStream(events)),
+            lambda streamed=streamed: list(streamed(model="gpt-4o", messages=MESSAGES, stream=True)),
+            number=2_000 if events is long else None,
+        )
+        rows.append((f"a {len(events)}-chunk chat stream{label}, read to the end", *timing, len(events)))
+    return rows
 
 
-def _alone(tracer: tokentrace.Tracer, bare: Callable[[], object], traced: Callable[[], object]) -> tuple[float, float]:
+def _alone(
+    tracer: tokentrace.Tracer, bare: Callable[[], object], traced: Callable[[], object], number: int | None = None
+) -> tuple[float, float]:
     """CPU µs per call of ``traced`` over ``bare``: on the calling thread, and in all."""
-    number = 5_000 if QUICK else 20_000  # well within the tracer's queue
+    number = number or (5_000 if QUICK else 20_000)  # well within the tracer's queue
 
     def run(call: Callable[[], object]) -> Timing:
         tracer.flush(30)
@@ -402,8 +409,9 @@ def main() -> None:
             collected = gc_pressure(url, counted)
     print("the wrapper alone around canned SDK results, CPU per call: on the calling thread / in all,")
     print("with the span built, priced and counted on the worker")
-    for label, caller, total in alone:
-        print(row(label, f"{caller:.2f} / {total:.2f} µs"))
+    for label, caller, total, results in alone:
+        per = f"{caller * 1000 / results:.0f} / {total * 1000 / results:.0f} ns per chunk" if results > 100 else ""
+        print(row(label, f"{caller:.2f} / {total:.2f} µs", per))
     print("garbage collections per 1000 calls (of which full), and µs per call spent in them: plain / traced")
     for label, plain, traced in collected:
         made = f"{plain.collections:.1f} ({plain.full}) / {traced.collections:.1f} ({traced.full})"

@@ -96,6 +96,9 @@ class Operation:
         fields: ``(model, usage)`` of a whole response (an ``operator.attrgetter``, run in C),
             when that is all ``read`` takes from it without content capture; it then reads the
             response in ``read``'s place.
+        skip: ``(key, values)`` for a stream: once its first output was seen, and when no
+            content is captured, an event whose ``key(event)`` is one of ``values`` (the many
+            text deltas) is passed on without ``observe``: a C call per event, not a Python one.
     """
 
     provider: str
@@ -106,6 +109,7 @@ class Operation:
     prepare: Callable[[dict[str, Any]], bool] | None = None
     usage: Callable[[Any], Usage] = normalize_usage
     fields: Callable[[Any], tuple[Any, Any]] | None = None
+    skip: tuple[Callable[[Any], Any], frozenset[Any]] | None = None
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
@@ -180,9 +184,9 @@ class Call(msgspec.Struct, gc=False):
             text = type(exc).__name__
         self.finish(text)
 
-    def finish(self, error: str | None = None, *, ended: float | None = None, deferred: bool = False) -> None:
-        """Record the span once, its clock stopped now or at ``ended``; ``deferred`` queues it
-        for a clean context (see the module docstring).
+    def finish(self, error: str | None = None, *, deferred: bool = False) -> None:
+        """Record the span once, its clock stopped now; ``deferred`` queues it for a clean
+        context (see the module docstring).
 
         A call that is a trace by itself is queued as it is and its span built on the tracer's
         worker: on the caller's thread it costs a clock reading and reading the token counts.
@@ -190,7 +194,7 @@ class Call(msgspec.Struct, gc=False):
         if self.done:
             return
         self.done = True
-        self.ended = clock() if ended is None else ended
+        self.ended = clock()
         if error:
             self.error = error
         usage = self.usage
@@ -276,17 +280,16 @@ class StreamCall(Call, gc=False):
     """A streamed call: it also sees each event (see ``_streams``), and may be dropped unread."""
 
     hide_usage: bool = False  # the usage-only chunk was asked for by us, not by the caller
-    t_last: float = 0.0  # when the latest event arrived: where the clock of a stream left early stops
     watched: bool = True  # False: a stream this version could not watch, recorded as it was returned
 
     def mark_output(self) -> None:
         """The event being observed is the first output (sets ``ttft_ms`` once)."""
         if self.ttft_ms is None:
-            self.ttft_ms = round((self.t_last - self.t0) * 1000)
+            self.ttft_ms = round((clock() - self.t0) * 1000)
 
     def abandon(self, *, deferred: bool = False) -> None:
-        """The stream was closed or dropped before its end: its clock stops at the last event."""
-        self.finish(NOT_CONSUMED, ended=self.t_last or self.t0, deferred=deferred)
+        """The stream was closed or dropped before its end, which is where its clock stops."""
+        self.finish(NOT_CONSUMED, deferred=deferred)
 
     def _attributes(self) -> dict[str, Any]:
         attributes = super()._attributes()

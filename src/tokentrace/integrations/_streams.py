@@ -1,15 +1,19 @@
 """Watch an SDK stream in place, so the caller keeps the SDK's own object and all its methods.
 
 Both SDKs' ``Stream`` / ``AsyncStream`` read their events from ``self._iterator``; the stream's
-iterator is swapped for a generator that hands each event, on its way to the caller, to the
+iterator is swapped for a generator that hands the events, on their way to the caller, to the
 operation's ``observe`` with the :class:`~._calls.StreamCall` (a failure to read one is counted and
-the event passes), and its ``close`` for one that ends the span first (see below). Every way of
+the event passes), and its ``close`` for one that ends the span first (see below). Past the first
+output, and unless content is captured, the events the operation's ``skip`` names (the text
+deltas, most of a long stream) pass with a C-level check each, and no clock is read per event:
+a long stream costs tens of nanoseconds per event, not a Python call. Every way of
 reading the stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``,
 text streams) goes through that generator, so the span ends with the stream:
 
 - exhausted: the usage seen, status ok (or the error the provider reported in-band);
 - an exception breaks it: that exception's ``"TypeName: message"``, and it reaches the caller;
-- closed early, or garbage-collected unread: ``"stream not consumed"``, with the usage seen so far.
+- closed early, or garbage-collected unread: ``"stream not consumed"``, with the usage seen so far,
+  its clock stopped then.
 
 The generator is started as soon as it is set in place, and waits before its first read: closing
 a generator that never started runs none of its code, and a stream dropped unread must be seen.
@@ -26,7 +30,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
-from ._calls import StreamCall, clock, note_failure
+from ._calls import StreamCall, note_failure
 
 __all__ = ["closer", "watch_async", "watch_sync"]
 
@@ -104,18 +108,25 @@ def _unwatchable(stream: Any, cls: type, call: StreamCall, exc: Exception) -> No
 
 
 def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, None]:
-    observe = call.op.observe
+    observe, skip = call.op.observe, call.op.skip
     try:
         yield None  # taken by watch_sync
-        for item in inner:
-            call.t_last = clock()
-            try:
-                hidden = observe(call, item)
-            except Exception as exc:  # an event this version cannot read still reaches the caller
-                note_failure(call.settings.tracer, exc)
-                hidden = False
-            if not hidden:
+        for item in inner:  # every event until the first output, and all of them while content is captured
+            if not _hidden(call, observe, item):
                 yield item
+            if skip is not None and call.ttft_ms is not None and call.texts is None:
+                break
+        else:  # the stream ended first
+            skip = None
+        if skip is not None:
+            key, values = skip
+            for item in inner:  # the rest: the operation reads only the events it needs
+                try:
+                    passing = key(item) in values
+                except Exception:  # an event of another shape: the operation's to read
+                    passing = False
+                if passing or not _hidden(call, observe, item):
+                    yield item
     except StreamClosed:  # thrown by the stream's close()
         call.abandon()
     except GeneratorExit:  # the stream is being collected: record from a clean context
@@ -132,18 +143,25 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
 
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
-    observe = call.op.observe
+    observe, skip = call.op.observe, call.op.skip
     try:
         yield None  # taken by watch_async
         async for item in inner:
-            call.t_last = clock()
-            try:
-                hidden = observe(call, item)
-            except Exception as exc:
-                note_failure(call.settings.tracer, exc)
-                hidden = False
-            if not hidden:
+            if not _hidden(call, observe, item):
                 yield item
+            if skip is not None and call.ttft_ms is not None and call.texts is None:
+                break
+        else:
+            skip = None
+        if skip is not None:
+            key, values = skip
+            async for item in inner:
+                try:
+                    passing = key(item) in values
+                except Exception:
+                    passing = False
+                if passing or not _hidden(call, observe, item):
+                    yield item
     except StreamClosed:
         call.abandon()
     except GeneratorExit:
@@ -158,3 +176,13 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
     yield None
     async for item in inner:
         yield item
+
+
+def _hidden(call: StreamCall, observe: Callable[[StreamCall, Any], bool], item: Any) -> bool:
+    """Whether ``observe`` keeps ``item`` from the caller; an event it cannot read is counted and
+    passed on."""
+    try:
+        return observe(call, item)
+    except Exception as exc:
+        note_failure(call.settings.tracer, exc)
+        return False

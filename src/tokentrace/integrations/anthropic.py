@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -120,7 +121,14 @@ def _observe(call: StreamCall, event: Any) -> bool:
 
 
 MESSAGES = Operation(
-    "anthropic", "messages", prompt=_prompt, read=_read, observe=_observe, usage=_usage, fields=MODEL_AND_USAGE
+    "anthropic",
+    "messages",
+    prompt=_prompt,
+    read=_read,
+    observe=_observe,
+    usage=_usage,
+    fields=MODEL_AND_USAGE,
+    skip=(operator.attrgetter("type"), frozenset({"content_block_delta"})),
 )
 # Claude served by the cloud platforms: the same calls, the provider named as OpenTelemetry names it
 VERTEX = dataclasses.replace(MESSAGES, provider="gcp.vertex_ai")

@@ -35,6 +35,18 @@ from ._streams import closer
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "patch"]
 
 _PROVIDER = "openai"
+_DELTAS = frozenset(  # the events a response streams many of, none of which the span needs past the first
+    {
+        "response.output_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.refusal.delta",
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+        "response.audio.delta",
+        "response.audio.transcript.delta",
+    }
+)
 _RESPONSE_EVENTS = frozenset(
     {
         "response.created",
@@ -79,6 +91,9 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     return True
 
 
+_NO_USAGE_YET = (operator.attrgetter("usage"), frozenset({None}))  # chunks past the first output with no usage
+
+
 def _whole(text: Callable[[Any], Any]) -> Callable[[Call, Any], None]:
     """The ``read`` of a completion (chat or text), whose choices' text ``text`` reads."""
 
@@ -121,6 +136,7 @@ CHAT = Operation(
     prepare=_chat_prepare,
     usage=_counts,
     fields=MODEL_AND_USAGE,
+    skip=_NO_USAGE_YET,
 )
 
 COMPLETIONS = Operation(  # the legacy text completions, which OpenAI-compatible servers still serve
@@ -132,6 +148,7 @@ COMPLETIONS = Operation(  # the legacy text completions, which OpenAI-compatible
     prepare=_chat_prepare,
     usage=_counts,
     fields=MODEL_AND_USAGE,
+    skip=_NO_USAGE_YET,
 )
 
 
@@ -191,6 +208,7 @@ RESPONSES = Operation(
     read=_responses_read,
     observe=_responses_observe,
     usage=_counts,
+    skip=(operator.attrgetter("type"), _DELTAS),
 )
 
 
