@@ -25,7 +25,7 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -109,7 +109,7 @@ class Operation:
     prepare: Callable[[dict[str, Any]], bool] | None = None
     usage: Callable[[Any], Usage] = normalize_usage
     fields: Callable[[Any], tuple[Any, Any]] | None = None
-    skip: tuple[Callable[[Any], Any], frozenset[Any]] | None = None
+    skip: tuple[Callable[[Any], Any], Container[Any]] | None = None
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:

@@ -112,7 +112,12 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
     try:
         yield None  # taken by watch_sync
         for item in inner:  # every event until the first output, and all of them while content is captured
-            if not _hidden(call, observe, item):
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:  # an event this version cannot read still reaches the caller
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
             if skip is not None and call.ttft_ms is not None and call.texts is None:
                 break
@@ -122,10 +127,11 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
             key, values = skip
             for item in inner:  # the rest: the operation reads only the events it needs
                 try:
-                    passing = key(item) in values
-                except Exception:  # an event of another shape: the operation's to read
-                    passing = False
-                if passing or not _hidden(call, observe, item):
+                    hidden = key(item) not in values and observe(call, item)
+                except Exception as exc:
+                    note_failure(call.settings.tracer, exc)
+                    hidden = False
+                if not hidden:
                     yield item
     except StreamClosed:  # thrown by the stream's close()
         call.abandon()
@@ -147,7 +153,12 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
     try:
         yield None  # taken by watch_async
         async for item in inner:
-            if not _hidden(call, observe, item):
+            try:
+                hidden = observe(call, item)
+            except Exception as exc:
+                note_failure(call.settings.tracer, exc)
+                hidden = False
+            if not hidden:
                 yield item
             if skip is not None and call.ttft_ms is not None and call.texts is None:
                 break
@@ -157,10 +168,11 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
             key, values = skip
             async for item in inner:
                 try:
-                    passing = key(item) in values
-                except Exception:
-                    passing = False
-                if passing or not _hidden(call, observe, item):
+                    hidden = key(item) not in values and observe(call, item)
+                except Exception as exc:
+                    note_failure(call.settings.tracer, exc)
+                    hidden = False
+                if not hidden:
                     yield item
     except StreamClosed:
         call.abandon()
@@ -176,13 +188,3 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
     yield None
     async for item in inner:
         yield item
-
-
-def _hidden(call: StreamCall, observe: Callable[[StreamCall, Any], bool], item: Any) -> bool:
-    """Whether ``observe`` keeps ``item`` from the caller; an event it cannot read is counted and
-    passed on."""
-    try:
-        return observe(call, item)
-    except Exception as exc:
-        note_failure(call.settings.tracer, exc)
-        return False

@@ -120,6 +120,8 @@ def _observe(call: StreamCall, event: Any) -> bool:
     return False
 
 
+# Past the first output, what a stream's span needs is in its message_delta events alone
+_PASSING = frozenset({"content_block_start", "content_block_delta", "content_block_stop", "message_stop", "ping"})
 MESSAGES = Operation(
     "anthropic",
     "messages",
@@ -128,7 +130,7 @@ MESSAGES = Operation(
     observe=_observe,
     usage=_usage,
     fields=MODEL_AND_USAGE,
-    skip=(operator.attrgetter("type"), frozenset({"content_block_delta"})),
+    skip=(operator.attrgetter("type"), _PASSING),
 )
 # Claude served by the cloud platforms: the same calls, the provider named as OpenTelemetry names it
 VERTEX = dataclasses.replace(MESSAGES, provider="gcp.vertex_ai")

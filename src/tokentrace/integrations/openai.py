@@ -35,7 +35,7 @@ from ._streams import closer
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "patch"]
 
 _PROVIDER = "openai"
-_DELTAS = frozenset(  # the events a response streams many of, none of which the span needs past the first
+_PASSING = frozenset(  # events past the first output that the span does not need: the many deltas first
     {
         "response.output_text.delta",
         "response.reasoning_text.delta",
@@ -45,6 +45,11 @@ _DELTAS = frozenset(  # the events a response streams many of, none of which the
         "response.custom_tool_call_input.delta",
         "response.audio.delta",
         "response.audio.transcript.delta",
+        "response.output_text.done",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_item.added",
+        "response.output_item.done",
     }
 )
 _RESPONSE_EVENTS = frozenset(
@@ -91,7 +96,9 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     return True
 
 
-_NO_USAGE_YET = (operator.attrgetter("usage"), frozenset({None}))  # chunks past the first output with no usage
+# Chunks without usage pass: looked up in a tuple, which compares by identity first (a set would
+# have to hash the usage, and the SDK's models are not hashable)
+_NO_USAGE_YET = (operator.attrgetter("usage"), (None,))
 
 
 def _whole(text: Callable[[Any], Any]) -> Callable[[Call, Any], None]:
@@ -208,7 +215,7 @@ RESPONSES = Operation(
     read=_responses_read,
     observe=_responses_observe,
     usage=_counts,
-    skip=(operator.attrgetter("type"), _DELTAS),
+    skip=(operator.attrgetter("type"), _PASSING),
 )
 
 
