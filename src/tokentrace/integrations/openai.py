@@ -290,11 +290,13 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
         wrap, manager = traced_sync, _HelperManager
     else:
         raise TypeError(f"expected an openai.OpenAI or openai.AsyncOpenAI client, got {type(client).__name__}")
+    chat = client.chat.completions
+    responses = getattr(client, "responses", None)  # SDKs before 1.66 have none
     targets = [
-        (client.chat.completions, "create", CHAT),
-        (client.chat.completions, "parse", CHAT),  # structured outputs: a request of its own
-        (client.responses, "create", RESPONSES),
-        (client.responses, "parse", RESPONSES),
+        (chat, "create", CHAT),
+        (chat, "parse", CHAT),  # structured outputs: a request of its own
+        (responses, "create", RESPONSES),
+        (responses, "parse", RESPONSES),
         (getattr(getattr(client, "beta", None), "responses", None), "create", RESPONSES),
         (client.embeddings, "create", EMBEDDINGS),
         (client.completions, "create", COMPLETIONS),
@@ -305,8 +307,7 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
         if callable(getattr(owner, name, None))
     ]
     helper = returning(lambda inner, kwargs: manager(inner, settings))
-    owners = [client.chat.completions, client.responses]
-    return patches + [replace(owner, "stream", helper) for owner in owners if hasattr(owner, "stream")]
+    return patches + [replace(owner, "stream", helper) for owner in (chat, responses) if hasattr(owner, "stream")]
 
 
 def _maker(wrap: _Wrap, settings: Settings, op: Operation) -> Callable[[Any], Any]:
