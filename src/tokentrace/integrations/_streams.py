@@ -108,31 +108,23 @@ def _unwatchable(stream: Any, cls: type, call: StreamCall, exc: Exception) -> No
 
 
 def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, None]:
-    observe, skip = call.op.observe, call.op.skip
+    observe = call.op.observe
+    key, values = call.op.skip or (id, ())  # with no skip, every event is observed
+    passing = False  # past the first output, with no content captured: the events in values pass unread
     try:
         yield None  # taken by watch_sync
-        for item in inner:  # every event until the first output, and all of them while content is captured
+        for item in inner:
             try:
-                hidden = observe(call, item)
+                if passing and key(item) in values:
+                    hidden = False
+                else:
+                    hidden = observe(call, item)
+                    passing = call.ttft_ms is not None and call.texts is None
             except Exception as exc:  # an event this version cannot read still reaches the caller
                 note_failure(call.settings.tracer, exc)
                 hidden = False
             if not hidden:
                 yield item
-            if skip is not None and call.ttft_ms is not None and call.texts is None:
-                break
-        else:  # the stream ended first
-            skip = None
-        if skip is not None:
-            key, values = skip
-            for item in inner:  # the rest: the operation reads only the events it needs
-                try:
-                    hidden = key(item) not in values and observe(call, item)
-                except Exception as exc:
-                    note_failure(call.settings.tracer, exc)
-                    hidden = False
-                if not hidden:
-                    yield item
     except StreamClosed:  # thrown by the stream's close()
         call.abandon()
     except GeneratorExit:  # the stream is being collected: record from a clean context
@@ -149,31 +141,23 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
 
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
-    observe, skip = call.op.observe, call.op.skip
+    observe = call.op.observe
+    key, values = call.op.skip or (id, ())
+    passing = False
     try:
         yield None  # taken by watch_async
         async for item in inner:
             try:
-                hidden = observe(call, item)
+                if passing and key(item) in values:
+                    hidden = False
+                else:
+                    hidden = observe(call, item)
+                    passing = call.ttft_ms is not None and call.texts is None
             except Exception as exc:
                 note_failure(call.settings.tracer, exc)
                 hidden = False
             if not hidden:
                 yield item
-            if skip is not None and call.ttft_ms is not None and call.texts is None:
-                break
-        else:
-            skip = None
-        if skip is not None:
-            key, values = skip
-            async for item in inner:
-                try:
-                    hidden = key(item) not in values and observe(call, item)
-                except Exception as exc:
-                    note_failure(call.settings.tracer, exc)
-                    hidden = False
-                if not hidden:
-                    yield item
     except StreamClosed:
         call.abandon()
     except GeneratorExit:

@@ -18,6 +18,7 @@ stream options they gave) and the extra usage-only chunk it produces is kept fro
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -146,16 +147,12 @@ CHAT = Operation(
     skip=_NO_USAGE_YET,
 )
 
-COMPLETIONS = Operation(  # the legacy text completions, which OpenAI-compatible servers still serve
-    _PROVIDER,
-    "text_completion",
+COMPLETIONS = dataclasses.replace(  # the legacy text completions, which OpenAI-compatible servers still serve
+    CHAT,
+    name="text_completion",
     prompt=lambda kwargs: kwargs.get("prompt"),
     read=_whole(operator.attrgetter("text")),
     observe=_chunks(operator.attrgetter("text")),
-    prepare=_chat_prepare,
-    usage=_counts,
-    fields=MODEL_AND_USAGE,
-    skip=_NO_USAGE_YET,
 )
 
 
