@@ -118,10 +118,15 @@ def test_anthropic_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
     # + 200 written for 1 h x $6 + 200 out x $15; all 500 writes at $3.75 would be 0.005775
     assert price("claude-sonnet-4-0", claude) == Decimal("0.006225")
     tokentrace.register_price("my-claude", 3, 15, cache_read_per_mtok="0.3", cache_write_per_mtok="3.75")
-    try:  # no one-hour rate given: every write at the cache-write rate
-        assert price("my-claude", claude) == Decimal("0.005775")
+    tokentrace.register_price("my-claude-1h-rate", 3, 15, cache_read_per_mtok="0.3", cache_write_per_mtok="3.75",
+                              cache_write_1h_per_mtok="4.5")  # fmt: skip
+    try:  # no one-hour rate given: twice the input rate, as Anthropic bills them
+        assert price("my-claude", claude) == Decimal("0.006225")
+        assert price("my-claude-1h-rate", claude) == Decimal("0.005925")  # 200 x $4.50
     finally:
         tokentrace.unregister_prices()
+    with pytest.raises(ValueError, match="cache_write_1h_per_mtok"):
+        tokentrace.register_price("my-claude", 3, 15, cache_write_1h_per_mtok=-1)
     more_than_written = {"input_tokens": 10, "output_tokens": 0, "cache_creation_input_tokens": 5,
                          "cache_creation": {"ephemeral_1h_input_tokens": 9}}  # fmt: skip
     assert normalize_usage(more_than_written).cache_write_1h_tokens == 5

@@ -147,7 +147,7 @@ class _Price(msgspec.Struct, frozen=True):
     cache_write: Decimal
     source: str
     tiers: tuple[tuple[int, _Price], ...] = ()
-    cache_write_1h: Decimal | None = None  # one-hour cache writes; None: at the ``cache_write`` rate
+    cache_write_1h: Decimal | None = None  # one-hour cache writes; None: see amount()
 
     def total(self, u: Usage) -> Decimal:
         return self.amount(
@@ -158,7 +158,9 @@ class _Price(msgspec.Struct, frozen=True):
         self, prompt: int, completion: int, cached: int = 0, cache_write: int = 0, cache_write_1h: int = 0
     ) -> Decimal:
         """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``, which
-        includes ``cache_write_1h``."""
+        includes ``cache_write_1h``. Where no one-hour write rate is given (the table has none
+        for Claude on Bedrock and Vertex AI), those writes cost twice the input rate, as Anthropic
+        bills them wherever Claude runs; only Anthropic's usage reports them."""
         for start, tier in self.tiers:
             if prompt > start:
                 return tier.amount(prompt, completion, cached, cache_write, cache_write_1h)
@@ -167,7 +169,7 @@ class _Price(msgspec.Struct, frozen=True):
         if cached:
             total += cached * self.cache_read
         if cache_write:
-            hour_rate = self.cache_write if self.cache_write_1h is None else self.cache_write_1h
+            hour_rate = 2 * self.input if self.cache_write_1h is None else self.cache_write_1h
             total += (cache_write - cache_write_1h) * self.cache_write + cache_write_1h * hour_rate
         return exact(total / _MILLION)
 
@@ -191,6 +193,7 @@ def register_price(
     *,
     cache_read_per_mtok: float | Decimal | str | None = None,
     cache_write_per_mtok: float | Decimal | str | None = None,
+    cache_write_1h_per_mtok: float | Decimal | str | None = None,
     provider: str | None = None,
 ) -> None:
     """Price models the table lacks, or override it (user prices win).
@@ -201,6 +204,8 @@ def register_price(
         output_per_mtok: USD per million output tokens.
         cache_read_per_mtok: USD per million cached input tokens (default: the input price).
         cache_write_per_mtok: USD per million cache-write tokens (default: the input price).
+        cache_write_1h_per_mtok: USD per million tokens written to Anthropic's one-hour cache
+            (default: twice the input price, as Anthropic bills them).
         provider: only for this provider (default: any).
 
     Raises:
@@ -210,7 +215,8 @@ def register_price(
     out = _money("output_per_mtok", output_per_mtok)
     read = inp if cache_read_per_mtok is None else _money("cache_read_per_mtok", cache_read_per_mtok)
     write = inp if cache_write_per_mtok is None else _money("cache_write_per_mtok", cache_write_per_mtok)
-    price = _Price(provider or "", inp, out, read, write, source="override")
+    hour = None if cache_write_1h_per_mtok is None else _money("cache_write_1h_per_mtok", cache_write_1h_per_mtok)
+    price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour)
     with _lock:
         _overrides.insert(0, _Override(model_pattern.lower(), provider, price))
         _cache.clear()

@@ -18,8 +18,9 @@ MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
 VERTEX_MODEL = "claude-sonnet-4@20250514"
 BEDROCK_MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 # claude-sonnet-4 in the platforms' tables, per Mtok: 100 uncached x $3 + 2000 cache reads x $0.30 +
-# 500 cache writes x $3.75 (they give no one-hour write rate) + 200 out x $15
-PLATFORM_COST = Decimal("0.005775")
+# 300 five-minute cache writes x $3.75 + 200 one-hour ones x $6 (twice the input rate: the tables
+# give none) + 200 out x $15
+PLATFORM_COST = Decimal("0.006225")
 
 
 def vertex(server: ProviderServer, cls: Any = anthropic.AnthropicVertex) -> Any:
