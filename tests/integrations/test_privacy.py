@@ -107,6 +107,7 @@ def test_captured_content_is_truncated(server: ProviderServer) -> None:
         attributes = span.attributes or {}
         assert len(attributes["gen_ai.prompt"]) == 12
         assert attributes["gen_ai.completion"] == REPLY[:12]
+    assert [span.prompt_tokens for span in memory.spans] == [1000, 1000]  # the usage chunk, past the text kept
 
 
 def test_messages_given_as_a_generator_are_left_to_the_sdk(server: ProviderServer) -> None:

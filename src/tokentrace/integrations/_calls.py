@@ -96,9 +96,9 @@ class Operation:
         fields: ``(model, usage)`` of a whole response (an ``operator.attrgetter``, run in C),
             when that is all ``read`` takes from it without content capture; it then reads the
             response in ``read``'s place.
-        skip: ``(key, values)`` for a stream: once its first output was seen, and when no
-            content is captured, an event whose ``key(event)`` is one of ``values`` (the many
-            text deltas) is passed on without ``observe``: a C call per event, not a Python one.
+        skip: ``(key, values)`` for a stream: once its first output was seen, and when no (more)
+            content is to be captured, an event whose ``key(event)`` is one of ``values`` (the
+            many text deltas) is passed on without ``observe``: a C call per event, not a Python one.
     """
 
     provider: str

@@ -4,10 +4,10 @@ Both SDKs' ``Stream`` / ``AsyncStream`` read their events from ``self._iterator`
 iterator is swapped for a generator that hands the events, on their way to the caller, to the
 operation's ``observe`` with the :class:`~._calls.StreamCall` (a failure to read one is counted and
 the event passes), and its ``close`` for one that ends the span first (see below). Past the first
-output, and unless content is captured, the events the operation's ``skip`` names (the text
-deltas, most of a long stream) pass with a C-level check each, and no clock is read per event:
-a long stream costs tens of nanoseconds per event, not a Python call. Every way of
-reading the stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``,
+output, and unless content is still being captured, the events the operation's ``skip`` names
+(the text deltas, most of a long stream) pass with a C-level check each, and no clock is read per
+event: a long stream costs tens of nanoseconds per event, not a Python call. Every way of reading
+the stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_done()``,
 text streams) goes through that generator, so the span ends with the stream:
 
 - exhausted: the usage seen, status ok (or the error the provider reported in-band);
@@ -110,7 +110,7 @@ def _unwatchable(stream: Any, cls: type, call: StreamCall, exc: Exception) -> No
 def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, None]:
     observe = call.op.observe
     key, values = call.op.skip or (id, ())  # with no skip, every event is observed
-    passing = False  # past the first output, with no content captured: the events in values pass unread
+    passing = False  # past the first output, with no (more) content to capture: the events in values pass unread
     try:
         yield None  # taken by watch_sync
         for item in inner:
@@ -119,7 +119,7 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
                     hidden = False
                 else:
                     hidden = observe(call, item)
-                    passing = call.ttft_ms is not None and call.texts is None
+                    passing = call.ttft_ms is not None and call.text_room <= 0
             except Exception as exc:  # an event this version cannot read still reaches the caller
                 note_failure(call.settings.tracer, exc)
                 hidden = False
@@ -152,7 +152,7 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
                     hidden = False
                 else:
                     hidden = observe(call, item)
-                    passing = call.ttft_ms is not None and call.texts is None
+                    passing = call.ttft_ms is not None and call.text_room <= 0
             except Exception as exc:
                 note_failure(call.settings.tracer, exc)
                 hidden = False
