@@ -13,18 +13,10 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from ..exceptions import TokentraceError
+from ..exceptions import StoreBusyError, StoreError
 from ..spans import Span, Status
 
 __all__ = ["SpanStore", "StoreBusyError", "StoreError", "TraceSummary", "summarize"]
-
-
-class StoreError(TokentraceError):
-    """The store could not keep or read spans (disk full, database closed, schema too new)."""
-
-
-class StoreBusyError(StoreError):
-    """Too many spans are waiting to be written; the caller should retry later."""
 
 
 class TraceSummary(msgspec.Struct, kw_only=True):
