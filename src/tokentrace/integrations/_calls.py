@@ -109,7 +109,7 @@ class Operation:
     prepare: Callable[[dict[str, Any]], bool] | None = None
     usage: Callable[[Any], Usage] = normalize_usage
     fields: Callable[[Any], tuple[Any, Any]] | None = None
-    skip: tuple[Callable[[Any], Any], Container[Any]] | None = None
+    skip: tuple[Callable[[Any], Any], Container[Any]] = (id, ())  # by default no event is skipped
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
@@ -277,7 +277,8 @@ class Call(msgspec.Struct, gc=False):
 
 
 class StreamCall(Call, gc=False):
-    """A streamed call: it also sees each event (see ``_streams``), and may be dropped unread."""
+    """A streamed call: it also sees the stream's events (see ``_streams``), and may be dropped
+    unread."""
 
     hide_usage: bool = False  # the usage-only chunk was asked for by us, not by the caller
     watched: bool = True  # False: a stream this version could not watch, recorded as it was returned

@@ -109,7 +109,7 @@ def _unwatchable(stream: Any, cls: type, call: StreamCall, exc: Exception) -> No
 
 def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, None]:
     observe = call.op.observe
-    key, values = call.op.skip or (id, ())  # with no skip, every event is observed
+    key, values = call.op.skip
     passing = False  # past the first output, with no (more) content to capture: the events in values pass unread
     try:
         yield None  # taken by watch_sync
@@ -142,7 +142,7 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
     observe = call.op.observe
-    key, values = call.op.skip or (id, ())
+    key, values = call.op.skip
     passing = False
     try:
         yield None  # taken by watch_async
