@@ -270,14 +270,11 @@ def report(rows: list[Row]) -> None:
     print(row(label, middle, others))
 
 
-class _CannedStream:
-    """A stream of canned events that reads them from ``_iterator``, as the SDKs' streams do."""
+class _CannedStream(openai.Stream[Any]):
+    """The SDK's stream, read through its own ``__iter__``, its events canned."""
 
-    def __init__(self, events: list[Any]) -> None:
+    def __init__(self, events: list[Any]) -> None:  # no response to decode
         self._iterator = iter(events)
-
-    def __iter__(self) -> Iterator[Any]:
-        yield from self._iterator
 
     def close(self) -> None:
         pass
