@@ -83,6 +83,7 @@ class Fault:
     status: int | None = None  # answer with this HTTP error status
     delay: float = 0.0  # stall this many seconds first (released early when the server stops)
     break_stream: bool = False  # stream two events, then an in-band error event
+    garbled: bool = False  # answer 200 with a JSON content type and a body that is not JSON
 
 
 @dataclass
@@ -103,6 +104,8 @@ class _ProviderHandler(Handler):
             self.owner.release.wait(fault.delay)
         if fault is not None and fault.status:
             self._error(fault.status)
+        elif fault is not None and fault.garbled:
+            self.send_bytes(200, b"not json", "application/json")
         else:
             self._answer(body, fault is not None and fault.break_stream)
 

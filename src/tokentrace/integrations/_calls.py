@@ -152,6 +152,7 @@ class Call(msgspec.Struct, gc=False):
     texts: list[str] | None = None  # completion text, when content is captured
     text_room: int = 0  # how much more completion text may be kept
     raw: bool = False  # made through with_raw_response: the SDK returns an HTTP response to parse
+    unread: bool = False  # made through with_streaming_response, whose body the caller has not parsed
 
     # --- what the call saw ----------------------------------------------------------------------
 
@@ -273,6 +274,8 @@ class Call(msgspec.Struct, gc=False):
             attributes["gen_ai.prompt"] = self.prompt
         if self.texts:
             attributes["gen_ai.completion"] = "".join(self.texts)
+        if self.unread:  # the caller read the body raw: its tokens were never seen
+            attributes["tokentrace.response.parsed"] = False
         return attributes
 
 
@@ -313,8 +316,7 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
         headers = kwargs.get("extra_headers")
         if headers:
             call.raw = _RAW_RESPONSE_HEADER in headers
-            if call.raw and headers[_RAW_RESPONSE_HEADER] == _STREAMING_RESPONSE:
-                return None  # with_streaming_response: reading the body would take it from the caller
+            call.unread = call.raw and headers[_RAW_RESPONSE_HEADER] == _STREAMING_RESPONSE
         current = _current.get()
         if current is not None:  # else, the usual case: a trace by itself
             call.trace, call.parent, call.own_trace = _join(settings.tracer, current, op.name)
@@ -322,7 +324,7 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
             call.text_room, call.texts = settings.max_content_chars, []
             call.prompt = _content(op.prompt(kwargs), settings.max_content_chars)
         if isinstance(call, StreamCall):
-            if op.prepare is not None:
+            if op.prepare is not None and not call.unread:  # a body read raw gets only what was asked for
                 call.hide_usage = op.prepare(kwargs)
             if _reaper is None:
                 ensure_reaper()
@@ -336,8 +338,14 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
 def _parsed(call: Call, response: Any) -> Any:
     """The result in a raw response: its ``parse()``, which the response keeps, so the caller's
     own ``parse()`` returns the same object. None, with the call recorded as it stands, when it
-    cannot be parsed (the caller's ``parse()`` will say why)."""
+    cannot be parsed (the caller's ``parse()`` will say why). None too for a streaming response,
+    whose body is the caller's to read: it is watched instead (see ``_streams.watch_response``)."""
     try:
+        if call.unread:
+            from ._streams import watch_response
+
+            watch_response(response, call)
+            return None
         return response.parse()
     except Exception as exc:
         note_failure(call.settings.tracer, exc)
@@ -347,9 +355,11 @@ def _parsed(call: Call, response: Any) -> Any:
 
 async def _parsed_async(call: Call, response: Any) -> Any:
     """:func:`_parsed` for an async client, whose response's ``parse()`` may need awaiting."""
+    result = _parsed(call, response)
+    if not inspect.isawaitable(result):
+        return result
     try:
-        result = response.parse()
-        return await result if inspect.isawaitable(result) else result
+        return await result
     except Exception as exc:
         note_failure(call.settings.tracer, exc)
         call.finish()

@@ -22,17 +22,22 @@ The stream's ``close`` is replaced by moving the stream into a subclass of its o
 once per class) whose ``close`` first ends the span, by throwing :class:`StreamClosed` into the
 generator: nothing is added to the stream itself, and nothing it holds refers back to it, so
 Anthropic's streams, built to be freed as soon as the last reference is dropped, still are.
+
+The HTTP responses of ``with_streaming_response`` calls, whose body is the caller's to read, are
+moved to a subclass the same way, whose ``parse`` and ``close`` end the call (see
+:func:`watch_response`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
-from ._calls import StreamCall, note_failure
+from ._calls import Call, StreamCall, note_failure
 
-__all__ = ["closer", "watch_async", "watch_sync"]
+__all__ = ["closer", "watch_async", "watch_response", "watch_sync"]
 
 
 def watch_sync(stream: Any, call: StreamCall) -> None:
@@ -41,7 +46,7 @@ def watch_sync(stream: Any, call: StreamCall) -> None:
     try:
         events = _iterate(stream._iterator, call)
         next(events)  # primed: from here on, dropping the stream closes the generator
-        stream.__class__ = _watching(cls, _close_sync)
+        stream.__class__ = _watching(cls, _SYNC_STREAM)
         stream._iterator = events
     except Exception as exc:
         _unwatchable(stream, cls, call, exc)
@@ -54,7 +59,7 @@ def watch_async(stream: Any, call: StreamCall) -> None:
         events = _aiterate(stream._iterator, call)
         with contextlib.suppress(StopIteration):  # primed as in watch_sync: no await comes first
             events.asend(None).send(None)
-        stream.__class__ = _watching(cls, _close_async)
+        stream.__class__ = _watching(cls, _ASYNC_STREAM)
         stream._iterator = events
     except Exception as exc:
         _unwatchable(stream, cls, call, exc)
@@ -85,15 +90,17 @@ async def _close_async(self: Any) -> None:
     await super(type(self), self).close()
 
 
-_classes: dict[type, type] = {}  # an SDK stream class -> the class its watched streams are moved to
+_SYNC_STREAM = {"close": _close_sync}
+_ASYNC_STREAM = {"close": _close_async}
+_classes: dict[type, type] = {}  # an SDK class -> the class its watched objects are moved to
 
 
-def _watching(cls: type, close: Callable[..., Any]) -> type:
-    """A subclass of ``cls`` of the same name, made once, with ``close`` as its ``close``. Its only
-    base is ``cls``, so that its objects have the same layout and may be moved to it."""
+def _watching(cls: type, methods: dict[str, Callable[..., Any]]) -> type:
+    """A subclass of ``cls`` of the same name, made once, with ``methods`` in place of its own. Its
+    only base is ``cls``, so that its objects have the same layout and may be moved to it."""
     watched = _classes.get(cls)
     if watched is None:
-        watched = _classes[cls] = type(cls.__name__, (cls,), {"__module__": __name__, "close": close})
+        watched = _classes[cls] = type(cls.__name__, (cls,), {"__module__": __name__, **methods})
     return watched
 
 
@@ -172,3 +179,110 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
     yield None
     async for item in inner:
         yield item
+
+
+# --- the responses of with_streaming_response -----------------------------------------------------
+
+_CALL = "_tokentrace_call"  # where a watched response keeps its call until it is parsed or closed
+_STREAM = "_tokentrace_stream"  # and the stream its body parsed to, ended as not consumed by its close
+
+
+def watch_response(response: Any, call: Call) -> None:
+    """Trace a ``with_streaming_response`` call through its response, whose body is the caller's
+    to read, by moving the response to a subclass (as a stream is) that keeps the call. The span is
+    read from the response's first ``parse()`` (a stream it parses to is then watched as any, and
+    ended as not consumed if the response is closed first); a response closed unparsed (its
+    ``with`` block left) is read from the body the caller read in full, and is otherwise recorded
+    without tokens, marked ``"tokentrace.response.parsed": false``. Never raises."""
+    cls = type(response)
+    try:
+        methods = _ASYNC_RESPONSE if inspect.iscoroutinefunction(cls.parse) else _SYNC_RESPONSE
+        response.__class__ = _watching(cls, methods)
+        vars(response)[_CALL] = call
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            response.__class__ = cls
+        note_failure(call.settings.tracer, exc)
+        call.finish()
+
+
+def _take(response: Any, call: Call, result: Any, watch: Callable[[Any, StreamCall], None]) -> None:
+    """End a watched response's ``call`` with what its body parsed to (None: not parsed)."""
+    try:
+        if result is None:
+            call.finish()
+            return
+        call.unread = False
+        if isinstance(call, StreamCall):
+            watch(result, call)
+            vars(response)[_STREAM] = result
+        else:
+            call.complete(result)
+    except Exception as exc:
+        note_failure(call.settings.tracer, exc)
+
+
+def _read_in_full(response: Any, call: Call) -> bool:
+    """Whether the caller read a whole (not streamed) body, which the response then keeps."""
+    if isinstance(call, StreamCall):
+        return False
+    try:
+        response.http_response.content  # noqa: B018 - raises when the body was not read in full
+    except Exception:
+        return False
+    return True
+
+
+def _parse_sync(self: Any, **options: Any) -> Any:
+    """A watched response's ``parse``: the SDK's, whose result (the default one, not ``to=``'s)
+    the call is read from."""
+    parsed = super(type(self), self).parse(**options)
+    if options.get("to") is None:
+        call = vars(self).pop(_CALL, None)
+        if call is not None:
+            _take(self, call, parsed, watch_sync)
+    return parsed
+
+
+def _close_response_sync(self: Any) -> None:
+    """A watched response's ``close``: ends the call, or the stream it parsed to, then closes."""
+    call, stream = vars(self).pop(_CALL, None), vars(self).pop(_STREAM, None)
+    if call is not None:
+        result = None
+        if _read_in_full(self, call):
+            with contextlib.suppress(Exception):
+                result = super(type(self), self).parse()
+        _take(self, call, result, watch_sync)
+    elif stream is not None and (close := closer(stream)) is not None:
+        with contextlib.suppress(Exception):  # ends its span; what the SDK's close raises, it raises below
+            close()
+    super(type(self), self).close()
+
+
+async def _parse_async(self: Any, **options: Any) -> Any:
+    """The ``parse`` of a watched async response."""
+    parsed = await super(type(self), self).parse(**options)
+    if options.get("to") is None:
+        call = vars(self).pop(_CALL, None)
+        if call is not None:
+            _take(self, call, parsed, watch_async)
+    return parsed
+
+
+async def _close_response_async(self: Any) -> None:
+    """The ``close`` of a watched async response."""
+    call, stream = vars(self).pop(_CALL, None), vars(self).pop(_STREAM, None)
+    if call is not None:
+        result = None
+        if _read_in_full(self, call):
+            with contextlib.suppress(Exception):
+                result = await super(type(self), self).parse()
+        _take(self, call, result, watch_async)
+    elif stream is not None and (close := closer(stream)) is not None:
+        with contextlib.suppress(Exception):
+            await close()
+    await super(type(self), self).close()
+
+
+_SYNC_RESPONSE = {"parse": _parse_sync, "close": _close_response_sync}
+_ASYNC_RESPONSE = {"parse": _parse_async, "close": _close_response_async}

@@ -7,7 +7,8 @@ request of its own) and ``messages.stream(...)``, whose manager is handed back w
 starts when its ``with`` block sends the request and ends with the stream (read to its end, closed
 by the block's exit, or collected); the same methods of ``beta.messages``. Calls made through
 ``with_raw_response`` are traced through the result their response parses (see
-``_calls._parsed``); ``with_streaming_response`` ones are passed through untraced.
+``_calls._parsed``); ``with_streaming_response`` ones through their response's ``parse()`` (see
+``_streams.watch_response``).
 
 Usage: Anthropic's ``input_tokens`` exclude the prompt cache, so cache reads and cache writes are
 added into ``prompt_tokens`` and reported as ``cached_tokens`` / ``cache_write_tokens``; a stream's

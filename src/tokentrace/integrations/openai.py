@@ -7,9 +7,10 @@ outputs, which sends its own request), ``responses.create`` (also streamed, and
 the legacy text ``completions.create`` (also streamed). Calls made through
 ``with_raw_response`` return HTTP responses and are traced through the result the response parses
 (see ``_calls._parsed``); those made through ``with_streaming_response`` leave the body for the
-caller to read and are passed through untraced. The helpers' own stream objects close the HTTP
-response directly; their managers are handed back wrapped, so that closing a helper stream before
-its end (or leaving its ``with`` block) ends the span at once, as closing the stream under it does.
+caller to read, and are traced through its ``parse()`` (see ``_streams.watch_response``). The
+helpers' own stream objects close the HTTP response directly; their managers are handed back
+wrapped, so that closing a helper stream before its end (or leaving its ``with`` block) ends the
+span at once, as closing the stream under it does.
 
 Streamed chat and text completions only report usage when asked to: unless the caller chose
 ``stream_options["include_usage"]`` themselves, it is set to ``True`` (merged into any other
