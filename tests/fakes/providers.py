@@ -177,11 +177,12 @@ class ProviderServer(LocalServer):
 
 
 def _route(path: str) -> str:
-    """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` is OpenAI's route."""
+    """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` is OpenAI's route, and
+    Bedrock's Anthropic-compatible endpoint (``/anthropic/v1/messages``) Anthropic's."""
     path = path.partition("?")[0]
     if path.startswith("/openai/deployments/"):
         return "/v1/" + path.split("/", 4)[4]
-    return path
+    return path.removeprefix("/anthropic")
 
 
 # Claude on the cloud platforms: Vertex AI's and Bedrock's paths for messages, plain and streamed

@@ -126,3 +126,29 @@ def test_async_vertex_and_bedrock_clients(server: ProviderServer, traced: Any) -
     assert [span.provider for span in spans] == ["gcp.vertex_ai"] * 2 + ["aws.bedrock"] * 2
     for span, requested in zip(spans, [VERTEX_MODEL] * 2 + [BEDROCK_MODEL] * 2, strict=True):
         assert_platform(span, span.provider or "", requested)
+
+
+def mantle(server: ProviderServer, cls: Any = anthropic.AnthropicBedrockMantle) -> Any:
+    return cls(api_key="bedrock-key", aws_region="us-east-1", base_url=f"{server.url}/anthropic", max_retries=0)
+
+
+def test_bedrock_mantle_clients_sync_and_async(server: ProviderServer, traced: Any) -> None:
+    tracer, spans = traced
+    ask = {"model": BEDROCK_MODEL, "max_tokens": 64, "messages": MESSAGES}
+    with tracer.instrument(mantle(server)) as client:
+        assert client.messages.create(**ask).content[0].text == REPLY
+        assert list(client.messages.create(**ask, stream=True))[-1].type == "message_stop"
+        client.beta.messages.create(**ask)
+
+    async def main() -> str:
+        async with tracer.instrument(mantle(server, anthropic.AsyncAnthropicBedrockMantle)) as client:
+            async with client.messages.stream(**ask) as stream:
+                return await stream.get_final_text()
+
+    assert asyncio.run(main()) == REPLY
+    assert [request.path.partition("?")[0] for request in server.requests] == ["/anthropic/v1/messages"] * 4
+    assert server.requests[0].headers["Authorization"] == "Bearer bedrock-key"
+    assert len(spans) == 4
+    for span in spans:
+        assert_platform(span, "aws.bedrock", BEDROCK_MODEL)
+    assert [span.ttft_ms is None for span in spans] == [True, False, True, False]

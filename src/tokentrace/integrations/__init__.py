@@ -48,6 +48,8 @@ _CLIENTS = {  # SDK package -> client classes its integration takes (subclasses 
         "AsyncAnthropicVertex",
         "AnthropicBedrock",
         "AsyncAnthropicBedrock",
+        "AnthropicBedrockMantle",
+        "AsyncAnthropicBedrockMantle",
     ),
 }
 _SUPPORTED = (

@@ -1,6 +1,7 @@
 """Tracing for ``anthropic.Anthropic`` and ``anthropic.AsyncAnthropic`` clients (and subclasses), and
-for the SDK's Vertex AI and Bedrock clients (``AnthropicVertex``, ``AnthropicBedrock`` and their
-async twins), whose spans name the provider ``"gcp.vertex_ai"`` / ``"aws.bedrock"``.
+for the SDK's Vertex AI and Bedrock clients (``AnthropicVertex``, ``AnthropicBedrock``, and
+``AnthropicBedrockMantle`` for Bedrock's Anthropic-compatible endpoint, and their async twins),
+whose spans name the provider ``"gcp.vertex_ai"`` / ``"aws.bedrock"``.
 
 Traced: ``messages.create`` (also with ``stream=True``), ``messages.parse`` (structured outputs, a
 request of its own) and ``messages.stream(...)``, whose manager is handed back wrapped: the span
@@ -143,6 +144,11 @@ _CLIENTS: tuple[tuple[type[Any], bool, Operation], ...] = (  # a client class, w
     (anthropic.AnthropicVertex, False, VERTEX),
     (anthropic.AsyncAnthropicBedrock, True, BEDROCK),
     (anthropic.AnthropicBedrock, False, BEDROCK),
+    *(  # Bedrock's Anthropic-compatible endpoint, in SDKs that have a client for it
+        (getattr(anthropic, name), is_async, BEDROCK)
+        for name, is_async in (("AsyncAnthropicBedrockMantle", True), ("AnthropicBedrockMantle", False))
+        if hasattr(anthropic, name)
+    ),
 )
 
 
