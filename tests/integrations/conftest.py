@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import openai
 import pytest
 
 from tests.fakes.providers import ProviderServer
@@ -21,3 +22,11 @@ def server() -> Iterator[ProviderServer]:
 def traced() -> Iterator[tuple[Tracer, list[Span]]]:
     with capture_spans() as pair:
         yield pair
+
+
+@pytest.fixture
+def client(server: ProviderServer, traced: tuple[Tracer, list[Span]]) -> Iterator[openai.OpenAI]:
+    """An instrumented ``openai.OpenAI`` on the fake provider (the Anthropic tests have their own)."""
+    raw = openai.OpenAI(base_url=server.openai_url, api_key="test-key", max_retries=0)
+    yield traced[0].instrument(raw)
+    raw.close()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +14,7 @@ import pydantic
 import pytest
 
 from tests.fakes.providers import CANARY, REPLY, Fault, ProviderServer
-from tokentrace import Span, Status, Tracer
+from tokentrace import Span, Status
 from tokentrace.integrations import instrument, uninstrument
 from tokentrace.integrations._calls import record_abandoned
 from tokentrace.testing import capture_spans
@@ -27,13 +26,6 @@ GPT4O_COST = Decimal("0.0025")
 # per Mtok: 700 uncached x $1.10 + 200 cached x $0.275 + 300 cache writes x $1.10 + 300 out x $4.40
 O4_MINI_COST = Decimal("0.002475")
 EMBEDDING_COST = Decimal("0.00000016")  # 8 x $0.02 per Mtok
-
-
-@pytest.fixture
-def client(server: ProviderServer, traced: tuple[Tracer, list[Span]]) -> Iterator[openai.OpenAI]:
-    raw = openai.OpenAI(base_url=server.openai_url, api_key="test-key", max_retries=0)
-    yield traced[0].instrument(raw)
-    raw.close()
 
 
 def chat(client: openai.OpenAI, **kwargs: Any) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,16 +17,9 @@ from tests.fakes.providers import REPLY, Fault, ProviderServer
 from tests.integrations.test_anthropic import MESSAGES as CLAUDE_MESSAGES
 from tests.integrations.test_anthropic import assert_sonnet
 from tests.integrations.test_openai import MESSAGES, assert_gpt4o
-from tokentrace import Span, Status, Tracer
+from tokentrace import Span, Status
 
 NOT_PARSED = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "tokentrace.response.parsed": False}
-
-
-@pytest.fixture
-def client(server: ProviderServer, traced: tuple[Tracer, list[Span]]) -> Iterator[openai.OpenAI]:
-    raw = openai.OpenAI(base_url=server.openai_url, api_key="test-key", max_retries=0)
-    yield traced[0].instrument(raw)
-    raw.close()
 
 
 def streaming(client: Any, **kwargs: Any) -> Any:
