@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
+import anthropic
 import openai
 import pydantic
 import pytest
@@ -484,9 +485,14 @@ def test_an_async_raw_response_call_is_traced(server: ProviderServer, traced: An
     assert_gpt4o(span)
 
 
-def test_unsupported_objects_are_refused_naming_the_supported_clients(traced: Any) -> None:
-    with pytest.raises(TypeError, match=r"openai\.OpenAI, openai\.AsyncOpenAI, anthropic\.Anthropic"):
-        instrument(traced[0], object())
+def test_unsupported_objects_are_refused_naming_the_supported_clients(client: openai.OpenAI, traced: Any) -> None:
+    supported = r"openai\.OpenAI, openai\.AsyncOpenAI, anthropic\.Anthropic"
+    completions = client.chat.completions
+    not_clients = [object(), completions, anthropic.types.Usage(input_tokens=1, output_tokens=1)]
+    for thing in not_clients:  # the SDKs' own objects too, which are not clients
+        with pytest.raises(TypeError, match=rf"{supported}.*, got {type(thing).__qualname__}$"):
+            instrument(traced[0], thing)
+    assert not any(name.startswith("_tokentrace") for name in vars(completions))  # nothing set on it
     with pytest.raises(ValueError, match="max_content_chars"):
         instrument(traced[0], object(), max_content_chars=-1)
 

@@ -39,19 +39,7 @@ __all__ = ["instrument", "uninstrument"]
 C = TypeVar("C")
 
 _STATE = "_tokentrace_instrumentation"
-_CLIENTS = {  # SDK package -> client classes its integration takes (subclasses included)
-    "openai": ("OpenAI", "AsyncOpenAI"),
-    "anthropic": (
-        "Anthropic",
-        "AsyncAnthropic",
-        "AnthropicVertex",
-        "AsyncAnthropicVertex",
-        "AnthropicBedrock",
-        "AsyncAnthropicBedrock",
-        "AnthropicBedrockMantle",
-        "AsyncAnthropicBedrockMantle",
-    ),
-}
+_PACKAGES = ("openai", "anthropic")  # the SDKs with an integration module of the same name
 _SUPPORTED = (
     "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic, or anthropic's "
     "Vertex AI / Bedrock"
@@ -93,7 +81,9 @@ def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_
         return client
     integration = _integration_for(client)
     settings = Settings(tracer, bool(capture_content), max_content_chars)
-    patches = integration.patch(client, settings)
+    patches = integration.patch(client, settings) if integration is not None else None
+    if patches is None:
+        raise TypeError(f"tokentrace can instrument an {_SUPPORTED} client, got {type(client).__qualname__}")
     patches += _trace_copies(client, settings)
     setattr(client, _STATE, _Instrumentation(patches))
     _forget_views(client)
@@ -129,13 +119,14 @@ def _state(client: Any) -> _Instrumentation | None:
     return state if isinstance(state, _Instrumentation) else None
 
 
-def _integration_for(client: Any) -> ModuleType:
-    """The integration module for the SDK ``client`` comes from, found without importing any SDK."""
+def _integration_for(client: Any) -> ModuleType | None:
+    """The integration module for the SDK ``client`` comes from (which tells whether it is one of
+    that SDK's clients), found without importing any SDK; None for an object of no such SDK."""
     for cls in type(client).__mro__:
         package = cls.__module__.partition(".")[0]
-        if cls.__name__ in _CLIENTS.get(package, ()):
+        if package in _PACKAGES:
             return importlib.import_module(f"{__name__}.{package}")
-    raise TypeError(f"tokentrace can instrument an {_SUPPORTED} client, got {type(client).__qualname__}")
+    return None
 
 
 def _trace_copies(client: Any, settings: Settings) -> list[Patch]:

@@ -192,15 +192,12 @@ class _AsyncStreamManager(AsyncStandIn):
         return stream
 
 
-def patch(client: Any, settings: Settings) -> list[Patch]:
-    """Trace ``client``'s model calls with ``settings``; the patches undo it.
-
-    Raises:
-        TypeError: ``client`` is none of the SDK's clients for Anthropic, Vertex AI or Bedrock.
-    """
+def patch(client: Any, settings: Settings) -> list[Patch] | None:
+    """Trace ``client``'s model calls with ``settings``; the patches undo it. None, with nothing
+    done, when ``client`` is none of the SDK's clients for Anthropic, Vertex AI or Bedrock."""
     found = next((kind for kind in _CLIENTS if isinstance(client, kind[0])), None)
     if found is None:
-        raise TypeError(f"expected one of the anthropic SDK's clients, got {type(client).__name__}")
+        return None
     _, is_async, op = found
     wrap: Callable[..., Any] = traced_async if is_async else traced_sync
     manager = _AsyncStreamManager if is_async else _StreamManager

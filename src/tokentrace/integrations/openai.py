@@ -274,12 +274,9 @@ class _AsyncHelperManager(AsyncStandIn):
 _Wrap = Callable[[Settings, Operation, Callable[..., Any]], Callable[..., Any]]
 
 
-def patch(client: Any, settings: Settings) -> list[Patch]:
-    """Trace ``client``'s model calls with ``settings``; the patches undo it.
-
-    Raises:
-        TypeError: ``client`` is not an ``openai.OpenAI`` or ``openai.AsyncOpenAI``.
-    """
+def patch(client: Any, settings: Settings) -> list[Patch] | None:
+    """Trace ``client``'s model calls with ``settings``; the patches undo it. None, with nothing
+    done, when ``client`` is not an ``openai.OpenAI`` or ``openai.AsyncOpenAI``."""
     wrap: _Wrap
     manager: type[_HelperManager | _AsyncHelperManager]
     if isinstance(client, openai.AsyncOpenAI):
@@ -287,7 +284,7 @@ def patch(client: Any, settings: Settings) -> list[Patch]:
     elif isinstance(client, openai.OpenAI):
         wrap, manager = traced_sync, _HelperManager
     else:
-        raise TypeError(f"expected an openai.OpenAI or openai.AsyncOpenAI client, got {type(client).__name__}")
+        return None
     chat = client.chat.completions
     responses = getattr(client, "responses", None)  # SDKs before 1.66 have none
     targets = [
