@@ -12,7 +12,10 @@ One process's figure depends on where its objects happen to lie in memory (which
 the interpreter's caches, how the allocator's free lists are laid out): the same code measures
 tens of µs apart from one process to the next. So every trial runs in a fresh process, and a row
 gives the median over trials with their range. A loopback call costs ~1 ms; the first row, the same
-plain calls timed as two contenders, shows the noise that is left. The last rows time the wrapper
+plain calls timed as two contenders, shows the noise that is left. Two reference rows place the chat
+stream's figure: the same call with its stream handed over unwatched (the call's bookkeeping alone),
+and with a watcher that only reads the clock at the first event and the usage of the last (less
+than a traced stream must do: no ending on close or collection, nothing hidden). The last rows time the wrapper
 alone around canned SDK results (a ChatCompletion, a 6-chunk stream, and a long one, whose cost is
 also given per chunk: real answers stream hundreds of chunks), and count the garbage collections
 per 1000 calls, plain and traced: calls waiting for the tracer's worker must keep nothing the
@@ -45,7 +48,7 @@ import openai
 import tokentrace
 from _util import row
 from tests.fakes.providers import ProviderServer
-from tokentrace.integrations import _calls
+from tokentrace.integrations import _calls, _streams
 from tokentrace.integrations import openai as openai_integration
 from tokentrace.spans import Span
 from tokentrace.transports.base import BatchingTransport
@@ -198,18 +201,65 @@ def message_stream(create: Callable[..., Any]) -> Callable[[], object]:
     return lambda: list(create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES, stream=True))
 
 
+def _unwatched(stream: Any, call: Any) -> None:
+    """For reference: a stream's call ended as it is handed over, none of its events read."""
+    call.finish()
+
+
+def _first_and_last(stream: Any, call: Any) -> None:
+    """For reference, a watcher doing less than tokentrace's must: the clock read at the first
+    event, the usage of the last taken when the stream is exhausted, nothing else (no ending on
+    close or collection, no usage chunk hidden)."""
+
+    def events(inner: Iterator[Any]) -> Iterator[Any]:
+        item = None
+        for item in inner:
+            call.mark_output()
+            yield item
+            break
+        for item in inner:
+            yield item
+        call.usage = getattr(item, "usage", None)
+        call.finish()
+
+    stream._iterator = events(stream._iterator)
+
+
+@contextmanager
+def watched_by(watch: Callable[[Any, Any], None], url: str, tracer: tokentrace.Tracer) -> Iterator[Callable[..., Any]]:
+    """The chat method of a client instrumented with ``watch`` in place of tokentrace's stream watcher."""
+    saved, _streams.watch_sync = _streams.watch_sync, watch  # taken by the wrappers instrument() makes
+    try:
+        client = tracer.instrument(openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0))
+    finally:
+        _streams.watch_sync = saved
+    with client:
+        yield client.chat.completions.create
+
+
 def sync_scenarios(url: str, tracer: tokentrace.Tracer, seed: int) -> list[Row]:
-    with methods(url, tracer) as (plain_chat, plain_messages, traced_chat, traced_messages):
+    with (
+        methods(url, tracer) as (plain_chat, plain_messages, traced_chat, traced_messages),
+        watched_by(_unwatched, url, tracer) as unwatched,
+        watched_by(_first_and_last, url, tracer) as first_and_last,
+    ):
         first, second, instrumented = interleaved(seed, chat(plain_chat), chat(plain_chat), chat(traced_chat))
         # A traced stream asks for the usage chunk; the second baseline asks for it too.
-        bare, with_usage, traced_stream = interleaved(
-            seed, stream(plain_chat), stream(plain_chat, stream_options=USAGE_CHUNK), stream(traced_chat)
+        bare, with_usage, traced_stream, floor, least = interleaved(
+            seed,
+            stream(plain_chat),
+            stream(plain_chat, stream_options=USAGE_CHUNK),
+            stream(traced_chat),
+            stream(unwatched),
+            stream(first_and_last),
         )
         return [
             Row("noise: the same plain calls, timed apart", first, second),
             Row("openai chat.completions.create", first, instrumented),
             Row("openai chat stream, read to the end", bare, traced_stream),
             Row("  same, baseline also asking for the usage chunk", with_usage, traced_stream),
+            Row("  for reference: the call's bookkeeping, no event read", with_usage, floor),
+            Row("  for reference: only first and last events read", with_usage, least),
             Row("anthropic messages.create", *interleaved(seed, messages(plain_messages), messages(traced_messages))),
             Row(
                 "anthropic messages.create(stream=True)",
