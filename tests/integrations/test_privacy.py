@@ -23,7 +23,8 @@ MESSAGES: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "use
 
 def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -> None:
     """Chat (plain, streamed), responses (plain, streamed), embeddings, messages (plain, streamed),
-    text completions (plain, streamed), beta responses, beta messages (plain, streamed)."""
+    text completions (plain, streamed), beta responses, beta messages (plain, streamed), and chat
+    through ``with_streaming_response`` (plain, streamed)."""
     with (
         openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
         anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
@@ -43,6 +44,12 @@ def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -
         oa.beta.responses.create(model="o4-mini", input=PROMPT)
         an.beta.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:])
         list(an.beta.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], stream=True))
+        with oa.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as response:
+            response.parse()
+        with oa.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        ) as response:
+            list(response.parse())
 
 
 def test_the_canary_appears_in_no_transport_output_by_default(
@@ -63,7 +70,7 @@ def test_the_canary_appears_in_no_transport_output_by_default(
         every_kind_of_call(server, tracer)
         assert tracer.flush(10)
         tracer.close()
-    assert len(memory.spans) == 12 and all(s.status == "ok" for s in memory.spans)
+    assert len(memory.spans) == 14 and all(s.status == "ok" for s in memory.spans)
     outputs = {
         "stdout": stdout.getvalue(),
         "jsonl": jsonl.read_text(),
@@ -82,12 +89,12 @@ def test_capture_content_records_prompt_and_completion(server: ProviderServer) -
     every_kind_of_call(server, tracer, capture_content=True)
     tracer.close()
     spans: list[Span] = memory.spans
-    assert len(spans) == 12
+    assert len(spans) == 14
     for span in spans:
         attributes = span.attributes or {}
         assert CANARY in attributes["gen_ai.prompt"], span.name
     completions = [(s.attributes or {}).get("gen_ai.completion") for s in spans]
-    assert completions == [REPLY, REPLY, REPLY, REPLY, None, REPLY, REPLY, REPLY, REPLY, REPLY, REPLY, REPLY]
+    assert completions == [REPLY] * 4 + [None] + [REPLY] * 9
     assert "Be brief." in (spans[0].attributes or {})["gen_ai.prompt"]  # the system message too
     assert "Be brief." in (spans[2].attributes or {})["gen_ai.prompt"]  # responses instructions
     assert "Be brief." in (spans[5].attributes or {})["gen_ai.prompt"]  # anthropic system
