@@ -70,7 +70,7 @@ def test_a_stream_whose_body_is_the_callers_gets_no_usage_request_added(
     with streaming(client, stream=True) as response:
         lines = [line for line in response.iter_lines() if line]
     assert "stream_options" not in server.requests[-1].body  # the raw body holds only what was asked
-    assert all("usage" not in json.loads(line[6:]) or json.loads(line[6:])["usage"] is None for line in lines[:-1])
+    assert all(json.loads(line.removeprefix("data: ")).get("usage") is None for line in lines[:-1])
     assert lines[-1] == "data: [DONE]"
     [span] = traced[1]
     assert_without_tokens(span)
