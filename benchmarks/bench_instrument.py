@@ -15,11 +15,11 @@ gives the median over trials with their range. A loopback call costs ~1 ms; the 
 plain calls timed as two contenders, shows the noise that is left. Two reference rows place the chat
 stream's figure: the same call with its stream handed over unwatched (the call's bookkeeping alone),
 and with a watcher that only reads the clock at the first event and the usage of the last (less
-than a traced stream must do: no ending on close or collection, nothing hidden). The last rows time the wrapper
-alone around canned SDK results (a ChatCompletion, a 6-chunk stream, and a long one, whose cost is
-also given per chunk: real answers stream hundreds of chunks), and count the garbage collections
-per 1000 calls, plain and traced: calls waiting for the tracer's worker must keep nothing the
-collector tracks alive.
+than a traced stream must do: no ending on close or collection, nothing hidden). The last rows
+time the wrapper alone around canned SDK results (a ChatCompletion, a 6-chunk stream, and a long
+one, whose cost is also given per chunk: real answers stream hundreds of chunks), and count the
+garbage collections per 1000 calls, plain and traced: calls waiting for the tracer's worker must
+keep nothing the collector tracks alive.
 
 Usage: ``python benchmarks/bench_instrument.py [--quick]``
 """

@@ -20,6 +20,7 @@ stream options they gave) and the extra usage-only chunk it produces is kept fro
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -297,13 +298,9 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (client.completions, "create", COMPLETIONS),
     ]
     patches = [
-        replace(owner, name, _maker(wrap, settings, op))
+        replace(owner, name, functools.partial(wrap, settings, op))
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]
     helper = returning(lambda inner, kwargs: manager(inner, settings))
     return patches + [replace(owner, "stream", helper) for owner in (chat, responses) if hasattr(owner, "stream")]
-
-
-def _maker(wrap: _Wrap, settings: Settings, op: Operation) -> Callable[[Any], Any]:
-    return lambda original: wrap(settings, op, original)
