@@ -4,7 +4,8 @@ Routes: OpenAI ``POST /v1/chat/completions`` and ``/v1/completions`` (JSON, or s
 with the usage-only final chunk sent only when ``stream_options.include_usage`` is set),
 ``/v1/responses`` (JSON or typed events), ``/v1/embeddings`` (floats or base64); Anthropic
 ``POST /v1/messages`` (JSON, or ``message_start`` with cache usage, ``content_block_delta``,
-``message_delta`` with the output usage, ``message_stop``), also on Vertex AI's
+``message_delta`` with the output usage, ``message_stop``; with tools offered, a call of the first
+one until the last message holds its result), also on Vertex AI's
 ``.../models/{model}:rawPredict`` / ``:streamRawPredict`` and Bedrock's ``/model/{model}/invoke``
 / ``invoke-with-response-stream`` (AWS event-stream framing). Every reply carries :data:`CANARY` in
 its text, and token counts are the fixed ones below, so tests can assert exact counts and costs.
@@ -374,35 +375,55 @@ def _anthropic_usage(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _message(body: dict[str, Any], content: list[dict[str, Any]], usage: dict[str, Any]) -> dict[str, Any]:
+    called = any(block["type"] == "tool_use" for block in content)
     return {
         "id": "msg_fake",
         "type": "message",
         "role": "assistant",
         "model": _model(body),
         "content": content,
-        "stop_reason": "end_turn" if content else None,
+        "stop_reason": ("tool_use" if called else "end_turn") if content else None,
         "stop_sequence": None,
         "usage": usage,
     }
 
 
+def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """With tools offered and no tool result in the last message yet, the first tool is called
+    (each required argument 1 when numeric, else ``"ping"``); None: the answer is text."""
+    tools, messages = body.get("tools") or [], body.get("messages") or [{}]
+    last = messages[-1].get("content")
+    if not tools or (isinstance(last, list) and any(block.get("type") == "tool_result" for block in last)):
+        return None
+    schema = tools[0].get("input_schema") or {}
+    numeric = {"integer", "number"}
+    arguments = {
+        name: 1 if (schema.get("properties") or {}).get(name, {}).get("type") in numeric else "ping"
+        for name in schema.get("required") or []
+    }
+    return {"type": "tool_use", "id": "toolu_fake", "name": tools[0]["name"], "input": arguments}
+
+
 def _messages(body: dict[str, Any], broken: bool) -> Any:
     usage = _anthropic_usage(body)
+    call = _tool_call(body)
     if not body.get("stream"):
-        return _message(body, [{"type": "text", "text": REPLY}], usage)
+        return _message(body, [call or {"type": "text", "text": REPLY}], usage)
     start_usage = {**usage, "output_tokens": 1}
     start_usage.pop("output_tokens_details", None)
+    if call is None:
+        block: dict[str, Any] = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in REPLY_PIECES]
+    else:
+        block = {**call, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": json.dumps(call["input"])}]
     events = [
         _sse({"type": "message_start", "message": _message(body, [], start_usage)}, "message_start"),
-        _sse(
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            "content_block_start",
-        ),
+        _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
         _sse({"type": "ping"}, "ping"),
     ]
-    for piece in REPLY_PIECES:
-        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
-        events.append(_sse(delta, "content_block_delta"))
+    for delta in deltas:
+        events.append(_sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"))
     if broken:
         error = {
             "type": "error",
@@ -412,7 +433,7 @@ def _messages(body: dict[str, Any], broken: bool) -> Any:
     delta_usage = {key: usage[key] for key in ("output_tokens", "output_tokens_details") if key in usage}
     message_delta = {
         "type": "message_delta",
-        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "delta": {"stop_reason": "tool_use" if call else "end_turn", "stop_sequence": None},
         "usage": delta_usage,
     }
     return [
