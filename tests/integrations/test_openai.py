@@ -85,6 +85,22 @@ def test_streamed_chat_with_the_callers_stream_options_is_left_alone(
     assert_gpt4o(traced[1][0])
 
 
+def test_a_stream_the_caller_asked_without_usage_is_marked_as_reporting_none(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    chunks = list(chat(client, stream=True, stream_options={"include_usage": False}))
+    assert server.requests[-1].body["stream_options"] == {"include_usage": False}
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == REPLY
+    [span] = traced[1]
+    assert (span.model, span.prompt_tokens, span.comp_tokens, span.cost) == ("gpt-4o-2024-08-06", 0, 0, Decimal(0))
+    assert span.status is Status.OK and span.ttft_ms is not None
+    assert span.attributes == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "tokentrace.usage.reported": False,  # zero tokens, but not because the provider counted none
+    }
+
+
 def test_other_stream_options_of_the_caller_get_usage_merged_in(
     client: openai.OpenAI, server: ProviderServer, traced: Any
 ) -> None:

@@ -266,6 +266,7 @@ def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tra
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": "gpt-4o",
         "tokentrace.stream.watched": False,
+        "tokentrace.usage.reported": False,
     }
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
 

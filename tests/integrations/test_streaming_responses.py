@@ -19,7 +19,12 @@ from tests.integrations.test_anthropic import assert_sonnet
 from tests.integrations.test_openai import MESSAGES, assert_gpt4o
 from tokentrace import Span, Status
 
-NOT_PARSED = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "tokentrace.response.parsed": False}
+NOT_PARSED = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.request.model": "gpt-4o",
+    "tokentrace.response.parsed": False,
+    "tokentrace.usage.reported": False,
+}
 
 
 def streaming(client: Any, **kwargs: Any) -> Any:

@@ -276,6 +276,8 @@ class Call(msgspec.Struct, gc=False):
             attributes["gen_ai.completion"] = "".join(self.texts)
         if self.unread:  # the caller read the body raw: its tokens were never seen
             attributes["tokentrace.response.parsed"] = False
+        if self.usage is _NO_USAGE and not self.error:  # its zero tokens are not counts the provider sent
+            attributes["tokentrace.usage.reported"] = False
         return attributes
 
 
