@@ -5,6 +5,7 @@ otherwise recorded without tokens, marked. The real SDKs against the local fake 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from tests.integrations.test_anthropic import MESSAGES as CLAUDE_MESSAGES
 from tests.integrations.test_anthropic import assert_sonnet
 from tests.integrations.test_openai import MESSAGES, assert_gpt4o
 from tokentrace import Span, Status
+from tokentrace.integrations._calls import record_abandoned
 
 NOT_PARSED = {
     "gen_ai.operation.name": "chat",
@@ -102,6 +104,17 @@ def test_a_body_parsed_to_the_callers_type_is_read_for_its_tokens(client: openai
 def test_a_body_left_unread_is_recorded_without_tokens(client: openai.OpenAI, traced: Any) -> None:
     with streaming(client) as response:
         assert response.http_response.status_code == 200
+    [span] = traced[1]
+    assert_without_tokens(span)
+
+
+def test_a_response_never_closed_is_recorded_when_collected(client: openai.OpenAI, traced: Any) -> None:
+    manager = streaming(client)
+    response = manager.__enter__()  # entered by hand, and the block never left
+    assert response.http_response.status_code == 200
+    del manager, response
+    gc.collect()
+    record_abandoned()  # what the next call, or the tracer's stream thread within a second, does
     [span] = traced[1]
     assert_without_tokens(span)
 

@@ -193,7 +193,8 @@ def watch_response(response: Any, call: Call) -> None:
     read from the response's first ``parse()`` (a stream it parses to is then watched as any, and
     ended as not consumed if the response is closed first); a response closed unparsed (its
     ``with`` block left) is read from the body the caller read in full, and is otherwise recorded
-    without tokens, marked ``"tokentrace.response.parsed": false``. Never raises."""
+    without tokens, marked ``"tokentrace.response.parsed": false``, as is one collected before it
+    was parsed or closed. Never raises."""
     cls = type(response)
     try:
         methods = _ASYNC_RESPONSE if inspect.iscoroutinefunction(cls.parse) else _SYNC_RESPONSE
@@ -284,5 +285,14 @@ async def _close_response_async(self: Any) -> None:
     await super(type(self), self).close()
 
 
-_SYNC_RESPONSE = {"parse": _parse_sync, "close": _close_response_sync}
-_ASYNC_RESPONSE = {"parse": _parse_async, "close": _close_response_async}
+def _collected(self: Any) -> None:
+    """A watched response's ``__del__``: one never parsed nor closed (entered by hand, its block
+    never left) has its call recorded as it stands, from a clean context."""
+    with contextlib.suppress(Exception):
+        call = vars(self).pop(_CALL, None)
+        if call is not None:
+            call.finish(deferred=True)
+
+
+_SYNC_RESPONSE = {"parse": _parse_sync, "close": _close_response_sync, "__del__": _collected}
+_ASYNC_RESPONSE = {"parse": _parse_async, "close": _close_response_async, "__del__": _collected}
