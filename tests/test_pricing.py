@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 import tokentrace
-from tokentrace.pricing import Usage, normalize_usage, price
+from tokentrace.pricing import Usage, normalize_usage, price, resolve
 
 # (model, provider, prompt (incl. cached), cached, cache_write, completion, expected USD)
 TABLE = [
@@ -163,6 +163,18 @@ def test_register_price_rejects_bad_prices(args: tuple[str, object, object], mes
 
 def test_provider_the_table_does_not_know_falls_back_to_the_model_name() -> None:
     assert price("gpt-4o", Usage(prompt_tokens=512, completion_tokens=128), provider="my-proxy") == Decimal("0.00256")
+
+
+def test_platform_providers_are_priced_from_their_platforms_tables() -> None:
+    # OpenTelemetry's names for the platforms, as instrumented clients name them
+    tables = {"azure.ai.openai": "azure", "aws.bedrock": "aws", "gcp.vertex_ai": "google"}
+    claude = "claude-sonnet-4-20250514"  # the model id Claude's responses carry on every platform
+    models = {"azure.ai.openai": "gpt-4o", "aws.bedrock": claude, "gcp.vertex_ai": claude}
+    found = {name: resolve(models[name], name) for name in tables}
+    assert {name: entry.provider for name, entry in found.items() if entry} == tables
+    assert price("gpt-4o", {"prompt_tokens": 1000, "completion_tokens": 100}, provider="azure.ai.openai") == Decimal(
+        "0.0035"
+    )
 
 
 def test_sdk_usage_objects_are_read_fully() -> None:

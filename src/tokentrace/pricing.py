@@ -329,12 +329,13 @@ def _from_table(model: str, provider: str | None) -> _Price | None:
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
+    provider = _TABLE_PROVIDERS.get(provider, provider) if provider else None
     try:
         found_provider, info = snapshot.find_provider_model(model, None, provider, None)
     except LookupError:
         if provider is None:
             return None
-        try:  # a provider id the table does not know (e.g. "azure"): let the model name decide
+        try:  # a provider id the table does not know (e.g. "my-gateway"): let the model name decide
             found_provider, info = snapshot.find_provider_model(model, None, None, None)
         except LookupError:
             return None
@@ -346,6 +347,8 @@ def _from_table(model: str, provider: str | None) -> _Price | None:
     return msgspec.structs.replace(base, tiers=tiers)
 
 
+# OpenTelemetry provider names whose genai-prices table has another id and no match on the name
+_TABLE_PROVIDERS = {"azure.ai.openai": "azure"}
 _PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
 
 

@@ -178,11 +178,14 @@ class ProviderServer(LocalServer):
 
 
 def _route(path: str) -> str:
-    """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` is OpenAI's route, and
-    Bedrock's Anthropic-compatible endpoint (``/anthropic/v1/messages``) Anthropic's."""
+    """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` (and
+    ``/openai/responses``) are OpenAI's routes, and Bedrock's Anthropic-compatible endpoint
+    (``/anthropic/v1/messages``) Anthropic's."""
     path = path.partition("?")[0]
     if path.startswith("/openai/deployments/"):
         return "/v1/" + path.split("/", 4)[4]
+    if path.startswith("/openai/"):
+        return "/v1/" + path.removeprefix("/openai/")
     return path.removeprefix("/anthropic")
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
+import msgspec
 import openai
 import pydantic
 import pytest
@@ -118,11 +119,24 @@ def test_the_sdk_stream_helper_is_traced_through_create(client: openai.OpenAI, t
     assert_gpt4o(span)
 
 
-def test_an_azure_client_is_traced_like_any_other(server: ProviderServer, traced: Any) -> None:
+def test_an_azure_client_is_traced_with_azure_as_its_provider(server: ProviderServer, traced: Any) -> None:
+    async def main() -> None:
+        async with openai.AsyncAzureOpenAI(
+            azure_endpoint=server.url, api_version="2024-10-21", api_key="k", max_retries=0
+        ) as raw:
+            await traced[0].instrument(raw).embeddings.create(model="text-embedding-3-small", input="hi")
+
     with openai.AzureOpenAI(azure_endpoint=server.url, api_version="2024-10-21", api_key="k", max_retries=0) as raw:
-        list(traced[0].instrument(raw).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+        client = traced[0].instrument(raw)
+        list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+        client.responses.create(model="o4-mini", input="hi")
+    asyncio.run(main())
     assert server.requests[0].path.startswith("/openai/deployments/gpt-4o/chat/completions")
-    assert_gpt4o(traced[1][0])
+    chat, responses, embeddings = traced[1]
+    assert chat.provider == "azure.ai.openai"  # OpenTelemetry's name, priced from genai-prices' Azure table
+    assert_gpt4o(msgspec.structs.replace(chat, provider="openai"))  # the same counts and cost
+    assert (responses.provider, responses.name, responses.cost) == ("azure.ai.openai", "responses", O4_MINI_COST)
+    assert (embeddings.provider, embeddings.name, embeddings.cost) == ("azure.ai.openai", "embeddings", EMBEDDING_COST)
 
 
 # --- legacy text completions ---------------------------------------------------------------------

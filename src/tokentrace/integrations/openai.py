@@ -1,4 +1,5 @@
-"""Tracing for ``openai.OpenAI`` and ``openai.AsyncOpenAI`` clients (and their Azure subclasses).
+"""Tracing for ``openai.OpenAI`` and ``openai.AsyncOpenAI`` clients (and their Azure subclasses,
+whose spans name the provider ``"azure.ai.openai"``).
 
 Traced: ``chat.completions.create`` (also with ``stream=True``, and through the SDK's
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
@@ -275,6 +276,17 @@ class _AsyncHelperManager(AsyncStandIn):
 _Wrap = Callable[[Settings, Operation, Callable[..., Any]], Callable[..., Any]]
 
 
+@functools.cache
+def _on_azure(op: Operation) -> Operation:
+    """An operation as an Azure OpenAI client makes it: the provider named as OpenTelemetry names
+    it, which prices it from genai-prices' Azure table."""
+    return dataclasses.replace(op, provider="azure.ai.openai")
+
+
+def _as_is(op: Operation) -> Operation:
+    return op
+
+
 def patch(client: Any, settings: Settings) -> list[Patch] | None:
     """Trace ``client``'s model calls with ``settings``; the patches undo it. None, with nothing
     done, when ``client`` is not an ``openai.OpenAI`` or ``openai.AsyncOpenAI``."""
@@ -286,6 +298,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         wrap, manager = traced_sync, _HelperManager
     else:
         return None
+    on = _on_azure if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)) else _as_is
     chat = client.chat.completions
     responses = getattr(client, "responses", None)  # SDKs before 1.66 have none
     targets = [
@@ -298,7 +311,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (client.completions, "create", COMPLETIONS),
     ]
     patches = [
-        replace(owner, name, functools.partial(wrap, settings, op))
+        replace(owner, name, functools.partial(wrap, settings, on(op)))
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]
