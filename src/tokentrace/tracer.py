@@ -440,6 +440,8 @@ class Tracer:
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every span recorded so far is delivered; False if ``timeout`` ran out."""
+        for hook in _flush_hooks:
+            hook()
         deadline = None if timeout is None else time.monotonic() + timeout
         done = True
         parts: list[_Pipeline | Transport] = [self._pipeline, *self._transports]  # the pipeline feeds them
@@ -580,6 +582,9 @@ class _Ticker:
 
 
 _live: set[Tracer] = set()  # open tracers, closed at exit even if the app dropped its reference
+# Run first by every flush: the integrations record there the spans of streams dropped unread,
+# which wait for a context where recording is safe (see ``integrations._calls``)
+_flush_hooks: list[Callable[[], None]] = []
 
 
 def _register_exit(tracer: Tracer) -> None:

@@ -425,6 +425,47 @@ def test_an_async_stream_dropped_unread_is_recorded_when_collected(server: Provi
     assert (span.model, span.prompt_tokens, span.comp_tokens) == ("gpt-4o", 0, 0)
 
 
+def test_a_cancelled_call_is_recorded_and_the_cancellation_reaches_the_caller(
+    server: ProviderServer, traced: Any
+) -> None:
+    async def main() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            server.script(Fault(delay=10))
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(chat(traced[0].instrument(raw)), 0.2)
+
+    asyncio.run(main())
+    [span] = traced[1]
+    assert (span.status, span.error, span.model, span.prompt_tokens) == (Status.ERROR, "CancelledError", "gpt-4o", 0)
+
+
+def test_a_stream_left_by_a_cancelled_task_is_recorded_by_the_next_flush(server: ProviderServer, traced: Any) -> None:
+    tracer, spans = traced
+
+    async def main() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            client, first = tracer.instrument(raw), asyncio.Event()
+
+            async def consume() -> None:
+                async for _ in await chat(client, stream=True):
+                    first.set()
+                    await asyncio.Event().wait()  # cancelled here, the stream half-read
+
+            task = asyncio.create_task(consume())
+            await first.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            for _ in range(3):
+                await asyncio.sleep(0)  # the event loop closes the dropped stream's generator
+
+    asyncio.run(main())
+    tracer.flush()
+    [span] = spans
+    assert (span.status, span.error, span.model) == (Status.ERROR, "stream not consumed", "gpt-4o-2024-08-06")
+    assert span.ttft_ms is not None and span.prompt_tokens == 0
+
+
 def test_a_failing_tokentrace_never_breaks_the_call(
     client: openai.OpenAI, traced: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,8 @@ untouched.
 Streams dropped without being closed are noticed by the garbage collector, which may run inside
 any code, including code holding one of tokentrace's locks. Those spans are therefore only queued
 here (a lock-free ``deque`` append) and recorded from a clean context: the next instrumented call,
-a ``tokentrace.streams`` daemon thread that looks once a second, or interpreter exit.
+a ``tokentrace.streams`` daemon thread that looks once a second, a tracer's ``flush()``, or
+interpreter exit.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import msgspec
 
 from ..pricing import Usage, normalize_usage, price_span
 from ..spans import Span, Status
-from ..tracer import _current, error_text
+from ..tracer import _current, _flush_hooks, error_text
 
 if TYPE_CHECKING:
     from ..tracer import Trace, Tracer
@@ -445,6 +446,7 @@ def _after_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 atexit.register(record_abandoned)  # registered after the tracer's, so it runs before tracers close
+_flush_hooks.append(record_abandoned)
 
 
 # --- method wrappers ----------------------------------------------------------------------------
