@@ -283,10 +283,6 @@ def _on_azure(op: Operation) -> Operation:
     return dataclasses.replace(op, provider="azure.ai.openai")
 
 
-def _as_is(op: Operation) -> Operation:
-    return op
-
-
 def patch(client: Any, settings: Settings) -> list[Patch] | None:
     """Trace ``client``'s model calls with ``settings``; the patches undo it. None, with nothing
     done, when ``client`` is not an ``openai.OpenAI`` or ``openai.AsyncOpenAI``."""
@@ -298,7 +294,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         wrap, manager = traced_sync, _HelperManager
     else:
         return None
-    on = _on_azure if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)) else _as_is
+    azure = isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI))
     chat = client.chat.completions
     responses = getattr(client, "responses", None)  # SDKs before 1.66 have none
     targets = [
@@ -311,7 +307,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (client.completions, "create", COMPLETIONS),
     ]
     patches = [
-        replace(owner, name, functools.partial(wrap, settings, on(op)))
+        replace(owner, name, functools.partial(wrap, settings, _on_azure(op) if azure else op))
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]
