@@ -19,7 +19,9 @@ than a traced stream must do: no ending on close or collection, nothing hidden).
 time the wrapper alone around canned SDK results (a ChatCompletion, a 6-chunk stream, and a long
 one, whose cost is also given per chunk: real answers stream hundreds of chunks), and count the
 garbage collections per 1000 calls, plain and traced: calls waiting for the tracer's worker must
-keep nothing the collector tracks alive.
+keep nothing the collector tracks alive. With the bench extra installed, the chat, chat stream and
+Anthropic stream calls are also timed through a peer's instrumentation (OpenLLMetry's, on
+OpenTelemetry), beside tokentrace's, in trials of their own.
 
 Usage: ``python benchmarks/bench_instrument.py [--quick]``
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import multiprocessing
 import os
 import random
@@ -292,21 +295,83 @@ def trial(url: str, seed: int, results: Any) -> None:
     results.put((rows, dropped))
 
 
-def trials(url: str) -> list[list[Row]]:
-    """The rows of :data:`TRIALS` trials, one after another, each in a fresh process."""
+def trials(url: str, run: Callable[[str, int, Any], None] = trial, count: int = TRIALS) -> list[list[Row]]:
+    """The rows of ``count`` trials of ``run``, one after another, each in a fresh process."""
     context = multiprocessing.get_context("spawn")
     found = []
-    for number in range(TRIALS):
+    for number in range(count):
         results = context.Queue()
-        child = context.Process(target=trial, args=(url, 20261128 + number, results))
+        child = context.Process(target=run, args=(url, 20261128 + number, results))
         child.start()
         rows, dropped = results.get(timeout=1800)
         child.join(60)
         if dropped:
             raise RuntimeError(f"trial {number} dropped spans: {dropped}")
         found.append(rows)
-        print(f"  trial {number + 1}/{TRIALS} done", file=sys.stderr, flush=True)
+        print(f"  trial {number + 1}/{count} done", file=sys.stderr, flush=True)
     return found
+
+
+# --- a peer on the same calls ---------------------------------------------------------------------
+
+PEER = "opentelemetry.instrumentation.openai"  # OpenLLMetry's instrumentations, in the bench extra
+
+
+def peer_trial(url: str, seed: int, results: Any) -> None:
+    """One trial of the peer rows, in a fresh process: the same calls plain, through tokentrace,
+    and through OpenLLMetry's instrumentations, whose OpenTelemetry spans go through a batch
+    processor to an exporter that discards them, prompts and completions not recorded (as
+    tokentrace by default). The peer patches the SDKs' classes: the other contenders' methods are
+    bound before it does, so they stay as they were. Every stream asks for its usage chunk."""
+    os.environ["TRACELOOP_TRACE_CONTENT"] = "false"
+    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Nowhere(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer = tokentrace.Tracer(transport=_Discard())
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Nowhere(), max_queue_size=100_000))
+    with (
+        methods(url, tracer) as (plain_chat, plain_messages, traced_chat, traced_messages),
+        openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as peer_client,
+        anthropic.Anthropic(base_url=url, api_key="k", max_retries=0) as peer_claude,
+    ):
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+        AnthropicInstrumentor().instrument(tracer_provider=provider)
+        peer_chat, peer_messages = peer_client.chat.completions.create, peer_claude.messages.create  # the peer's
+        scenarios = [
+            ("openai chat.completions.create", chat(plain_chat), chat(traced_chat), chat(peer_chat)),
+            (
+                "openai chat stream, read to the end",
+                stream(plain_chat, stream_options=USAGE_CHUNK),
+                stream(traced_chat),
+                stream(peer_chat, stream_options=USAGE_CHUNK),
+            ),
+            (
+                "anthropic messages.create(stream=True)",
+                message_stream(plain_messages),
+                message_stream(traced_messages),
+                message_stream(peer_messages),
+            ),
+        ]
+        rows = []
+        for label, *calls in scenarios:
+            plain, traced, peer = interleaved(seed, *calls)
+            rows += [Row(f"{label}: tokentrace", plain, traced), Row(f"  same: {_peer_name()}", plain, peer)]
+    tracer.close()
+    provider.shutdown()
+    results.put((rows, {}))
+
+
+def _peer_name() -> str:
+    from importlib.metadata import version
+
+    return f"OpenLLMetry {version('opentelemetry-instrumentation-openai')}"
 
 
 def report(rows: list[Row]) -> None:
@@ -450,6 +515,12 @@ def main() -> None:
         found = trials(url)
         for rows in zip(*found, strict=True):
             report(list(rows))
+        if importlib.util.find_spec(PEER) is None:
+            print("  (the peer rows need the bench extra: pip install -e '.[dev,bench]')")
+        else:
+            print(f"the same calls through a peer's instrumentation, {max(TRIALS // 2, 2)} trials:")
+            for rows in zip(*trials(url, peer_trial, max(TRIALS // 2, 2)), strict=True):
+                report(list(rows))
         tracer = tokentrace.Tracer(transport=_Discard())
         alone = wrapper_alone(url, tracer)
         with tokentrace.Tracer(transport=_Discard()) as counted:
