@@ -4,11 +4,12 @@ Routes: OpenAI ``POST /v1/chat/completions`` and ``/v1/completions`` (JSON, or s
 with the usage-only final chunk sent only when ``stream_options.include_usage`` is set),
 ``/v1/responses`` (JSON or typed events), ``/v1/embeddings`` (floats or base64); Anthropic
 ``POST /v1/messages`` (JSON, or ``message_start`` with cache usage, ``content_block_delta``,
-``message_delta`` with the output usage, ``message_stop``; with tools offered, a call of the first
-one until the last message holds its result), also on Vertex AI's
+``message_delta`` with the output usage, ``message_stop``), also on Vertex AI's
 ``.../models/{model}:rawPredict`` / ``:streamRawPredict`` and Bedrock's ``/model/{model}/invoke``
 / ``invoke-with-response-stream`` (AWS event-stream framing). Every reply carries :data:`CANARY` in
 its text, and token counts are the fixed ones below, so tests can assert exact counts and costs.
+With tools offered, chat, responses and messages call the first one (its text arguments
+:data:`CANARY`) until the last message holds the result.
 
 Failures are scripted per request with :meth:`ProviderServer.script`: an HTTP error status (500,
 429...), a stall before answering (for client timeouts), or a stream broken by an in-band error.
@@ -226,30 +227,43 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 
 
 def _chat(body: dict[str, Any], broken: bool) -> Any:
+    called = _first_tool(body)
     if not body.get("stream"):
         structured = (body.get("response_format") or {}).get("type") == "json_schema"
         content = json.dumps({"reply": REPLY}) if structured else REPLY  # what parse() asks for
-        message = {"role": "assistant", "content": content, "refusal": None}
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if called is not None:
+            function = {"name": called[0], "arguments": json.dumps(called[1])}
+            message.update(content=None, tool_calls=[{"id": "call_fake", "type": "function", "function": function}])
+        choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if called else "stop", "logprobs": None}
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": 1_700_000_000,
             "model": _model(body),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            "choices": [choice],
             "usage": CHAT_USAGE,
             "system_fingerprint": "fp_fake",
         }
-    return _chat_events(body, broken)
+    return _chat_events(body, broken, called)
 
 
-def _chat_events(body: dict[str, Any], broken: bool) -> list[bytes]:
+def _chat_events(body: dict[str, Any], broken: bool, called: tuple[str, dict[str, Any]] | None) -> list[bytes]:
     with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-    deltas += [{"content": piece} for piece in REPLY_PIECES]
+    if called is None:
+        deltas += [{"content": piece} for piece in REPLY_PIECES]
+    else:  # the call's name first, then its arguments in two pieces
+        arguments = json.dumps(called[1])
+        head = {"index": 0, "id": "call_fake", "type": "function", "function": {"name": called[0], "arguments": ""}}
+        deltas = [{"role": "assistant", "content": None, "tool_calls": [head]}]
+        middle = len(arguments) // 2
+        for piece in (arguments[:middle], arguments[middle:]):
+            deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
     chunks = [_chat_chunk(body, [_choice(delta, None)], with_usage) for delta in deltas]
     if broken:
         return [*chunks[:2], _sse({"error": {"message": "fake overload mid-stream", "type": "server_error"}})]
-    chunks.append(_chat_chunk(body, [_choice({}, "stop")], with_usage))
+    chunks.append(_chat_chunk(body, [_choice({}, "tool_calls" if called else "stop")], with_usage))
     if with_usage:
         chunks.append(_sse({**_chunk_head(body), "choices": [], "usage": CHAT_USAGE}))
     return [*chunks, _sse("[DONE]")]
@@ -297,16 +311,20 @@ def _completions(body: dict[str, Any], broken: bool) -> Any:
 # --- OpenAI responses ---------------------------------------------------------------------------
 
 
-def _response(body: dict[str, Any], status: str, text: str, usage: dict[str, Any] | None) -> dict[str, Any]:
+def _response(
+    body: dict[str, Any], status: str, text: str, usage: dict[str, Any] | None, called: Any = None
+) -> dict[str, Any]:
     content = [{"type": "output_text", "text": text, "annotations": []}]
     output = [{"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content}]
+    if called is not None:
+        output = [_function_call(called, json.dumps(called[1]), status)]
     return {
         "id": "resp_fake",
         "object": "response",
         "created_at": 1_700_000_000,
         "model": _model(body),
         "status": status,
-        "output": output if text else [],
+        "output": output if text or called else [],
         "usage": usage,
         "error": None,
         "incomplete_details": None,
@@ -318,9 +336,23 @@ def _response(body: dict[str, Any], status: str, text: str, usage: dict[str, Any
     }
 
 
+def _function_call(called: tuple[str, dict[str, Any]], arguments: str, status: str) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": "fc_fake",
+        "call_id": "call_fake",
+        "name": called[0],
+        "arguments": arguments,
+        "status": status,
+    }
+
+
 def _responses(body: dict[str, Any], broken: bool) -> Any:
+    called = _first_tool(body)
     if not body.get("stream"):
-        return _response(body, "completed", REPLY, RESPONSES_USAGE)
+        return _response(body, "completed", REPLY, RESPONSES_USAGE, called)
+    if called is not None:
+        return _function_call_events(body, called)
     events = [
         {"type": "response.created", "response": _response(body, "in_progress", "", None)},
         {"type": "response.output_item.added", "output_index": 0, "item": _output_item("in_progress", [])},
@@ -336,6 +368,30 @@ def _responses(body: dict[str, Any], broken: bool) -> Any:
             "item": _output_item("completed", [_text_part(REPLY)]),
         },
         {"type": "response.completed", "response": _response(body, "completed", REPLY, RESPONSES_USAGE)},
+    ]
+    return [_sse({**event, "sequence_number": number}, event["type"]) for number, event in enumerate(events)]
+
+
+def _function_call_events(body: dict[str, Any], called: tuple[str, dict[str, Any]]) -> list[bytes]:
+    """A streamed function call: its item with the name, then its arguments in two pieces."""
+    arguments, head = json.dumps(called[1]), {"item_id": "fc_fake", "output_index": 0}
+    middle = len(arguments) // 2
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": _response(body, "in_progress", "", None)},
+        {"type": "response.output_item.added", "output_index": 0, "item": _function_call(called, "", "in_progress")},
+    ]
+    events += [
+        {"type": "response.function_call_arguments.delta", **head, "delta": piece}
+        for piece in (arguments[:middle], arguments[middle:])
+    ]
+    events += [
+        {"type": "response.function_call_arguments.done", **head, "arguments": arguments},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": _function_call(called, arguments, "completed"),
+        },
+        {"type": "response.completed", "response": _response(body, "completed", "", RESPONSES_USAGE, called)},
     ]
     return [_sse({**event, "sequence_number": number}, event["type"]) for number, event in enumerate(events)]
 
@@ -393,18 +449,36 @@ def _message(body: dict[str, Any], content: list[dict[str, Any]], usage: dict[st
 
 def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     """With tools offered and no tool result in the last message yet, the first tool is called
-    (each required argument 1 when numeric, else ``"ping"``); None: the answer is text."""
-    tools, messages = body.get("tools") or [], body.get("messages") or [{}]
-    last = messages[-1].get("content")
-    if not tools or (isinstance(last, list) and any(block.get("type") == "tool_result" for block in last)):
+    (each required argument 1 when numeric, else :data:`CANARY`), as an Anthropic ``tool_use``
+    block; None: the answer is text."""
+    called = _first_tool(body)
+    if called is None:
         return None
-    schema = tools[0].get("input_schema") or {}
+    return {"type": "tool_use", "id": "toolu_fake", "name": called[0], "input": called[1]}
+
+
+def _first_tool(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The first tool offered and the arguments it is called with, as :func:`_tool_call` says;
+    tools in Anthropic's form, or OpenAI's (``{"type": "function", "function": {...}}``, flat in
+    the Responses API)."""
+    tools, items = body.get("tools") or [], body.get("messages") or body.get("input") or [{}]
+    last = items[-1] if isinstance(items, list) else {}  # the Responses API's input may be a string
+    content = last.get("content")
+    answered = (
+        last.get("role") == "tool"
+        or last.get("type") == "function_call_output"
+        or (isinstance(content, list) and any(block.get("type") == "tool_result" for block in content))
+    )
+    if not tools or answered:
+        return None
+    tool = tools[0].get("function") or tools[0]
+    schema = tool.get("input_schema") or tool.get("parameters") or {}
     numeric = {"integer", "number"}
     arguments = {
-        name: 1 if (schema.get("properties") or {}).get(name, {}).get("type") in numeric else "ping"
+        name: 1 if (schema.get("properties") or {}).get(name, {}).get("type") in numeric else CANARY
         for name in schema.get("required") or []
     }
-    return {"type": "tool_use", "id": "toolu_fake", "name": tools[0]["name"], "input": arguments}
+    return tool["name"], arguments
 
 
 def _messages(body: dict[str, Any], broken: bool) -> Any:

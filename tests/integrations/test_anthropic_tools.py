@@ -11,7 +11,7 @@ import anthropic
 import pytest
 from anthropic import beta_async_tool, beta_tool
 
-from tests.fakes.providers import REPLY, ProviderServer
+from tests.fakes.providers import CANARY, REPLY, ProviderServer
 from tests.integrations.test_anthropic import MESSAGES, assert_sonnet
 from tokentrace import Span, Tracer
 
@@ -57,7 +57,7 @@ def assert_turns(spans: list[Span], trace: str, *, streamed: bool) -> None:
         assert_sonnet(span, name=trace)
         assert (span.ttft_ms is not None) is streamed
     assert len({span.trace_id for span in spans}) == 1
-    assert calls == [("ping", 1)]
+    assert calls == [(CANARY, 1)]
 
 
 def test_each_turn_of_the_tool_runner_is_a_span(
@@ -118,3 +118,30 @@ def test_a_message_thread_turn_is_a_span_sent_or_streamed(
         assert_sonnet(span)
     assert [span.ttft_ms is None for span in spans] == [True, False]
     assert spans[0].trace_id != spans[1].trace_id  # outside a trace, each turn is a trace of its own
+
+
+def test_captured_text_and_parallel_tool_calls_are_kept_in_order() -> None:
+    from tokentrace.integrations._calls import Call, Settings
+    from tokentrace.integrations.anthropic import MESSAGES as OPERATION
+
+    message = anthropic.types.Message.model_validate(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-20250514",
+            "content": [
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"city": "Oslo"}},
+                {"type": "tool_use", "id": "t2", "name": "lookup", "input": {"city": "Bergen"}},
+            ],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 10, "output_tokens": 20},
+        }
+    )
+    with Tracer(transport=[]) as tracer:
+        call = Call(Settings(tracer, capture_content=True), OPERATION, "claude-sonnet-4-0", texts=[], text_room=2000)
+        OPERATION.read(call, message)
+    assert "".join(call.texts or []) == (
+        'Let me look.\n[tool call: lookup] {"city": "Oslo"}\n[tool call: lookup] {"city": "Bergen"}'
+    )

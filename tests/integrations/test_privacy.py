@@ -19,12 +19,18 @@ from tokentrace.testing import InMemoryTransport
 
 PROMPT = f"Repeat after me: {CANARY}"
 MESSAGES: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+TOOLS: list[Any] = [{"type": "function", "function": {"name": "lookup", "parameters": SCHEMA}}]
+CLAUDE_TOOLS: list[Any] = [{"name": "lookup", "input_schema": SCHEMA}]
+RESPONSES_TOOLS: list[Any] = [{"type": "function", "name": "lookup", "parameters": SCHEMA}]
+TOOL_CALL = f'[tool call: lookup] {{"city": "{CANARY}"}}'  # the fake calls the tool with the canary
 
 
 def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -> None:
     """Chat (plain, streamed), responses (plain, streamed), embeddings, messages (plain, streamed),
-    text completions (plain, streamed), beta responses, beta messages (plain, streamed), and chat
-    through ``with_streaming_response`` (plain, streamed)."""
+    text completions (plain, streamed), beta responses, beta messages (plain, streamed), chat
+    through ``with_streaming_response`` (plain, streamed), and chat, responses and messages
+    answered with a tool call (plain, streamed)."""
     with (
         openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
         anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
@@ -50,6 +56,15 @@ def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -
             model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
         ) as response:
             list(response.parse())
+        oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, tools=TOOLS)
+        list(oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, tools=TOOLS, stream=True))
+        oa.responses.create(model="o4-mini", input=PROMPT, tools=RESPONSES_TOOLS)
+        list(oa.responses.create(model="o4-mini", input=PROMPT, tools=RESPONSES_TOOLS, stream=True))
+        an.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], tools=CLAUDE_TOOLS)
+        with an.messages.stream(
+            model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], tools=CLAUDE_TOOLS
+        ) as stream:
+            stream.until_done()
 
 
 def test_the_canary_appears_in_no_transport_output_by_default(
@@ -70,7 +85,7 @@ def test_the_canary_appears_in_no_transport_output_by_default(
         every_kind_of_call(server, tracer)
         assert tracer.flush(10)
         tracer.close()
-    assert len(memory.spans) == 14 and all(s.status == "ok" for s in memory.spans)
+    assert len(memory.spans) == 20 and all(s.status == "ok" for s in memory.spans)
     outputs = {
         "stdout": stdout.getvalue(),
         "jsonl": jsonl.read_text(),
@@ -89,12 +104,12 @@ def test_capture_content_records_prompt_and_completion(server: ProviderServer) -
     every_kind_of_call(server, tracer, capture_content=True)
     tracer.close()
     spans: list[Span] = memory.spans
-    assert len(spans) == 14
+    assert len(spans) == 20
     for span in spans:
         attributes = span.attributes or {}
         assert CANARY in attributes["gen_ai.prompt"], span.name
     completions = [(s.attributes or {}).get("gen_ai.completion") for s in spans]
-    assert completions == [REPLY] * 4 + [None] + [REPLY] * 9
+    assert completions == [REPLY] * 4 + [None] + [REPLY] * 9 + [TOOL_CALL] * 6
     assert "Be brief." in (spans[0].attributes or {})["gen_ai.prompt"]  # the system message too
     assert "Be brief." in (spans[2].attributes or {})["gen_ai.prompt"]  # responses instructions
     assert "Be brief." in (spans[5].attributes or {})["gen_ai.prompt"]  # anthropic system

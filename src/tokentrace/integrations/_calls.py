@@ -164,6 +164,13 @@ class Call(msgspec.Struct, gc=False):
             self.texts.append(piece)
             self.text_room -= len(piece)
 
+    def add_tool_call(self, name: Any, arguments: Any = None) -> None:
+        """Keep a tool call the model made, as ``[tool call: name] `` and its arguments (JSON
+        text, which a stream adds in pieces through :meth:`add_text`), when content is captured."""
+        if self.text_room > 0 and self.texts is not None:
+            self.add_text(f"{chr(10) if self.texts else ''}[tool call: {name}] ")
+            self.add_text(arguments)
+
     # --- how it ended ---------------------------------------------------------------------------
 
     def complete(self, response: Any) -> None:

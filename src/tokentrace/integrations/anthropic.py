@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -101,6 +102,8 @@ def _read(call: Call, message: Any) -> None:
         for block in message.content:
             if block.type == "text":
                 call.add_text(block.text)
+            elif block.type == "tool_use":
+                call.add_tool_call(block.name, json.dumps(block.input, ensure_ascii=False, default=str))
 
 
 def _observe(call: StreamCall, event: Any) -> bool:
@@ -109,8 +112,12 @@ def _observe(call: StreamCall, event: Any) -> bool:
     if kind == "content_block_delta":
         if call.ttft_ms is None:
             call.mark_output()
-        if call.text_room and event.delta.type == "text_delta":
-            call.add_text(event.delta.text)
+        if call.text_room:
+            delta = event.delta
+            if delta.type == "text_delta":
+                call.add_text(delta.text)
+            elif delta.type == "input_json_delta":  # a tool call's arguments, in pieces
+                call.add_text(delta.partial_json)
     elif kind == "message_start":
         call.model = event.message.model
         call.usage = [event.message.usage]
@@ -119,6 +126,8 @@ def _observe(call: StreamCall, event: Any) -> bool:
             call.usage.append(event.usage)
         else:
             call.usage = [event.usage]
+    elif call.text_room and kind == "content_block_start" and event.content_block.type == "tool_use":
+        call.add_tool_call(event.content_block.name)
     return False
 
 

@@ -105,21 +105,25 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
 _NO_USAGE_YET = (operator.attrgetter("usage"), (None,))
 
 
-def _whole(text: Callable[[Any], Any]) -> Callable[[Call, Any], None]:
-    """The ``read`` of a completion (chat or text), whose choices' text ``text`` reads."""
+def _whole(text: Callable[[Any], Any], tools: Callable[[Any], Any] | None = None) -> Callable[[Call, Any], None]:
+    """The ``read`` of a completion (chat or text), whose choices' text ``text`` reads, and their
+    tool calls ``tools``."""
 
     def read(call: Call, completion: Any) -> None:
         call.model, call.usage = MODEL_AND_USAGE(completion)
         if call.text_room:
             for choice in completion.choices:
                 call.add_text(text(choice))
+                if tools is not None:
+                    _add_tool_calls(call, tools(choice))
 
     return read
 
 
-def _chunks(text: Callable[[Any], Any]) -> Callable[[StreamCall, Any], bool]:
+def _chunks(text: Callable[[Any], Any], tools: Callable[[Any], Any] | None = None) -> Callable[[StreamCall, Any], bool]:
     """The ``observe`` of a stream of completion chunks (chat or text), whose choices' text
-    ``text`` reads; hides the usage-only chunk when it was asked for by ``_chat_prepare``."""
+    ``text`` reads, and the pieces of their tool calls ``tools``; hides the usage-only chunk when it
+    was asked for by ``_chat_prepare``."""
 
     def observe(call: StreamCall, chunk: Any) -> bool:
         usage = chunk.usage
@@ -132,18 +136,31 @@ def _chunks(text: Callable[[Any], Any]) -> Callable[[StreamCall, Any], bool]:
             if call.text_room:
                 for choice in chunk.choices:
                     call.add_text(text(choice))
+                    if tools is not None:
+                        _add_tool_calls(call, tools(choice))
             return False
         return call.hide_usage and usage is not None
 
     return observe
 
 
+def _add_tool_calls(call: Call, tool_calls: Any) -> None:
+    """Keep a message's tool calls, or a stream's pieces of them (the name comes with the first)."""
+    for tool_call in tool_calls or ():
+        function = getattr(tool_call, "function", None) or getattr(tool_call, "custom", None)
+        if function is None:
+            continue
+        if function.name:
+            call.add_tool_call(function.name)
+        call.add_text(getattr(function, "arguments", None) or getattr(function, "input", None))
+
+
 CHAT = Operation(
     _PROVIDER,
     "chat",
     prompt=lambda kwargs: kwargs.get("messages"),
-    read=_whole(operator.attrgetter("message.content")),
-    observe=_chunks(operator.attrgetter("delta.content")),
+    read=_whole(operator.attrgetter("message.content"), operator.attrgetter("message.tool_calls")),
+    observe=_chunks(operator.attrgetter("delta.content"), operator.attrgetter("delta.tool_calls")),
     prepare=_chat_prepare,
     usage=_counts,
     fields=MODEL_AND_USAGE,
@@ -192,6 +209,9 @@ def _responses_read(call: Call, response: Any) -> None:
                 if part.type == "output_text"
             )
         call.add_text(text)
+        for item in response.output:
+            if item.type == "function_call":
+                call.add_tool_call(item.name, item.arguments)
 
 
 def _responses_observe(call: StreamCall, event: Any) -> bool:
@@ -201,10 +221,14 @@ def _responses_observe(call: StreamCall, event: Any) -> bool:
         call.add_text(event.delta)
     elif kind.endswith(".delta"):
         call.mark_output()
+        if kind == "response.function_call_arguments.delta":
+            call.add_text(event.delta)
     elif kind in _RESPONSE_EVENTS:
         _response_state(call, event.response)
     elif kind == "error":
         call.error = f"{event.code}: {event.message}" if event.code else str(event.message)
+    elif call.text_room and kind == "response.output_item.added" and event.item.type == "function_call":
+        call.add_tool_call(event.item.name)
     return False
 
 
