@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 import tokentrace
-from tokentrace.pricing import Usage, normalize_usage, price, resolve
+from tokentrace import Span
+from tokentrace.pricing import Usage, normalize_usage, price, price_span, resolve
 
 # (model, provider, prompt (incl. cached), cached, cache_write, completion, expected USD)
 TABLE = [
@@ -175,6 +176,28 @@ def test_platform_providers_are_priced_from_their_platforms_tables() -> None:
     assert price("gpt-4o", {"prompt_tokens": 1000, "completion_tokens": 100}, provider="azure.ai.openai") == Decimal(
         "0.0035"
     )
+
+
+def test_a_service_tier_is_priced_at_its_rates() -> None:
+    usage = Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=800, cache_write_tokens=100)
+    # gpt-4o at priority per Mtok: 200 uncached (100 of them cache writes) x $4.25 + 800 cached x
+    # $2.125 + 100 out x $17, where the default tier costs $2.50 / $1.25 / $10
+    assert price("gpt-4o", usage, service_tier="priority") == Decimal("0.00425")
+    assert price("gpt-4o", usage, service_tier="default") == price("gpt-4o", usage) == Decimal("0.0025")
+    assert price("gpt-4o", usage, service_tier="scale") == Decimal("0.0025")  # no rates of its own
+    # gpt-5: $1.25 / $10 per Mtok, at flex $0.625 / $5
+    assert tokentrace.cost("gpt-5", {"prompt_tokens": 1000, "completion_tokens": 100}, service_tier="flex") == 0.001125
+    assert tokentrace.cost("gpt-5", {"prompt_tokens": 1000, "completion_tokens": 100}) == 0.00225
+
+
+def test_a_span_is_priced_at_the_service_tier_in_its_attributes() -> None:
+    spans = [
+        Span(model="gpt-5", prompt_tokens=1000, comp_tokens=100, attributes=attributes)
+        for attributes in ({"openai.response.service_tier": "flex"}, {"openai.response.service_tier": 3}, None)
+    ]
+    for span in spans:
+        assert price_span(span)
+    assert [span.cost for span in spans] == [Decimal("0.001125"), Decimal("0.00225"), Decimal("0.00225")]
 
 
 def test_sdk_usage_objects_are_read_fully() -> None:

@@ -1,10 +1,11 @@
 """Pricing: the USD cost of a model call from its token usage.
 
 Prices come from ``genai-prices`` (its bundled snapshot, offline). Resolving a model name to a
-price costs ~80 µs there, so the resolution is cached per (model, provider) and the arithmetic is
-done here in ``Decimal``: a repeated call costs about a microsecond. Input totals include cached
-tokens, priced at their cache rates; reasoning tokens are part of the output. User prices from
-:func:`register_price` win over the table.
+price costs ~80 µs there, so the resolution is cached per (model, provider, service tier) and the
+arithmetic is done here in ``Decimal``: a repeated call costs about a microsecond. Input totals
+include cached tokens, priced at their cache rates; reasoning tokens are part of the output. The
+service tier a response reports (OpenAI's ``flex``, ``priority``...) picks the table's rates for
+it. User prices from :func:`register_price` win over the table.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ class _Override(msgspec.Struct, frozen=True):
 
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, str | None], _Price | None] = {}
+_cache: dict[tuple[str, str | None, str | None], _Price | None] = {}
+SERVICE_TIER = "openai.response.service_tier"  # the span attribute the tier is priced from
 _overrides: list[_Override] = []
 _warned: set[str] = set()
 
@@ -239,9 +241,9 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
     return amount
 
 
-def price(model: str, usage: Any, *, provider: str | None = None) -> Decimal | None:
+def price(model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None) -> Decimal | None:
     """The exact USD cost as a ``Decimal``, or ``None`` when the model is unknown."""
-    entry = resolve(model, provider)
+    entry = resolve(model, provider, service_tier)
     if entry is None:
         return None
     return entry.total(normalize_usage(usage))
@@ -250,12 +252,13 @@ def price(model: str, usage: Any, *, provider: str | None = None) -> Decimal | N
 def price_span(span: Span, usage: Usage | None = None) -> bool:
     """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
     the span's token counts or, when given, the ``usage`` it was made from (which can say more,
-    such as one-hour cache writes).
+    such as one-hour cache writes), at the rates of the service tier in its attributes.
 
     Returns:
         False when the model has no price (its cost stays ``None``).
     """
-    entry = resolve(span.model, span.provider or None)
+    tier = span.attributes.get(SERVICE_TIER) if span.attributes else None
+    entry = resolve(span.model, span.provider or None, tier if type(tier) is str else None)
     if entry is None:
         return False
     if usage is not None:
@@ -270,7 +273,7 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     return True
 
 
-def cost(model: str, usage: Any, *, provider: str | None = None) -> float | None:
+def cost(model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None) -> float | None:
     """The USD cost of a call, or ``None`` when the model is not in the price table.
 
     Example::
@@ -282,18 +285,21 @@ def cost(model: str, usage: Any, *, provider: str | None = None) -> float | None
         usage: a usage object or dict (see :func:`normalize_usage`).
         provider: the provider id (``"openai"``, ``"anthropic"``, ``"google"``...) when the
             model name alone is ambiguous.
+        service_tier: the service tier the response reports (OpenAI's ``"flex"``,
+            ``"priority"``...), whose rates the table may hold; others cost the standard rates.
     """
-    amount = price(model, usage, provider=provider)
+    amount = price(model, usage, provider=provider, service_tier=service_tier)
     return None if amount is None else float(amount)
 
 
-def resolve(model: str, provider: str | None = None) -> _Price | None:
-    """The cached price entry for a model; ``None`` (warned once) when unknown."""
-    key = (model, provider or None)
+def resolve(model: str, provider: str | None = None, service_tier: str | None = None) -> _Price | None:
+    """The cached price entry for a model (at a service tier's rates); ``None`` (warned once)
+    when unknown."""
+    key = (model, provider or None, service_tier)
     try:
         return _cache[key]
     except KeyError:
-        entry = _resolve_uncached(model, provider or None)
+        entry = _resolve_uncached(model, provider or None, service_tier)
         with _lock:
             _cache[key] = entry
         return entry
@@ -312,18 +318,18 @@ def expire_stale() -> None:
 _next_expiry = time.monotonic() + _RESOLVE_TTL_S
 
 
-def _resolve_uncached(model: str, provider: str | None) -> _Price | None:
+def _resolve_uncached(model: str, provider: str | None, service_tier: str | None) -> _Price | None:
     lowered = model.lower()
     for override in _overrides:
         if fnmatch.fnmatchcase(lowered, override.pattern) and override.provider in (None, provider):
             return override.price
-    entry = _from_table(model, provider)
+    entry = _from_table(model, provider, service_tier)
     if entry is None:
         _note_unknown(model)
     return entry
 
 
-def _from_table(model: str, provider: str | None) -> _Price | None:
+def _from_table(model: str, provider: str | None, service_tier: str | None = None) -> _Price | None:
     from datetime import datetime, timezone
 
     from genai_prices import data_snapshot
@@ -339,7 +345,7 @@ def _from_table(model: str, provider: str | None) -> _Price | None:
             found_provider, info = snapshot.find_provider_model(model, None, None, None)
         except LookupError:
             return None
-    prices = info.get_prices(datetime.now(tz=timezone.utc))
+    prices = info.get_prices(datetime.now(tz=timezone.utc), {"service_tier": service_tier} if service_tier else None)
     rates = {key: getattr(prices, key, None) for key in _PRICE_KEYS}
     starts = sorted({t.start for r in rates.values() if r is not None and hasattr(r, "tiers") for t in r.tiers})
     base = _flat(found_provider.id, rates, -1)

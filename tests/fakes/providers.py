@@ -244,8 +244,15 @@ def _chat(body: dict[str, Any], broken: bool) -> Any:
             "choices": [choice],
             "usage": CHAT_USAGE,
             "system_fingerprint": "fp_fake",
+            **_served(body),
         }
     return _chat_events(body, broken, called)
+
+
+def _served(body: dict[str, Any]) -> dict[str, Any]:
+    """The service tier a request asked for, as OpenAI reports the one it was served at."""
+    tier = body.get("service_tier")
+    return {"service_tier": "default" if tier == "auto" else tier} if tier else {}
 
 
 def _chat_events(body: dict[str, Any], broken: bool, called: tuple[str, dict[str, Any]] | None) -> list[bytes]:
@@ -275,6 +282,7 @@ def _chunk_head(body: dict[str, Any]) -> dict[str, Any]:
         "object": "chat.completion.chunk",
         "created": 1_700_000_000,
         "model": _model(body),
+        **_served(body),
     }
 
 
@@ -333,6 +341,7 @@ def _response(
         "tool_choice": "auto",
         "tools": [],
         "metadata": {},
+        **_served(body),
     }
 
 

@@ -139,6 +139,19 @@ def test_an_azure_client_is_traced_with_azure_as_its_provider(server: ProviderSe
     assert (embeddings.provider, embeddings.name, embeddings.cost) == ("azure.ai.openai", "embeddings", EMBEDDING_COST)
 
 
+def test_the_service_tier_a_response_reports_prices_it(client: openai.OpenAI, traced: Any) -> None:
+    chat(client, service_tier="priority")
+    list(chat(client, service_tier="priority", stream=True))
+    client.responses.create(model="o4-mini", input="hi", service_tier="flex")
+    list(client.responses.create(model="o4-mini", input="hi", service_tier="flex", stream=True))
+    chat(client, service_tier="auto")  # served at the default tier, and reported so
+    tiers = [(s.attributes or {}).get("openai.response.service_tier") for s in traced[1]]
+    assert tiers == ["priority", "priority", "flex", "flex", "default"]
+    # gpt-4o at priority: $4.25 / $2.125 cached / $17 per Mtok; o4-mini at flex: $0.55 / $0.138 / $2.20
+    costs = [Decimal("0.00425")] * 2 + [Decimal("0.0012376")] * 2 + [GPT4O_COST]
+    assert [s.cost for s in traced[1]] == costs
+
+
 # --- legacy text completions ---------------------------------------------------------------------
 
 INSTRUCT_COST = Decimal("0.000115")  # gpt-3.5-turbo-instruct per Mtok: 50 in x $1.50 + 20 out x $2

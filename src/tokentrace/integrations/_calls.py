@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from ..pricing import Usage, normalize_usage, price_span
+from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_span
 from ..spans import Span, Status
 from ..tracer import _current, _flush_hooks, error_text
 
@@ -100,6 +100,8 @@ class Operation:
         skip: ``(key, values)`` for a stream: once its first output was seen, and when no (more)
             content is to be captured, an event whose ``key(event)`` is one of ``values`` (the
             many text deltas) is passed on without ``observe``: a C call per event, not a Python one.
+        tiered: whole responses report the service tier they were served at (``service_tier``,
+            OpenAI's), whose rates price them.
     """
 
     provider: str
@@ -111,6 +113,7 @@ class Operation:
     usage: Callable[[Any], Usage] = normalize_usage
     fields: Callable[[Any], tuple[Any, Any]] | None = None
     skip: tuple[Callable[[Any], Any], Container[Any]] = (id, ())  # by default no event is skipped
+    tiered: bool = False
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
@@ -144,6 +147,7 @@ class Call(msgspec.Struct, gc=False):
     model: Any = None  # the response's model id
     usage: Any = None  # what ``Operation.usage`` turns into a Usage; that Usage once the call ended
     error: str | None = None
+    service_tier: Any = None  # the tier the response reports it was served at (OpenAI's), priced at its rates
     ttft_ms: int | None = None
     trace: Any = None  # the Trace joined, None for a trace of its own made on the worker
     parent: str | None = None
@@ -181,6 +185,8 @@ class Call(msgspec.Struct, gc=False):
                 self.model, self.usage = op.fields(response)
             else:
                 op.read(self, response)
+            if op.tiered:
+                self.service_tier = getattr(response, "service_tier", None)
         except Exception as exc:
             note_failure(self.settings.tracer, exc)
         self.finish()
@@ -286,6 +292,8 @@ class Call(msgspec.Struct, gc=False):
             attributes["tokentrace.response.parsed"] = False
         if self.usage is _NO_USAGE and not self.error:  # its zero tokens are not counts the provider sent
             attributes["tokentrace.usage.reported"] = False
+        if type(self.service_tier) is str:
+            attributes[SERVICE_TIER] = self.service_tier
         return attributes
 
 

@@ -133,6 +133,7 @@ def _chunks(text: Callable[[Any], Any], tools: Callable[[Any], Any] | None = Non
             if call.ttft_ms is None:  # the first output
                 call.mark_output()
                 call.model = chunk.model
+                call.service_tier = getattr(chunk, "service_tier", None)  # text completions have none
             if call.text_room:
                 for choice in chunk.choices:
                     call.add_text(text(choice))
@@ -165,6 +166,7 @@ CHAT = Operation(
     usage=_counts,
     fields=MODEL_AND_USAGE,
     skip=_NO_USAGE_YET,
+    tiered=True,
 )
 
 COMPLETIONS = dataclasses.replace(  # the legacy text completions, which OpenAI-compatible servers still serve
@@ -173,6 +175,7 @@ COMPLETIONS = dataclasses.replace(  # the legacy text completions, which OpenAI-
     prompt=lambda kwargs: kwargs.get("prompt"),
     read=_whole(operator.attrgetter("text")),
     observe=_chunks(operator.attrgetter("text")),
+    tiered=False,  # text completions report none
 )
 
 
@@ -189,6 +192,7 @@ def _responses_prompt(kwargs: dict[str, Any]) -> Any:
 def _response_state(call: Call, response: Any) -> None:
     if response.model:
         call.model = response.model
+    call.service_tier = getattr(response, "service_tier", None)
     if response.usage is not None:
         call.usage = response.usage
     if response.status == "failed":
