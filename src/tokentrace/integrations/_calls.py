@@ -126,9 +126,9 @@ class Call(msgspec.Struct, gc=False):
     """One model call being measured; see the module docstring for when it finishes.
 
     Only what the call's own thread must see is read there: the clock, the active trace, the
-    model, and (through the operation) the token counts, read into a :class:`Usage` when the call
-    ends. The rest waits for :meth:`build`, which runs on the tracer's worker when the call is a
-    trace by itself.
+    model, its service tier, and (through the operation) the token counts, read into a
+    :class:`Usage` when the call ends. The rest waits for :meth:`build`, which runs on the
+    tracer's worker when the call is a trace by itself.
 
     A struct built in C, so that making one costs the calling thread a single call. Nothing that
     waits in the tracer's queue is tracked by the garbage collector, so that waiting calls do not
