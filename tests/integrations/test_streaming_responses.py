@@ -185,3 +185,30 @@ def test_anthropic_responses_parsed_and_streamed(server: ProviderServer, traced:
     for span in traced[1]:
         assert_sonnet(span)
     assert traced[1][1].ttft_ms is not None
+
+
+def test_a_collected_response_still_runs_its_own_classs_finalizer(traced: Any) -> None:
+    from tokentrace.integrations import openai as integration
+    from tokentrace.integrations._calls import Call, Settings
+    from tokentrace.integrations._streams import watch_response
+
+    finalized: list[str] = []
+
+    class Response:  # a response class of an SDK that finalizes its objects itself
+        def parse(self) -> None:
+            raise NotImplementedError
+
+        def close(self) -> None:
+            pass
+
+        def __del__(self) -> None:
+            finalized.append("sdk")
+
+    response = Response()
+    watch_response(response, Call(Settings(traced[0]), integration.CHAT, "gpt-4o", unread=True))
+    assert type(response) is not Response and isinstance(response, Response)
+    del response
+    record_abandoned()
+    assert finalized == ["sdk"]
+    [span] = traced[1]
+    assert_without_tokens(span)

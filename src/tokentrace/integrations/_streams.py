@@ -287,11 +287,15 @@ async def _close_response_async(self: Any) -> None:
 
 def _collected(self: Any) -> None:
     """A watched response's ``__del__``: one never parsed nor closed (entered by hand, its block
-    never left) has its call recorded as it stands, from a clean context."""
+    never left) has its call recorded as it stands, from a clean context; then the SDK's own
+    ``__del__``, should its class have one."""
     with contextlib.suppress(Exception):
         call = vars(self).pop(_CALL, None)
         if call is not None:
             call.finish(deferred=True)
+    sdk = getattr(super(type(self), self), "__del__", None)
+    if sdk is not None:
+        sdk()
 
 
 _SYNC_RESPONSE = {"parse": _parse_sync, "close": _close_response_sync, "__del__": _collected}
