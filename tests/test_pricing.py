@@ -190,6 +190,15 @@ def test_a_service_tier_is_priced_at_its_rates() -> None:
     assert tokentrace.cost("gpt-5", {"prompt_tokens": 1000, "completion_tokens": 100}) == 0.00225
 
 
+def test_anthropic_fast_mode_is_priced_at_its_rates_from_the_usage() -> None:
+    usage = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, "speed": "fast"}
+    assert normalize_usage(usage).speed == "fast"
+    # claude-opus-4-8 per Mtok: $5 / $25, in fast mode $10 / $50
+    assert price("claude-opus-4-8", usage) == Decimal("0.015")
+    assert price("claude-opus-4-8", {**usage, "speed": "standard"}) == Decimal("0.0075")
+    assert price("claude-opus-4-8", Usage(prompt_tokens=1000, completion_tokens=100, speed="fast")) == Decimal("0.015")
+
+
 def test_a_span_is_priced_at_the_service_tier_in_its_attributes() -> None:
     spans = [
         Span(model="gpt-5", prompt_tokens=1000, comp_tokens=100, attributes=attributes)

@@ -1,11 +1,11 @@
 """Pricing: the USD cost of a model call from its token usage.
 
 Prices come from ``genai-prices`` (its bundled snapshot, offline). Resolving a model name to a
-price costs ~80 µs there, so the resolution is cached per (model, provider, service tier) and the
+price costs ~80 µs there, so the resolution is cached per (model, provider, tier, speed) and the
 arithmetic is done here in ``Decimal``: a repeated call costs about a microsecond. Input totals
 include cached tokens, priced at their cache rates; reasoning tokens are part of the output. The
-service tier a response reports (OpenAI's ``flex``, ``priority``...) picks the table's rates for
-it. User prices from :func:`register_price` win over the table.
+service tier a response reports (OpenAI's ``flex``, ``priority``...) and Anthropic's speed mode
+pick the table's rates for them. User prices from :func:`register_price` win over the table.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     ``prompt_tokens`` is the whole input including ``cached_tokens`` (cache reads) and
     ``cache_write_tokens``, of which ``cache_write_1h_tokens`` were written for an hour (Anthropic's
     ``cache_creation.ephemeral_1h_input_tokens``, dearer than the default five minutes);
-    ``completion_tokens`` includes ``reasoning_tokens``.
+    ``completion_tokens`` includes ``reasoning_tokens``. ``speed`` is Anthropic's speed mode, as
+    its usage reports it (``"fast"`` is billed at rates of its own).
     """
 
     prompt_tokens: int = 0
@@ -44,6 +45,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    speed: str | None = None
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -111,6 +113,7 @@ def normalize_usage(usage: Any) -> Usage:
                 cache_write_tokens=write,
                 reasoning_tokens=_int(_get(usage, "output_tokens_details"), "thinking_tokens"),
                 cache_write_1h_tokens=min(_int(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"), write),
+                speed=speed if isinstance(speed := _get(usage, "speed"), str) else None,
             )
         return Usage(  # OpenAI Responses: input includes cache
             prompt_tokens=_int(usage, "input_tokens"),
@@ -182,8 +185,10 @@ class _Override(msgspec.Struct, frozen=True):
 
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, str | None, str | None], _Price | None] = {}
-SERVICE_TIER = "openai.response.service_tier"  # the span attribute the tier is priced from
+_cache: dict[tuple[str, str | None, str | None, str | None], _Price | None] = {}
+# The span attributes whose values pick among a model's rates: OpenAI's service tier, Anthropic's speed
+SERVICE_TIER = "openai.response.service_tier"
+SPEED = "anthropic.response.speed"
 _overrides: list[_Override] = []
 _warned: set[str] = set()
 
@@ -243,22 +248,29 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
 
 def price(model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None) -> Decimal | None:
     """The exact USD cost as a ``Decimal``, or ``None`` when the model is unknown."""
-    entry = resolve(model, provider, service_tier)
+    counts = normalize_usage(usage)
+    entry = resolve(model, provider, service_tier, counts.speed)
     if entry is None:
         return None
-    return entry.total(normalize_usage(usage))
+    return entry.total(counts)
 
 
 def price_span(span: Span, usage: Usage | None = None) -> bool:
     """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
     the span's token counts or, when given, the ``usage`` it was made from (which can say more,
-    such as one-hour cache writes), at the rates of the service tier in its attributes.
+    such as one-hour cache writes), at the rates its attributes pick (:data:`SERVICE_TIER`,
+    :data:`SPEED`).
 
     Returns:
         False when the model has no price (its cost stays ``None``).
     """
-    tier = span.attributes.get(SERVICE_TIER) if span.attributes else None
-    entry = resolve(span.model, span.provider or None, tier if type(tier) is str else None)
+    attributes = span.attributes
+    tier = speed = None
+    if attributes:
+        tier, speed = attributes.get(SERVICE_TIER), attributes.get(SPEED)
+    entry = resolve(
+        span.model, span.provider or None, tier if type(tier) is str else None, speed if type(speed) is str else None
+    )
     if entry is None:
         return False
     if usage is not None:
@@ -287,19 +299,22 @@ def cost(model: str, usage: Any, *, provider: str | None = None, service_tier: s
             model name alone is ambiguous.
         service_tier: the service tier the response reports (OpenAI's ``"flex"``,
             ``"priority"``...), whose rates the table may hold; others cost the standard rates.
+            Anthropic's speed mode is read from its usage.
     """
     amount = price(model, usage, provider=provider, service_tier=service_tier)
     return None if amount is None else float(amount)
 
 
-def resolve(model: str, provider: str | None = None, service_tier: str | None = None) -> _Price | None:
-    """The cached price entry for a model (at a service tier's rates); ``None`` (warned once)
-    when unknown."""
-    key = (model, provider or None, service_tier)
+def resolve(
+    model: str, provider: str | None = None, service_tier: str | None = None, speed: str | None = None
+) -> _Price | None:
+    """The cached price entry for a model (at a service tier's or a speed's rates); ``None``
+    (warned once) when unknown."""
+    key = (model, provider or None, service_tier, speed)
     try:
         return _cache[key]
     except KeyError:
-        entry = _resolve_uncached(model, provider or None, service_tier)
+        entry = _resolve_uncached(model, provider or None, {"service_tier": service_tier, "speed": speed})
         with _lock:
             _cache[key] = entry
         return entry
@@ -318,18 +333,20 @@ def expire_stale() -> None:
 _next_expiry = time.monotonic() + _RESOLVE_TTL_S
 
 
-def _resolve_uncached(model: str, provider: str | None, service_tier: str | None) -> _Price | None:
+def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, str | None]) -> _Price | None:
     lowered = model.lower()
     for override in _overrides:
         if fnmatch.fnmatchcase(lowered, override.pattern) and override.provider in (None, provider):
             return override.price
-    entry = _from_table(model, provider, service_tier)
+    entry = _from_table(model, provider, conditions)
     if entry is None:
         _note_unknown(model)
     return entry
 
 
-def _from_table(model: str, provider: str | None, service_tier: str | None = None) -> _Price | None:
+def _from_table(model: str, provider: str | None, conditions: dict[str, str | None] | None = None) -> _Price | None:
+    """The table's entry for a model, at the rates of the ``conditions`` its variants are for
+    (genai-prices' price context: ``service_tier``, ``speed``); unset ones are left out."""
     from datetime import datetime, timezone
 
     from genai_prices import data_snapshot
@@ -345,7 +362,8 @@ def _from_table(model: str, provider: str | None, service_tier: str | None = Non
             found_provider, info = snapshot.find_provider_model(model, None, None, None)
         except LookupError:
             return None
-    prices = info.get_prices(datetime.now(tz=timezone.utc), {"service_tier": service_tier} if service_tier else None)
+    context = {key: value for key, value in (conditions or {}).items() if value} or None
+    prices = info.get_prices(datetime.now(tz=timezone.utc), context)
     rates = {key: getattr(prices, key, None) for key in _PRICE_KEYS}
     starts = sorted({t.start for r in rates.values() if r is not None and hasattr(r, "tiers") for t in r.tiers})
     base = _flat(found_provider.id, rates, -1)

@@ -437,9 +437,10 @@ def _embeddings(body: dict[str, Any], broken: bool) -> dict[str, Any]:
 
 
 def _anthropic_usage(body: dict[str, Any]) -> dict[str, Any]:
+    usage = {**ANTHROPIC_USAGE, **({"speed": body["speed"]} if body.get("speed") else {})}  # as asked
     if body.get("thinking"):
-        return {**ANTHROPIC_USAGE, "output_tokens_details": {"thinking_tokens": THINKING_TOKENS}}
-    return dict(ANTHROPIC_USAGE)
+        usage["output_tokens_details"] = {"thinking_tokens": THINKING_TOKENS}
+    return usage
 
 
 def _message(body: dict[str, Any], content: list[dict[str, Any]], usage: dict[str, Any]) -> dict[str, Any]:

@@ -177,6 +177,18 @@ def test_a_beta_stream_left_half_way_is_recorded_as_not_consumed(client: anthrop
     )
 
 
+def test_fast_mode_is_priced_at_its_rates(client: anthropic.Anthropic, traced: Any) -> None:
+    fast = {"model": "claude-opus-4-8", "max_tokens": 256, "messages": MESSAGES, "speed": "fast"}
+    client.messages.create(**fast)
+    list(client.messages.create(**fast, stream=True))
+    with client.messages.stream(**fast) as stream:
+        stream.until_done()
+    # claude-opus-4-8 in fast mode per Mtok: 100 uncached x $10 + 2000 cache reads x $1 + 300
+    # five-minute cache writes x $12.50 + 200 one-hour ones x $20 + 200 out x $50 (twice the standard)
+    assert [s.cost for s in traced[1]] == [Decimal("0.02075")] * 3
+    assert [(s.attributes or {}).get("anthropic.response.speed") for s in traced[1]] == ["fast"] * 3
+
+
 def test_thinking_tokens_become_reasoning_tokens(client: anthropic.Anthropic, traced: Any) -> None:
     thinking = {"type": "enabled", "budget_tokens": 1024}
     ask(client, thinking=thinking)

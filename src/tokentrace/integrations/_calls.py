@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_span
+from ..pricing import SERVICE_TIER, SPEED, Usage, normalize_usage, price_span
 from ..spans import Span, Status
 from ..tracer import _current, _flush_hooks, error_text
 
@@ -294,6 +294,8 @@ class Call(msgspec.Struct, gc=False):
             attributes["tokentrace.usage.reported"] = False
         if type(self.service_tier) is str:
             attributes[SERVICE_TIER] = self.service_tier
+        if self.usage.speed:  # Anthropic's, read with the usage
+            attributes[SPEED] = self.usage.speed
         return attributes
 
 

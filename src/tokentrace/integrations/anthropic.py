@@ -48,7 +48,7 @@ def _usage(kept: Any) -> Usage:
 
     Written out in one function, since it runs on the caller's thread: helper calls and an
     interim dict of the merged fields cost more there than the lines they would save."""
-    prompt = completion = read = write = creation = details = None
+    prompt = completion = read = write = creation = details = speed = None
     for usage in kept if type(kept) is list else (kept,):
         fields = usage.__dict__
         if "output_tokens_details" not in fields:  # an older SDK: the newer fields are in its extras
@@ -71,6 +71,9 @@ def _usage(kept: Any) -> Usage:
         value = fields.get("output_tokens_details")
         if value is not None:
             details = value
+        value = fields.get("speed")
+        if value is not None:
+            speed = value
     read, write = read or 0, write or 0
     return Usage(
         prompt_tokens=(prompt or 0) + read + write,
@@ -79,6 +82,7 @@ def _usage(kept: Any) -> Usage:
         cache_write_tokens=write,
         reasoning_tokens=_count(details, "thinking_tokens") if details is not None else 0,
         cache_write_1h_tokens=min(_count(creation, "ephemeral_1h_input_tokens"), write) if creation is not None else 0,
+        speed=speed if type(speed) is str else None,
     )
 
 
