@@ -99,6 +99,16 @@ def test_span_block_prices_one_hour_cache_writes_from_the_usage_it_was_given() -
     assert span.cost == Decimal("0.006225")  # 200 of the writes at the one-hour rate ($6, not $3.75)
 
 
+def test_span_block_prices_anthropic_fast_mode_from_the_usage_it_was_given() -> None:
+    usage = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, "speed": "fast"}
+    with capture_spans() as (tracer, spans), tracer.trace("job") as t:
+        with t.span(model="claude-opus-4-8", provider="anthropic") as s:
+            s.set_usage(usage)
+    [span] = spans
+    assert span.cost == Decimal("0.015")  # fast mode: $10 / $50 per Mtok, twice the standard rates
+    assert span.attributes == {"anthropic.response.speed": "fast"}
+
+
 def test_nested_trace_joins_the_outer_trace_with_the_enclosing_span_as_parent() -> None:
     with capture_spans() as (tracer, spans):
         with tracer.trace("outer") as outer, outer.span(model="gpt-4o", provider="openai") as parent:
