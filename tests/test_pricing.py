@@ -209,6 +209,21 @@ def test_a_span_is_priced_at_the_service_tier_in_its_attributes() -> None:
     assert [span.cost for span in spans] == [Decimal("0.001125"), Decimal("0.00225"), Decimal("0.00225")]
 
 
+def test_tiers_the_table_has_no_rates_for_do_not_grow_the_cache() -> None:
+    from tokentrace import pricing
+
+    spans = [
+        Span(model="gpt-4o", prompt_tokens=1000, attributes={"openai.response.service_tier": f"tier-{n}"})
+        for n in range(200)
+    ]
+    price_span(Span(model="gpt-4o", prompt_tokens=1000))
+    before = len(pricing._cache)
+    for span in spans:
+        assert price_span(span)
+    assert len(pricing._cache) == before  # all priced as the standard tier, from one entry
+    assert {span.cost for span in spans} == {Decimal("0.0025")}
+
+
 def test_sdk_usage_objects_are_read_fully() -> None:
     from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 

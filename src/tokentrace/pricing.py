@@ -11,6 +11,7 @@ pick the table's rates for them. User prices from :func:`register_price` win ove
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import threading
 import time
@@ -309,7 +310,12 @@ def resolve(
     model: str, provider: str | None = None, service_tier: str | None = None, speed: str | None = None
 ) -> _Price | None:
     """The cached price entry for a model (at a service tier's or a speed's rates); ``None``
-    (warned once) when unknown."""
+    (warned once) when unknown. A tier or speed no model of the table has rates for is priced
+    as none, and not cached apart: spans sent to a collector cannot grow the cache with them."""
+    if service_tier is not None or speed is not None:
+        named = _conditions()
+        service_tier = service_tier if service_tier in named else None
+        speed = speed if speed in named else None
     key = (model, provider or None, service_tier, speed)
     try:
         return _cache[key]
@@ -331,6 +337,21 @@ def expire_stale() -> None:
 
 
 _next_expiry = time.monotonic() + _RESOLVE_TTL_S
+
+
+@functools.cache
+def _conditions() -> frozenset[str]:
+    """Every service tier and speed some model of the table has rates for."""
+    from genai_prices import data_snapshot
+
+    return frozenset(
+        value
+        for provider in data_snapshot.get_snapshot().providers
+        for model in provider.models
+        for variant in model.price_variants or ()
+        for key, value in variant.when.items()
+        if key in ("service_tier", "speed")
+    )
 
 
 def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, str | None]) -> _Price | None:
