@@ -224,6 +224,18 @@ def test_tiers_the_table_has_no_rates_for_do_not_grow_the_cache() -> None:
     assert {span.cost for span in spans} == {Decimal("0.0025")}
 
 
+def test_made_up_model_names_cannot_grow_the_cache_without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokentrace import pricing
+
+    monkeypatch.setattr(pricing, "_MAX_KEPT", 20)
+    monkeypatch.setattr(pricing, "_warned", set())
+    for n in range(100):
+        assert price(f"no-such-model-{n}", Usage(prompt_tokens=1)) is None
+        assert len(pricing._cache) <= 20
+    assert len(pricing._warned) == 20  # warned once each, for the first ones
+    assert price("gpt-4o", Usage(prompt_tokens=1000)) == Decimal("0.0025")
+
+
 def test_sdk_usage_objects_are_read_fully() -> None:
     from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 

@@ -192,6 +192,7 @@ SERVICE_TIER = "openai.response.service_tier"
 SPEED = "anthropic.response.speed"
 _overrides: list[_Override] = []
 _warned: set[str] = set()
+_MAX_KEPT = 10_000  # resolutions cached, and unknown models remembered, at most: the names come from the spans
 
 
 def register_price(
@@ -322,6 +323,8 @@ def resolve(
     except KeyError:
         entry = _resolve_uncached(model, provider or None, {"service_tier": service_tier, "speed": speed})
         with _lock:
+            if len(_cache) >= _MAX_KEPT:  # as many model names as spans can bring: start afresh
+                _cache.clear()
             _cache[key] = entry
         return entry
 
@@ -427,7 +430,7 @@ def _or(value: Decimal | None, default: Decimal) -> Decimal:
 
 
 def _note_unknown(model: str) -> None:
-    if model not in _warned:
+    if model not in _warned and len(_warned) < _MAX_KEPT:
         _warned.add(model)
         _log.warning(
             "tokentrace has no price for model %r; its cost is null. Use tokentrace.register_price().",
