@@ -199,6 +199,23 @@ def test_anthropic_fast_mode_is_priced_at_its_rates_from_the_usage() -> None:
     assert price("claude-opus-4-8", Usage(prompt_tokens=1000, completion_tokens=100, speed="fast")) == Decimal("0.015")
 
 
+def test_batch_api_calls_are_priced_at_the_batch_rates() -> None:
+    # half the standard rates: gpt-4o $1.25 / $5 per Mtok, claude-sonnet-4-5 $1.50 / $7.50
+    assert price("gpt-4o", Usage(prompt_tokens=1000, completion_tokens=100), batch=True) == Decimal("0.00175")
+    assert tokentrace.cost("gpt-4o", {"prompt_tokens": 1000, "completion_tokens": 100}, batch=True) == 0.00175
+    result = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, "service_tier": "batch"}
+    assert normalize_usage(result).batch is True  # a message batch's result says so itself
+    assert price("claude-sonnet-4-5", result) == Decimal("0.00225")
+    assert price("claude-sonnet-4-5", {**result, "service_tier": "standard"}) == Decimal("0.0045")
+    spans = [
+        Span(model="gpt-4o", prompt_tokens=1000, comp_tokens=100, attributes={"tokentrace.batch": flag})
+        for flag in (True, "yes", False)
+    ]
+    for span in spans:
+        assert price_span(span)
+    assert [span.cost for span in spans] == [Decimal("0.00175"), Decimal("0.0035"), Decimal("0.0035")]
+
+
 def test_a_span_is_priced_at_the_service_tier_in_its_attributes() -> None:
     spans = [
         Span(model="gpt-5", prompt_tokens=1000, comp_tokens=100, attributes=attributes)

@@ -109,6 +109,16 @@ def test_span_block_prices_anthropic_fast_mode_from_the_usage_it_was_given() -> 
     assert span.attributes == {"anthropic.response.speed": "fast"}
 
 
+def test_span_block_prices_a_message_batch_result_at_the_batch_rates() -> None:
+    usage = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, "service_tier": "batch"}
+    with capture_spans() as (tracer, spans), tracer.trace("job") as t:
+        with t.span(model="claude-sonnet-4-5", provider="anthropic") as s:
+            s.set_usage(usage)
+    [span] = spans
+    assert span.cost == Decimal("0.00225")  # $1.50 / $7.50 per Mtok, half the standard rates
+    assert span.attributes == {"tokentrace.batch": True}
+
+
 def test_nested_trace_joins_the_outer_trace_with_the_enclosing_span_as_parent() -> None:
     with capture_spans() as (tracer, spans):
         with tracer.trace("outer") as outer, outer.span(model="gpt-4o", provider="openai") as parent:

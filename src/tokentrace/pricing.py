@@ -1,11 +1,12 @@
 """Pricing: the USD cost of a model call from its token usage.
 
 Prices come from ``genai-prices`` (its bundled snapshot, offline). Resolving a model name to a
-price costs ~80 µs there, so the resolution is cached per (model, provider, tier, speed) and the
+price costs ~80 µs there, so the resolution is cached per (model, provider, rates) and the
 arithmetic is done here in ``Decimal``: a repeated call costs about a microsecond. Input totals
 include cached tokens, priced at their cache rates; reasoning tokens are part of the output. The
-service tier a response reports (OpenAI's ``flex``, ``priority``...) and Anthropic's speed mode
-pick the table's rates for them. User prices from :func:`register_price` win over the table.
+service tier a response reports (OpenAI's ``flex``, ``priority``...), Anthropic's speed mode and
+the batch APIs pick the table's rates for them. User prices from :func:`register_price` win over
+the table.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     ``cache_write_tokens``, of which ``cache_write_1h_tokens`` were written for an hour (Anthropic's
     ``cache_creation.ephemeral_1h_input_tokens``, dearer than the default five minutes);
     ``completion_tokens`` includes ``reasoning_tokens``. ``speed`` is Anthropic's speed mode, as
-    its usage reports it (``"fast"`` is billed at rates of its own).
+    its usage reports it (``"fast"`` is billed at rates of its own); ``batch``, that the call went
+    through a batch API, billed at its rates (Anthropic's usage says ``service_tier: "batch"``).
     """
 
     prompt_tokens: int = 0
@@ -47,6 +49,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     reasoning_tokens: int = 0
     cache_write_1h_tokens: int = 0
     speed: str | None = None
+    batch: bool = False
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -115,6 +118,7 @@ def normalize_usage(usage: Any) -> Usage:
                 reasoning_tokens=_int(_get(usage, "output_tokens_details"), "thinking_tokens"),
                 cache_write_1h_tokens=min(_int(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"), write),
                 speed=speed if isinstance(speed := _get(usage, "speed"), str) else None,
+                batch=_get(usage, "service_tier") == "batch",
             )
         return Usage(  # OpenAI Responses: input includes cache
             prompt_tokens=_int(usage, "input_tokens"),
@@ -186,10 +190,14 @@ class _Override(msgspec.Struct, frozen=True):
 
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, str | None, str | None, str | None], _Price | None] = {}
-# The span attributes whose values pick among a model's rates: OpenAI's service tier, Anthropic's speed
+_cache: dict[tuple[str, str | None, tuple[str | None, ...]], _Price | None] = {}
+# The span attributes whose values pick among a model's rates: OpenAI's service tier, Anthropic's
+# speed, and (true) a batch API's
 SERVICE_TIER = "openai.response.service_tier"
 SPEED = "anthropic.response.speed"
+BATCH = "tokentrace.batch"
+_CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
+_STANDARD = (None, None, None)
 _overrides: list[_Override] = []
 _warned: set[str] = set()
 _MAX_KEPT = 10_000  # resolutions cached, and unknown models remembered, at most: the names come from the spans
@@ -248,10 +256,12 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
     return amount
 
 
-def price(model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None) -> Decimal | None:
+def price(
+    model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None, batch: bool = False
+) -> Decimal | None:
     """The exact USD cost as a ``Decimal``, or ``None`` when the model is unknown."""
     counts = normalize_usage(usage)
-    entry = resolve(model, provider, service_tier, counts.speed)
+    entry = resolve(model, provider, service_tier, counts.speed, batch or counts.batch)
     if entry is None:
         return None
     return entry.total(counts)
@@ -261,18 +271,23 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
     the span's token counts or, when given, the ``usage`` it was made from (which can say more,
     such as one-hour cache writes), at the rates its attributes pick (:data:`SERVICE_TIER`,
-    :data:`SPEED`).
+    :data:`SPEED`, :data:`BATCH`).
 
     Returns:
         False when the model has no price (its cost stays ``None``).
     """
     attributes = span.attributes
-    tier = speed = None
-    if attributes:
+    if attributes and (SERVICE_TIER in attributes or SPEED in attributes or BATCH in attributes):
         tier, speed = attributes.get(SERVICE_TIER), attributes.get(SPEED)
-    entry = resolve(
-        span.model, span.provider or None, tier if type(tier) is str else None, speed if type(speed) is str else None
-    )
+        entry = resolve(
+            span.model,
+            span.provider or None,
+            tier if type(tier) is str else None,
+            speed if type(speed) is str else None,
+            attributes.get(BATCH) is True,
+        )
+    else:  # the usual span: standard rates
+        entry = resolve(span.model, span.provider or None)
     if entry is None:
         return False
     if usage is not None:
@@ -287,7 +302,9 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     return True
 
 
-def cost(model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None) -> float | None:
+def cost(
+    model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None, batch: bool = False
+) -> float | None:
     """The USD cost of a call, or ``None`` when the model is not in the price table.
 
     Example::
@@ -302,26 +319,36 @@ def cost(model: str, usage: Any, *, provider: str | None = None, service_tier: s
         service_tier: the service tier the response reports (OpenAI's ``"flex"``,
             ``"priority"``...), whose rates the table may hold; others cost the standard rates.
             Anthropic's speed mode is read from its usage.
+        batch: the call went through a batch API (OpenAI's Batch API, Anthropic's message
+            batches), billed at the table's batch rates; Anthropic's usage says so itself.
     """
-    amount = price(model, usage, provider=provider, service_tier=service_tier)
+    amount = price(model, usage, provider=provider, service_tier=service_tier, batch=batch)
     return None if amount is None else float(amount)
 
 
 def resolve(
-    model: str, provider: str | None = None, service_tier: str | None = None, speed: str | None = None
+    model: str,
+    provider: str | None = None,
+    service_tier: str | None = None,
+    speed: str | None = None,
+    batch: bool = False,
 ) -> _Price | None:
-    """The cached price entry for a model (at a service tier's or a speed's rates); ``None``
-    (warned once) when unknown. A tier or speed no model of the table has rates for is priced
-    as none, and not cached apart: spans sent to a collector cannot grow the cache with them."""
-    if service_tier is not None or speed is not None:
+    """The cached price entry for a model (at the rates of a service tier, a speed, a batch API);
+    ``None`` (warned once) when unknown. A tier or speed no model of the table has rates for is
+    priced as none, and not cached apart: spans sent to a collector cannot grow the cache with them."""
+    rates: tuple[str | None, ...] = _STANDARD
+    if service_tier is not None or speed is not None or batch:
         named = _conditions()
-        service_tier = service_tier if service_tier in named else None
-        speed = speed if speed in named else None
-    key = (model, provider or None, service_tier, speed)
+        rates = (
+            service_tier if service_tier in named else None,
+            speed if speed in named else None,
+            "batch" if batch else None,
+        )
+    key = (model, provider or None, rates)
     try:
         return _cache[key]
     except KeyError:
-        entry = _resolve_uncached(model, provider or None, {"service_tier": service_tier, "speed": speed})
+        entry = _resolve_uncached(model, provider or None, dict(zip(_CONDITIONS, rates, strict=True)))
         with _lock:
             if len(_cache) >= _MAX_KEPT:  # as many model names as spans can bring: start afresh
                 _cache.clear()
@@ -344,7 +371,7 @@ _next_expiry = time.monotonic() + _RESOLVE_TTL_S
 
 @functools.cache
 def _conditions() -> frozenset[str]:
-    """Every service tier and speed some model of the table has rates for."""
+    """Every service tier, speed and processing some model of the table has rates for."""
     from genai_prices import data_snapshot
 
     return frozenset(
@@ -353,7 +380,7 @@ def _conditions() -> frozenset[str]:
         for model in provider.models
         for variant in model.price_variants or ()
         for key, value in variant.when.items()
-        if key in ("service_tier", "speed")
+        if key in _CONDITIONS
     )
 
 
@@ -370,7 +397,8 @@ def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, st
 
 def _from_table(model: str, provider: str | None, conditions: dict[str, str | None] | None = None) -> _Price | None:
     """The table's entry for a model, at the rates of the ``conditions`` its variants are for
-    (genai-prices' price context: ``service_tier``, ``speed``); unset ones are left out."""
+    (genai-prices' price context: ``service_tier``, ``speed``, ``processing``); unset ones are left
+    out."""
     from datetime import datetime, timezone
 
     from genai_prices import data_snapshot
