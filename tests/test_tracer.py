@@ -99,24 +99,25 @@ def test_span_block_prices_one_hour_cache_writes_from_the_usage_it_was_given() -
     assert span.cost == Decimal("0.006225")  # 200 of the writes at the one-hour rate ($6, not $3.75)
 
 
-def test_span_block_prices_anthropic_fast_mode_from_the_usage_it_was_given() -> None:
-    usage = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, "speed": "fast"}
+@pytest.mark.parametrize(
+    ("model", "reported", "cost", "attributes"),
+    [
+        # fast mode: $10 / $50 per Mtok, twice the standard rates
+        ("claude-opus-4-8", {"speed": "fast"}, "0.015", {"anthropic.response.speed": "fast"}),
+        # a message batch's result: $1.50 / $7.50 per Mtok, half the standard rates
+        ("claude-sonnet-4-5", {"service_tier": "batch"}, "0.00225", {"tokentrace.batch": True}),
+    ],
+)
+def test_span_block_prices_the_rates_the_usage_it_was_given_reports(
+    model: str, reported: dict[str, str], cost: str, attributes: dict[str, object]
+) -> None:
+    usage = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, **reported}
     with capture_spans() as (tracer, spans), tracer.trace("job") as t:
-        with t.span(model="claude-opus-4-8", provider="anthropic") as s:
+        with t.span(model=model, provider="anthropic") as s:
             s.set_usage(usage)
     [span] = spans
-    assert span.cost == Decimal("0.015")  # fast mode: $10 / $50 per Mtok, twice the standard rates
-    assert span.attributes == {"anthropic.response.speed": "fast"}
-
-
-def test_span_block_prices_a_message_batch_result_at_the_batch_rates() -> None:
-    usage = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, "service_tier": "batch"}
-    with capture_spans() as (tracer, spans), tracer.trace("job") as t:
-        with t.span(model="claude-sonnet-4-5", provider="anthropic") as s:
-            s.set_usage(usage)
-    [span] = spans
-    assert span.cost == Decimal("0.00225")  # $1.50 / $7.50 per Mtok, half the standard rates
-    assert span.attributes == {"tokentrace.batch": True}
+    assert span.cost == Decimal(cost)
+    assert span.attributes == attributes
 
 
 def test_nested_trace_joins_the_outer_trace_with_the_enclosing_span_as_parent() -> None:
