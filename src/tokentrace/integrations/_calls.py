@@ -10,13 +10,12 @@ untouched.
 Streams dropped without being closed are noticed by the garbage collector, which may run inside
 any code, including code holding one of tokentrace's locks. Those spans are therefore only queued
 here (a lock-free ``deque`` append) and recorded from a clean context: the next instrumented call,
-a ``tokentrace.streams`` daemon thread that looks once a second, a tracer's ``flush()``, or
-interpreter exit.
+a ``tokentrace.streams`` daemon thread that looks once a second, or a tracer's ``flush()`` (which
+its ``close()``, also at interpreter exit, runs).
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import functools
@@ -462,8 +461,7 @@ def _after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
-atexit.register(record_abandoned)  # registered after the tracer's, so it runs before tracers close
-_flush_hooks.append(record_abandoned)
+_flush_hooks.append(record_abandoned)  # so every flush, and the close at exit, records them first
 
 
 # --- method wrappers ----------------------------------------------------------------------------
