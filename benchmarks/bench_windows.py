@@ -6,6 +6,8 @@
    over the raw latencies, in the same run.
 3. Memory (tracemalloc) after 30 days of one span per minute for each of 20 models, with one
    trace name, and with three (so 60 model x name combinations).
+4. A restart's rebuild: stored spans, oldest first, into empty windows with ``load``, against
+   ``add_many`` in the same run; over 1 hour and thinly over 30 days.
 
 Run: ``python benchmarks/bench_windows.py [--quick]``.
 """
@@ -202,11 +204,39 @@ def bench_memory(days: int, names: list[str]) -> None:
     print(row(f"  spans in the {days} d window", f"{aggregator.metric('span_count', f'{days}d'):,}"))
 
 
+def bench_load(count: int, large: int) -> None:
+    print("\nRebuild at start-up: stored spans, oldest first in batches of 5,000, into empty windows (CPU time)")
+    for label, seconds in (("1 h", 3600), ("30 days", 30 * 86400)):
+        spans = make_spans(count, T0 - seconds, seconds)
+        base, fast = _filled(spans, load=False), _filled(spans, load=True)
+        per_span = f"{count:,} spans over {label}"
+        print(row(f"{per_span}: add_many", f"{base / count * 1e6:.1f} us/span"))
+        print(row(f"{per_span}: load", f"{fast / count * 1e6:.1f} us/span", f"{base / fast:.1f}x as fast"))
+        whole = _filled(make_spans(large, T0 - seconds, seconds), load=True)
+        print(row(f"{large:,} spans over {label}: load", f"{whole:.2f} s"))
+
+
+def _filled(spans: list[Span], load: bool) -> float:
+    """CPU seconds to take ``spans`` into empty windows, the clock at their end, and seal them."""
+    batches = [spans[i : i + 5000] for i in range(0, len(spans), 5000)]
+    aggregator = WindowAggregator(clock=Clock())
+    gc.collect()
+    started = time.thread_time()
+    if load:
+        aggregator.load(batches)
+    else:
+        for batch in batches:
+            aggregator.add_many(batch)
+    aggregator.metric("span_count", "30d")
+    return time.thread_time() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k spans and 3 days instead of 1M and 30")
     args = parser.parse_args()
     count, days = (100_000, 3) if args.quick else (1_000_000, 30)
+    bench_load(count // 5, count)
     aggregator = bench_ingest(count)
     bench_query(aggregator, count)
     print(f"\nMemory after {days} days of one span per minute for each of 20 models (tracemalloc)")

@@ -28,6 +28,7 @@ from .spans import Span, Status, new_id, new_ids, now_ms
 if TYPE_CHECKING:
     from .config import Config
     from .transports.base import Transport
+    from .windows import WindowAggregator
 
 __all__ = ["ActiveSpan", "Trace", "Tracer", "current_trace"]
 
@@ -411,7 +412,8 @@ class Tracer:
         return None if self._server is None else str(self._server.url)
 
     @property
-    def aggregator(self) -> Any:
+    def aggregator(self) -> WindowAggregator:
+        """The metric windows the tracer's spans are counted in."""
         return self._pipeline.aggregator
 
     @property

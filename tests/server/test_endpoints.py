@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import socket
 import threading
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 import tokentrace
@@ -213,21 +215,53 @@ def test_alerts_lists_rules_and_states(tmp_path: Path) -> None:
     assert [a["name"] for a in alerts] == ["cost-over-a-cent"]
 
 
-def test_restarted_collector_answers_for_what_it_stored(tmp_path: Path) -> None:
-    spans = mixed_spans(200)
+def test_restarted_collector_answers_as_it_did_before_over_every_window(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    now = now_ms()
+    # seconds ago, each range well inside or outside every window asked (edges move on meanwhile)
+    ages = [rng.uniform(*rng.choice([(5, 40), (90, 3000), (3700, 80_000), (90_000, 250_000)])) for _ in range(400)]
+    spans = [
+        msgspec.structs.replace(
+            s, started_at=now - round(age * 1000) - (s.latency_ms or 0), ended_at=now - round(age * 1000)
+        )
+        for s, age in zip(mixed_spans(400), ages, strict=True)
+    ]
+    queries = [
+        (path, {"window": window, **filters})
+        for path in ("/metrics/cost", "/metrics/latency")
+        for window in ("1m", "1h", "24h", "7d")
+        for filters in ({}, {"model": "gpt-4o"}, {"name": "classify"})
+    ]
+
+    def answers(collector: Collector) -> list[dict]:
+        with running(collector.app) as url, httpx.Client(base_url=url) as http:
+            return [_json(http.get(path, params=params)) for path, params in queries]
+
     first = Collector(tmp_path / "r.db")
-    with running(first.app) as url, httpx.Client(base_url=url) as http:
-        assert post_spans(http, spans).status_code == 202
-    first.close()
+    try:
+        with running(first.app) as url, httpx.Client(base_url=url) as http:
+            assert post_spans(http, spans).status_code == 202
+        before = answers(first)
+    finally:
+        first.close()
     second = Collector(tmp_path / "r.db")
     try:
-        assert second.loaded == 200
-        with running(second.app) as url, httpx.Client(base_url=url) as http:
-            body = _json(http.get("/metrics/cost", params={"window": "24h"}))
+        assert second.loaded == 400
+        after = answers(second)
     finally:
         second.close()
-    assert body["span_count"] == 200
-    assert body["total_usd"] == _sum_cost(spans)
+    assert after == before
+    totals = {
+        params["window"]: body
+        for (path, params), body in zip(queries, before, strict=True)
+        if path == "/metrics/cost" and len(params) == 1
+    }
+    limits = {"1m": 60, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
+    assert {w: body["span_count"] for w, body in totals.items()} == {
+        w: sum(age < limit for age in ages) for w, limit in limits.items()
+    }
+    assert totals["7d"]["span_count"] == 400
+    assert totals["7d"]["total_usd"] == _sum_cost(spans)
 
 
 def test_embedded_server_answers_before_the_tracer_returns() -> None:

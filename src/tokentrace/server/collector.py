@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -89,12 +89,13 @@ class Collector:
         """Refill the windows (and Prometheus counters) from the store; the spans loaded."""
         horizon = min(MAX_WINDOW, self._retention_s or MAX_WINDOW)
         since_ms = int((self._clock() - horizon) * 1000)
-        loaded = 0
-        for batch in self.store.iter_since(since_ms):
-            self.tracer.aggregator.add_many(batch)
-            self.counters.observe(batch)
-            loaded += len(batch)
-        return loaded
+
+        def stored() -> Iterator[list[Span]]:
+            for batch in self.store.iter_since(since_ms):
+                self.counters.observe(batch)
+                yield batch
+
+        return self.tracer.aggregator.load(stored())
 
     def ingest(self, spans: list[Span]) -> int:
         """Store ``spans`` durably, then aggregate the new ones; how many were new.

@@ -6,6 +6,8 @@ the prompt/completion token sums, the exact cost, and latency bins 2% wide (a me
 so every percentile is within 1% of the exact value).
 
 Spans are placed by their ``ended_at``, so spans that arrive late land in the right bucket.
+History (a store's spans, at start-up) is taken in with ``load``, which builds each level's
+buckets once rather than one late second at a time.
 Buckets live at seven resolutions (1 s, 3 s, 15 s, 1 min, 5 min, 30 min, 3 h); each is kept just
 long enough that a window's left edge can be placed within ``max(1 s, 1%)`` of the window, and a
 query adds up the few dozen coarsest buckets that tile the window. Windows asked for again (alert

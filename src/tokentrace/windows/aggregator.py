@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Context as DecimalContext
 from decimal import localcontext
 from typing import Any
@@ -19,6 +19,7 @@ from .buckets import (
     _LAZY_LEVELS,
     _LEVELS,
     Key,
+    _Backfill,
     _edge_resolution,
     _keep,
     _Level,
@@ -117,6 +118,49 @@ class WindowAggregator:
                     self._insert(min(sec, now_s), combo, partial, now_s)
                 self._last_batch = (spans, rows)
 
+    def load(self, batches: Iterable[Sequence[Span]]) -> int:
+        """Aggregate stored spans, given oldest first (a store's, at start-up): the same sums
+        as :meth:`add_many`, many times faster for spans older than the grace period.
+
+        :meth:`add_many` takes each second of old spans into the sealed buckets of every level
+        already built, one second at a time. Here each level's buckets are built once, straight
+        from the spans, and only where the level keeps history; the last seconds are left open,
+        and the buckets they are part of are built as live ones are. Meant for an aggregator
+        that holds nothing yet (else, or for a span older than one before it, the spans take
+        :meth:`add_many`'s way in, exact and slower). Holds the lock throughout, so no query
+        sees the windows half filled; returns the number of spans given."""
+        with self._lock, localcontext(_MONEY):
+            now_s = math.floor(self.clock())
+            sealing = now_s - self._grace
+            fill = _Backfill(self._levels, now_s, sealing, self._seal)
+            out_of_order: list[tuple[int, Key, _Open]] = []
+            empty = not self._open and not any(level.buckets for level in self._levels)
+            given = 0
+            for batch in batches:
+                given += len(batch)
+                for (sec, model, provider, name), group in _grouped(batch, now_s).items():
+                    partial = _Open(group)
+                    combo = self._combo(model, provider, name or "", partial.count)
+                    sec = min(sec, now_s)
+                    if not empty or sec >= sealing or sec < now_s - self._levels[-1].keep:
+                        self._insert(sec, combo, partial, now_s)  # open, too old, or the usual way
+                    elif not fill.add(sec, combo, partial):
+                        out_of_order.append((sec, combo, partial))
+            if empty:
+                fill.finish()
+                self._late += 1  # no window sum from before holds
+                self._advance(now_s)
+            for sec, combo, partial in out_of_order:
+                self._insert(sec, combo, partial, now_s)
+        return given
+
+    def _seal(self, i: int, t: int, bucket: _OpenBucket) -> None:
+        """Store a bucket :class:`_Backfill` built at level ``i``."""
+        sealed = bucket.seal()
+        if i >= _LAZY_LEVELS:
+            sealed = _SealedBucket(self._derive(sealed.combos), sealed.combos, complete=True)
+        self._levels[i].store(t, sealed)
+
     def take_totals(self, spans: Sequence[Span]) -> BatchTotals | None:
         """What the last :meth:`add_many` added, if it was given this very sequence (and no one
         took its totals yet); None otherwise. Lets the alert engine skip a second pass over the
@@ -141,16 +185,16 @@ class WindowAggregator:
         return entry[0]
 
     def _insert(self, sec: int, combo: Key, partial: _Open, now_s: int) -> None:
-        if sec >= self._sealed_until:
+        if sec < now_s - self._levels[-1].keep:
+            self._dropped["too_old"] += partial.count
+        elif sec >= self._sealed_until:
             bucket = self._open.get(sec)
             if bucket is None:
                 bucket = self._open[sec] = _OpenBucket()
             bucket.add(combo, partial)
             self._fresh += 1
-        elif sec >= now_s - self._levels[-1].keep:
-            self._insert_late(sec, combo, partial.freeze(), now_s)
         else:
-            self._dropped["too_old"] += partial.count
+            self._insert_late(sec, combo, partial.freeze(), now_s)
 
     def _insert_late(self, sec: int, combo: Key, frozen: Frozen, now_s: int) -> None:
         """Copy-on-write the sealed buckets holding ``sec`` at every level already built."""

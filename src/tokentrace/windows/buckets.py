@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .aggregates import Frozen, _Acc, _Open, _tally_of
 
@@ -146,3 +146,53 @@ class _Window:
 
     def __init__(self, start: int, until: int, late: int, acc: _Acc) -> None:
         self.start, self.until, self.late, self.acc = start, until, late, acc
+
+
+class _Backfill:
+    """Every level's sealed buckets, built straight from the partial aggregates of stored spans
+    given oldest first: a bucket is filled until a span of a later bucket comes, then handed to
+    ``seal(level index, start, bucket)``. Only where the level keeps history at ``now_s``; a
+    bucket that ends after ``sealing`` is left pending, to be rolled up from its children as
+    live buckets are."""
+
+    __slots__ = ("filling", "floors", "levels", "newest", "seal", "sealing")
+
+    def __init__(
+        self, levels: list[_Level], now_s: int, sealing: int, seal: Callable[[int, int, _OpenBucket], None]
+    ) -> None:
+        self.levels = levels
+        self.sealing = sealing
+        self.seal = seal
+        self.floors = [now_s - level.keep for level in levels]
+        self.filling: list[tuple[int, _OpenBucket] | None] = [None] * len(levels)
+        self.newest = 0
+
+    def add(self, sec: int, combo: Key, partial: _Open) -> bool:
+        """Fold a second's partial aggregate in; False when it is older than one before it."""
+        if sec < self.newest:
+            return False
+        self.newest = sec
+        for i, level in enumerate(self.levels):
+            t = sec - sec % level.res
+            if t < self.floors[i]:
+                continue  # history this level no longer keeps
+            if t + level.res > self.sealing:  # ends in seconds still open: built live, from its children
+                level.pending.add(t)
+                continue
+            filling = self.filling[i]
+            if filling is None or filling[0] != t:
+                if filling is not None:
+                    self.seal(i, *filling)
+                filling = self.filling[i] = (t, _OpenBucket())
+            agg = filling[1].combos.get(combo)
+            if agg is None:  # each level's own: the partial is folded into several
+                agg = filling[1].combos[combo] = _Open([])
+            agg.merge(partial)
+        return True
+
+    def finish(self) -> None:
+        """Seal the buckets still being filled."""
+        for i, filling in enumerate(self.filling):
+            if filling is not None:
+                self.seal(i, *filling)
+        self.filling = [None] * len(self.levels)

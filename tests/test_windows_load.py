@@ -1,0 +1,153 @@
+"""Loading stored spans into the windows: the same answers as adding them, then and later."""
+
+from __future__ import annotations
+
+import math
+import random
+from decimal import Decimal
+
+import pytest
+
+from tokentrace.spans import Span, Status
+from tokentrace.windows import WindowAggregator
+
+T0 = 1_773_586_800  # 2026-03-15T15:00:00Z
+DAY = 86400
+WINDOWS = ["5s", "1m", "10m", "1h", "6h", "1d", "7d", "30d"]
+FILTERS: list[dict[str, str]] = [
+    {},
+    {"model": "m1"},
+    {"provider": "p2"},
+    {"name": "chat"},
+    {"model": "m0", "name": "n"},
+]
+
+
+class Clock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def history(rnd: random.Random, now: float, *, recent: bool = True) -> list[Span]:
+    """Spans of the last 30 days, oldest first: thin over the days, dense in the last hour, a
+    few too old to keep and, when ``recent``, some in the seconds still open and in the future."""
+    ages = [rnd.uniform(0, 30 * DAY) for _ in range(600)]
+    ages += [rnd.uniform(5 if not recent else 0, 3600) for _ in range(900)]
+    if recent:
+        ages += [rnd.uniform(0, 2.5) for _ in range(30)]
+        ages += [-rnd.uniform(0, 30) for _ in range(5)]
+    ages += [30 * DAY + 7 * 3600 + rnd.uniform(0, 100) for _ in range(4)]  # past 30 days and 6 h of slack
+    return sorted((made(rnd, now - age) for age in ages), key=lambda s: s.ended_at or 0)
+
+
+def made(rnd: random.Random, at: float) -> Span:
+    k = rnd.randrange(6)
+    return Span(
+        model=f"m{k % 3}",
+        provider=f"p{k % 2}",
+        name=rnd.choice(["chat", "n", None]),
+        prompt_tokens=rnd.randrange(1000),
+        comp_tokens=rnd.randrange(300),
+        cost=None if rnd.random() < 0.1 else Decimal(rnd.randrange(1, 10**6)) / 10**7,
+        latency_ms=None if rnd.random() < 0.05 else int(rnd.lognormvariate(6.5, 1)),
+        status=Status.ERROR if rnd.random() < 0.1 else Status.OK,
+        ended_at=round(at * 1000),
+    )
+
+
+def batches(spans: list[Span], size: int) -> list[list[Span]]:
+    return [spans[i : i + size] for i in range(0, len(spans), size)]
+
+
+def in_window(agg: WindowAggregator, window: str, spans: list[Span]) -> int:
+    """How many of ``spans`` a window ending now covers (a future span counts now)."""
+    snap, now_s = agg.snapshot(window), math.floor(agg.clock())
+    return sum(snap.start <= min((s.ended_at or 0) // 1000, now_s) < snap.end for s in spans)
+
+
+def assert_same(loaded: WindowAggregator, added: WindowAggregator) -> None:
+    for window in WINDOWS:
+        for filters in FILTERS:
+            assert loaded.snapshot(window, **filters).to_dict() == added.snapshot(window, **filters).to_dict()
+    for window, step in (("1h", "5m"), ("7d", "6h"), ("30d", "1d")):
+        assert loaded.timeseries(window, step) == added.timeseries(window, step)
+    assert loaded.stats() == added.stats()
+
+
+@pytest.mark.parametrize(("seed", "recent"), [(1, True), (2, True), (3, False), (4, False)])
+def test_loaded_history_answers_as_added_history_then_and_as_time_goes_on(seed: int, recent: bool) -> None:
+    rnd = random.Random(seed)
+    clock = Clock(T0 + rnd.random())
+    spans = history(rnd, clock.now, recent=recent)
+    loaded, added = WindowAggregator(clock=clock), WindowAggregator(clock=clock)
+
+    assert loaded.load(iter(batches(spans, 97))) == len(spans)
+    for batch in batches(spans, 97):
+        added.add_many(batch)
+
+    assert loaded.metric("span_count", "30d") == in_window(loaded, "30d", spans)
+    assert loaded.metric("span_count", "1h") == in_window(loaded, "1h", spans) >= 900
+    assert loaded.stats()["dropped"] == {"too_old": 4}
+    assert_same(loaded, added)
+    for pause in (4000, 1, 2, 30, 900, 3 * 3600):  # the buckets left pending are rolled up live
+        clock.now += pause
+        live = [made(rnd, clock.now - rnd.uniform(0, 3)) for _ in range(20)]
+        loaded.add_many(live)
+        added.add_many(live)
+        assert_same(loaded, added)
+
+
+def test_a_span_older_than_one_loaded_before_it_still_counts() -> None:
+    rnd = random.Random(5)
+    clock = Clock(T0)
+    spans = history(rnd, clock.now)
+    spans[100], spans[-50] = spans[-50], spans[100]  # a recent one early, an old one late
+    loaded, added = WindowAggregator(clock=clock), WindowAggregator(clock=clock)
+
+    loaded.load(batches(spans, 200))
+    added.add_many(spans)
+
+    assert_same(loaded, added)
+
+
+def test_loading_into_windows_that_hold_spans_already() -> None:
+    rnd = random.Random(6)
+    clock = Clock(T0)
+    first = [made(rnd, clock.now - rnd.uniform(0, 7200)) for _ in range(50)]
+    spans = history(rnd, clock.now)
+    loaded, added = WindowAggregator(clock=clock), WindowAggregator(clock=clock)
+    for agg in (loaded, added):
+        agg.add_many(first)
+        agg.metric("total_cost", "1h")  # a window sum cached before the load
+
+    loaded.load(batches(spans, 500))
+    added.add_many(spans)
+
+    assert loaded.metric("span_count", "30d") == in_window(loaded, "30d", first + spans)
+    assert_same(loaded, added)
+
+
+def test_loading_nothing_leaves_the_windows_empty() -> None:
+    clock = Clock(T0)
+    agg = WindowAggregator(clock=clock)
+    assert agg.load([]) == 0
+    assert agg.load([[]]) == 0
+    assert agg.metric("span_count", "30d") == 0
+    agg.add(made(random.Random(7), clock.now))
+    assert agg.metric("span_count", "1m") == 1
+
+
+def test_windows_only_queried_so_far_are_loaded_the_fast_way() -> None:
+    """An alert rule's tick may query the windows before the store is loaded: the levels are
+    still built whole (complete buckets, which queries read one aggregate of), not span by span."""
+    rnd = random.Random(8)
+    clock = Clock(T0)
+    agg = WindowAggregator(clock=clock)
+    assert agg.metric("span_count", "1h") == 0
+    agg.load(batches(history(rnd, clock.now, recent=False), 300))
+    coarse = [b for level in agg._levels[2:] for b in level.buckets.values()]
+    assert len(coarse) > 100
+    assert all(bucket.complete for bucket in coarse)
