@@ -7,6 +7,8 @@ import random
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tokentrace.spans import Span, Status
 from tokentrace.windows import WindowAggregator
@@ -151,3 +153,39 @@ def test_windows_only_queried_so_far_are_loaded_the_fast_way() -> None:
     coarse = [b for level in agg._levels[2:] for b in level.buckets.values()]
     assert len(coarse) > 100
     assert all(bucket.complete for bucket in coarse)
+
+
+_AGES = st.one_of(
+    st.floats(min_value=-20, max_value=40),  # the open seconds, and a little past and ahead of them
+    st.floats(min_value=0, max_value=7200),
+    st.floats(min_value=0, max_value=31 * DAY),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ages=st.lists(_AGES, max_size=80),
+    size=st.integers(min_value=1, max_value=40),
+    shuffled=st.booleans(),
+    seed=st.integers(min_value=0, max_value=2**32),
+    pause=st.sampled_from([0, 1, 3, 17, 3600, 2 * DAY]),
+)
+def test_load_matches_add_many_for_any_history(
+    ages: list[float], size: int, shuffled: bool, seed: int, pause: int
+) -> None:
+    rnd = random.Random(seed)
+    clock = Clock(T0 + rnd.random())
+    spans = sorted((made(rnd, clock.now - age) for age in ages), key=lambda s: s.ended_at or 0)
+    if shuffled:
+        rnd.shuffle(spans)
+    loaded, added = WindowAggregator(clock=clock), WindowAggregator(clock=clock)
+
+    assert loaded.load(batches(spans, size)) == len(spans)
+    added.add_many(spans)
+    assert_same(loaded, added)
+
+    clock.now += pause
+    live = [made(rnd, clock.now - rnd.uniform(0, 5)) for _ in range(3)]
+    loaded.add_many(live)
+    added.add_many(live)
+    assert_same(loaded, added)
