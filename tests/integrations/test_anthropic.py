@@ -292,6 +292,22 @@ def test_a_stream_broken_by_the_provider_keeps_the_usage_seen(
     assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens) == (2600, 1, 2000)
 
 
+def test_an_async_stream_broken_by_the_provider_keeps_the_usage_seen(server: ProviderServer, traced: Any) -> None:
+    async def main() -> BaseException:
+        async with anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw:
+            server.script(Fault(break_stream=True))
+            stream = await ask(traced[0].instrument(raw), stream=True)
+            with pytest.raises(anthropic.APIStatusError) as raised:
+                async for _ in stream:
+                    pass
+            return raised.value
+
+    error = asyncio.run(main())
+    [span] = traced[1]
+    assert span.status is Status.ERROR and span.error == f"{type(error).__name__}: {error}"
+    assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens) == (2600, 1, 2000)
+
+
 def test_a_stream_left_half_way_is_recorded_as_not_consumed(client: anthropic.Anthropic, traced: Any) -> None:
     with stream_manager(client) as stream:
         for event in stream:

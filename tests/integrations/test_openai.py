@@ -320,6 +320,23 @@ def test_a_stream_broken_by_the_provider_reports_its_exception(
     assert span.error == f"{type(raised.value).__name__}: fake overload mid-stream"
 
 
+def test_an_async_stream_broken_by_the_provider_reports_its_exception(server: ProviderServer, traced: Any) -> None:
+    async def main() -> BaseException:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            server.script(Fault(break_stream=True))
+            stream = await chat(traced[0].instrument(raw), stream=True)
+            with pytest.raises(openai.APIError) as raised:
+                async for _ in stream:
+                    pass
+            return raised.value
+
+    error = asyncio.run(main())
+    [span] = traced[1]
+    assert span.status is Status.ERROR
+    assert span.error == f"{type(error).__name__}: fake overload mid-stream"
+    assert span.model == "gpt-4o-2024-08-06" and span.ttft_ms is not None
+
+
 def test_a_stream_closed_half_way_is_recorded_as_not_consumed(client: openai.OpenAI, traced: Any) -> None:
     with chat(client, stream=True) as stream:
         first = next(stream)

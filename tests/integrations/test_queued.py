@@ -243,6 +243,48 @@ def test_a_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
 
 
+def test_an_async_stream_chunk_that_cannot_be_read_is_passed_on_and_the_rest_still_read(
+    tracer: Tracer, tmp_path: Path
+) -> None:
+    usage = SimpleNamespace(prompt_tokens=7, completion_tokens=3)
+    chunks: list[Any] = [
+        SimpleNamespace(model="gpt-4o-2024-08-06", choices=["Hel"], usage=None),
+        ("lo",),
+        SimpleNamespace(model="gpt-4o-2024-08-06", choices=[], usage=usage),
+    ]
+
+    async def events() -> Any:
+        for chunk in chunks:
+            yield chunk
+
+    class AsyncStream:  # the SDK's: events read from ``_iterator``, and an async ``close``
+        def __init__(self) -> None:
+            self._iterator = events()
+
+        async def close(self) -> None:
+            pass
+
+    async def main() -> list[Any]:
+        stream = AsyncStream()
+
+        async def create(**kwargs: Any) -> AsyncStream:
+            return stream
+
+        traced = _calls.traced_async(_calls.Settings(tracer), CHAT, create)
+        assert await traced(model="gpt-4o", messages=MESSAGES, stream=True) is stream
+        return [chunk async for chunk in stream._iterator]
+
+    assert asyncio.run(main()) == chunks[:2]
+    [line] = lines(tracer, tmp_path)
+    assert (line["model"], line["prompt_tokens"], line["comp_tokens"], line["status"]) == (
+        "gpt-4o-2024-08-06",
+        7,
+        3,
+        "ok",
+    )
+    assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
+
+
 def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tracer: Tracer, tmp_path: Path) -> None:
     class Stream:  # events read from ``_iterator``, but its slots keep it from moving to a subclass
         __slots__ = ("_iterator",)
