@@ -66,6 +66,13 @@ RESPONSES_USAGE = {
     "output_tokens_details": {"reasoning_tokens": 120},
     "total_tokens": 1500,
 }
+FAILED_USAGE = {  # what a response that failed half-way had used
+    "input_tokens": 1200,
+    "input_tokens_details": {"cached_tokens": 200},
+    "output_tokens": 10,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 1210,
+}
 EMBEDDING_USAGE = {"prompt_tokens": 8, "total_tokens": 8}
 COMPLETION_USAGE = {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
 ANTHROPIC_USAGE = {
@@ -84,7 +91,7 @@ class Fault:
 
     status: int | None = None  # answer with this HTTP error status
     delay: float = 0.0  # stall this many seconds first (released early when the server stops)
-    break_stream: bool = False  # stream two events, then an in-band error event
+    break_stream: bool = False  # stream two events, then an in-band error event (a failed response)
     garbled: bool = False  # answer 200 with a JSON content type and a body that is not JSON
 
 
@@ -358,6 +365,8 @@ def _function_call(called: tuple[str, dict[str, Any]], arguments: str, status: s
 
 def _responses(body: dict[str, Any], broken: bool) -> Any:
     called = _first_tool(body)
+    if broken:
+        return _failed_response(body)
     if not body.get("stream"):
         return _response(body, "completed", REPLY, RESPONSES_USAGE, called)
     if called is not None:
@@ -377,6 +386,26 @@ def _responses(body: dict[str, Any], broken: bool) -> Any:
             "item": _output_item("completed", [_text_part(REPLY)]),
         },
         {"type": "response.completed", "response": _response(body, "completed", REPLY, RESPONSES_USAGE)},
+    ]
+    return [_sse({**event, "sequence_number": number}, event["type"]) for number, event in enumerate(events)]
+
+
+def _failed_response(body: dict[str, Any]) -> Any:
+    """A response the server gave up on, with what it used so far: whole, or streamed as one
+    piece of text then a ``response.failed`` event and an ``error`` event."""
+    failed = {
+        **_response(body, "failed", "", FAILED_USAGE),
+        "error": {"code": "server_error", "message": "fake overload mid-response"},
+    }
+    if not body.get("stream"):
+        return failed
+    events = [
+        {"type": "response.created", "response": _response(body, "in_progress", "", None)},
+        {"type": "response.output_item.added", "output_index": 0, "item": _output_item("in_progress", [])},
+        {"type": "response.content_part.added", **_part_head(), "part": _text_part("")},
+        {"type": "response.output_text.delta", **_part_head(), "delta": REPLY_PIECES[0], "logprobs": []},
+        {"type": "response.failed", "response": failed},
+        {"type": "error", "code": "server_error", "message": "fake stream cut", "param": None},
     ]
     return [_sse({**event, "sequence_number": number}, event["type"]) for number, event in enumerate(events)]
 

@@ -263,14 +263,25 @@ def test_api_errors_reach_the_caller_and_mark_the_span(
     assert (span.model, span.prompt_tokens, span.comp_tokens) == ("claude-sonnet-4-0", 0, 0)
 
 
-def test_a_failed_stream_request_is_recorded_on_enter(
+def test_a_failed_stream_request_is_recorded_on_enter_sync_and_async(
     client: anthropic.Anthropic, server: ProviderServer, traced: Any
 ) -> None:
     server.script(Fault(status=500))
     with pytest.raises(anthropic.InternalServerError), stream_manager(client):
         pass
-    [span] = traced[1]
-    assert span.status is Status.ERROR and span.error.startswith("InternalServerError: ")
+
+    async def main() -> None:
+        async with anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw:
+            server.script(Fault(status=429))
+            with pytest.raises(anthropic.RateLimitError):
+                async with stream_manager(traced[0].instrument(raw)):
+                    pass
+
+    asyncio.run(main())
+    plain, awaited = traced[1]
+    assert plain.status is Status.ERROR and plain.error.startswith("InternalServerError: ")
+    assert awaited.status is Status.ERROR and awaited.error.startswith("RateLimitError: ")
+    assert awaited.model == "claude-sonnet-4-0" and awaited.prompt_tokens == 0
 
 
 def test_a_timeout_is_recorded(client: anthropic.Anthropic, server: ProviderServer, traced: Any) -> None:

@@ -212,6 +212,23 @@ def test_responses_api_plain_and_streamed(client: openai.OpenAI, traced: Any) ->
     assert plain.ttft_ms is None and streamed.ttft_ms is not None
 
 
+def test_failed_responses_plain_and_streamed_are_errors_with_the_usage_they_had(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    server.script(Fault(break_stream=True), Fault(break_stream=True))
+    assert client.responses.create(model="o4-mini", input="hi").status == "failed"
+    events = list(client.responses.create(model="o4-mini", input="hi", stream=True))
+    assert [e.type for e in events][-2:] == ["response.failed", "error"]
+    plain, streamed = traced[1]
+    for span in (plain, streamed):
+        assert span.status is Status.ERROR and span.model == "o4-mini-2025-04-16"
+        assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens) == (1200, 10, 200)
+        assert span.cost == Decimal("0.001199")  # per Mtok: 1000 x $1.10 + 200 cached x $0.275 + 10 out x $4.40
+    assert plain.error == "server_error: fake overload mid-response"
+    assert streamed.error == "server_error: fake stream cut"  # the last one it reported
+    assert plain.ttft_ms is None and streamed.ttft_ms is not None
+
+
 def test_beta_responses_are_traced(client: openai.OpenAI, server: ProviderServer, traced: Any) -> None:
     assert client.beta.responses.create(model="o4-mini", input="hi").output[0].content[0].text == REPLY
     events = list(client.beta.responses.create(model="o4-mini", input="hi", stream=True))
