@@ -443,6 +443,15 @@ def test_a_stream_dropped_unread_is_recorded_when_collected(client: openai.OpenA
     assert (span.status, span.error, span.ttft_ms) == (Status.ERROR, "stream not consumed", None)
 
 
+def test_a_stream_dropped_unread_is_recorded_before_the_next_call(client: openai.OpenAI, traced: Any) -> None:
+    chat(client, stream=True)
+    gc.collect()  # queued by the collector, whose context is no place to record from
+    chat(client)
+    dropped, made = traced[1]
+    assert (dropped.status, dropped.error) == (Status.ERROR, "stream not consumed")
+    assert_gpt4o(made)
+
+
 def test_an_async_stream_closed_half_way_is_recorded_as_not_consumed(server: ProviderServer, traced: Any) -> None:
     async def main() -> None:
         async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
@@ -576,6 +585,21 @@ def test_two_clients_report_to_two_tracers(server: ProviderServer) -> None:
         chat(instrument(second, b))
         chat(b)
     assert (len(first_spans), len(second_spans)) == (1, 2)
+
+
+def test_a_call_inside_another_tracers_trace_joins_it_from_its_own_tracer(server: ProviderServer) -> None:
+    with (
+        capture_spans() as (app, app_spans),
+        capture_spans() as (calls, call_spans),
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw,
+    ):
+        client = calls.instrument(raw)
+        with app.trace("summarize") as trace, trace.span(model="planner", provider="local") as outer:
+            chat(client)
+    assert [s.model for s in app_spans] == ["planner"]
+    [span] = call_spans
+    assert_gpt4o(span)
+    assert (span.name, span.trace_id, span.parent_span_id) == ("chat", trace.trace_id, outer.span.span_id)
 
 
 def test_raw_response_calls_are_traced_through_the_response_they_return(client: openai.OpenAI, traced: Any) -> None:
