@@ -7,6 +7,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import openai
@@ -142,6 +143,33 @@ def test_instrumented_calls_are_named_after_operation_and_model(receiver: OTLPRe
     assert attributes["gen_ai.request.model"] == "gpt-4o"
     assert attributes["gen_ai.response.model"] == "gpt-4o-2024-08-06"
     assert attributes["gen_ai.usage.input_tokens"] == 1000 and attributes["gen_ai.usage.cost"] == 0.0025
+
+
+def test_odd_spans_carry_what_otlp_can_hold(receiver: OTLPReceiver) -> None:
+    odd_id = "z" * 32  # 32 characters, not hex: hashed like any other text
+
+    def record(tracer: Tracer) -> None:
+        with tracer.trace("house") as trace:
+            trace.record(
+                Span(
+                    model="house-model",  # no price, so no provider is filled in
+                    span_id=odd_id,
+                    attributes={"budget": Decimal("1.25"), "mixed": [1, "a"], "empty": [], "ok": [1, 2]},
+                )
+            )
+
+    export(OTLPTransport(receiver.url), record)
+    [span] = receiver.spans()
+    assert span.name == "house"  # no operation: named after its trace
+    assert span.span_id == otlp.span_id_of(odd_id).to_bytes(8, "big")
+    attributes = attribute_values(span.attributes)
+    assert "gen_ai.provider.name" not in attributes and "gen_ai.usage.cost" not in attributes
+    assert (attributes["budget"], attributes["mixed"], attributes["empty"], attributes["ok"]) == (
+        1.25,
+        '[1, "a"]',
+        "[]",
+        [1, 2],
+    )
 
 
 def test_the_global_tracer_provider_is_left_alone(receiver: OTLPReceiver) -> None:
