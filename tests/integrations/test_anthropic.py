@@ -284,6 +284,20 @@ def test_a_failed_stream_request_is_recorded_on_enter_sync_and_async(
     assert awaited.model == "claude-sonnet-4-0" and awaited.prompt_tokens == 0
 
 
+def test_the_sdks_own_retries_make_one_span_per_call(server: ProviderServer, traced: Any) -> None:
+    with anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=1) as raw:
+        client = traced[0].instrument(raw)
+        server.script(Fault(status=429))
+        ask(client)
+        server.script(Fault(status=500), Fault(status=500))
+        with pytest.raises(anthropic.InternalServerError):
+            ask(client)
+    assert len(server.requests) == 4
+    recovered, failed = traced[1]
+    assert_sonnet(recovered)
+    assert failed.status is Status.ERROR and failed.error.startswith("InternalServerError: ")
+
+
 def test_a_timeout_is_recorded(client: anthropic.Anthropic, server: ProviderServer, traced: Any) -> None:
     server.script(Fault(delay=10))
     with pytest.raises(anthropic.APITimeoutError) as raised:

@@ -314,6 +314,21 @@ def test_api_errors_reach_the_caller_and_mark_the_span(
     assert (span.model, span.prompt_tokens, span.comp_tokens, span.cost) == ("gpt-4o", 0, 0, Decimal(0))
 
 
+def test_the_sdks_own_retries_make_one_span_per_call(server: ProviderServer, traced: Any) -> None:
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=1) as raw:
+        client = traced[0].instrument(raw)
+        server.script(Fault(status=429))
+        chat(client)  # retried once by the SDK, then answered
+        server.script(Fault(status=500), Fault(status=500))
+        with pytest.raises(openai.InternalServerError):
+            chat(client)
+    assert len(server.requests) == 4
+    recovered, failed = traced[1]
+    assert_gpt4o(recovered)
+    assert failed.status is Status.ERROR and failed.error.startswith("InternalServerError: ")
+    assert (failed.prompt_tokens, failed.cost) == (0, Decimal(0))
+
+
 def test_a_timeout_is_recorded_on_a_client_copy_made_with_options(
     client: openai.OpenAI, server: ProviderServer, traced: Any
 ) -> None:
