@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.collector_kit import CollectorProcess, mixed_spans
 from tokentrace.spans import encode_batch
@@ -75,3 +76,29 @@ def test_sigkill_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
         assert check.execute("SELECT COUNT(*), COUNT(DISTINCT span_id) FROM spans").fetchone() == (TOTAL, TOTAL)
     assert cost["span_count"] == TOTAL
     assert cost["total_usd"] == expected_cost
+
+
+def _spans_counted(http: httpx.Client) -> float:
+    families = text_string_to_metric_families(http.get("/metrics").text)
+    return sum(s.value for f in families if f.name == "tokentrace_spans" for s in f.samples)
+
+
+def test_after_a_sigkill_the_prometheus_counters_are_not_below_the_last_scrape(tmp_path: Path) -> None:
+    db = tmp_path / "scraped.db"
+    first = CollectorProcess(db)
+    with httpx.Client(base_url=first.url) as http:
+        assert http.post("/v1/spans", content=encode_batch(mixed_spans(50, seed=1))).status_code == 202
+    first.stop()  # a clean stop keeps the counters at 50
+
+    second = CollectorProcess(db)
+    with httpx.Client(base_url=second.url) as http:
+        assert http.post("/v1/spans", content=encode_batch(mixed_spans(100, seed=2))).status_code == 202
+        assert _spans_counted(http) == 150  # what Prometheus has now read
+    second.kill()
+
+    third = CollectorProcess(db)
+    try:
+        with httpx.Client(base_url=third.url) as http:
+            assert _spans_counted(http) == 150  # not 50: Prometheus would take that for a reset
+    finally:
+        third.stop()

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import httpx
 import prometheus_client
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import tokentrace
-from tests.collector_kit import make_span, mixed_spans, post_spans
+from tests.collector_kit import make_span, mixed_spans, post_spans, running
 from tokentrace.server.collector import Collector
 from tokentrace.server.prom import SpanCounters, render
+from tokentrace.spans import now_ms
 
 
 def _samples(text: str) -> dict[str, list]:
@@ -104,3 +109,63 @@ def test_embedded_server_exposes_the_tracer_spans_and_queue() -> None:
     assert _total(samples["tokentrace_spans_total"], model="gpt-4o", status="ok") == 3
     assert _total(samples["tokentrace_tokens_total"], type="prompt") == 30
     assert "tokentrace_transport_queued_spans" in samples
+
+
+def _counted(collector: Collector) -> tuple[float, float, float]:
+    """(spans, cost, latency observations) the collector's /metrics reports."""
+    with running(collector.app) as url, httpx.Client(base_url=url) as http:
+        samples = _samples(http.get("/metrics").text)
+    return (
+        _total(samples["tokentrace_spans_total"]),
+        _total(samples["tokentrace_cost_usd_total"]),
+        _total(samples["tokentrace_latency_seconds_count"]),
+    )
+
+
+def test_counters_go_on_across_restarts_and_keep_the_spans_pruned(tmp_path: Path) -> None:
+    first_spans, later_spans = mixed_spans(100), mixed_spans(50, seed=3)
+    cost = pytest.approx(float(sum((s.cost for s in first_spans + later_spans if s.cost is not None), Decimal(0))))
+    first = Collector(tmp_path / "c.db")
+    with running(first.app) as url, httpx.Client(base_url=url) as http:
+        post_spans(http, first_spans)
+        assert _total(_samples(http.get("/metrics").text)["tokentrace_spans_total"]) == 100  # kept after the scrape
+        post_spans(http, later_spans)  # kept at close
+    first.close()
+
+    second = Collector(tmp_path / "c.db")
+    try:
+        assert _counted(second) == (150, cost, 150)
+        assert second.store.prune(now_ms() + 60_000) == 150  # retention took every span
+    finally:
+        second.close()
+
+    third = Collector(tmp_path / "c.db")
+    try:
+        assert third.loaded == 0
+        assert _counted(third) == (150, cost, 150)  # never below what Prometheus read before
+        third.ingest(mixed_spans(10, seed=4))
+        assert _counted(third)[0] == 160
+    finally:
+        third.close()
+
+
+def test_counters_are_counted_from_the_spans_when_none_were_kept(tmp_path: Path, caplog: Any) -> None:
+    spans = mixed_spans(40)
+    first = Collector(tmp_path / "c.db")
+    first.ingest(spans)
+    first.close()
+    for saved in (None, b'[["gpt-4o", "openai", "1.5", {}, {}, [1], 0, 0]]', b"not json"):
+        with sqlite3.connect(tmp_path / "c.db") as db:  # a database from before they were kept, or spoilt
+            if saved is None:
+                db.execute("DELETE FROM meta")
+            else:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('prometheus_counters', ?)", (saved,))
+        restarted = Collector(tmp_path / "c.db")
+        try:
+            assert _counted(restarted)[0] == 40
+        finally:
+            restarted.close()
+    assert [r.message.startswith("tokentrace counts its Prometheus counters again") for r in caplog.records] == [
+        True,
+        True,
+    ]

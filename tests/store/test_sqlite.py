@@ -127,7 +127,7 @@ def test_database_runs_wal_with_full_sync_and_indexes(store: SQLiteStore) -> Non
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         version = db.execute("SELECT version FROM schema_version").fetchone()[0]
     assert {"spans_ended_at", "spans_trace_id", "spans_model"} <= indexes
-    assert version == sqlite_module.SCHEMA_VERSION == 3
+    assert version == sqlite_module.SCHEMA_VERSION == 4
 
 
 def test_an_older_schema_is_migrated_in_place(tmp_path: Path) -> None:
@@ -197,6 +197,25 @@ def test_text_ids_of_schema_2_are_migrated_to_keys(tmp_path: Path) -> None:
     with sqlite3.connect(path) as check:
         assert check.execute("SELECT typeof(span_id) FROM spans WHERE span_id = 'legacy-1'").fetchone() == ("text",)
         assert check.execute("SELECT COUNT(*) FROM spans WHERE typeof(span_id) = 'blob'").fetchone() == (1,)
+
+
+def test_values_kept_under_a_key_are_replaced_and_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    store = SQLiteStore(path)
+    try:
+        assert store.get_meta("counters") is None
+        store.set_meta("counters", b"[1]")
+        store.set_meta("counters", b"[1,2]")
+        store.set_meta("other", b"\x00\xff")
+    finally:
+        store.close()
+    store = SQLiteStore(path)
+    try:
+        assert (store.get_meta("counters"), store.get_meta("other")) == (b"[1,2]", b"\x00\xff")
+    finally:
+        store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.set_meta("counters", b"[]")
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

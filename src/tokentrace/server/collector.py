@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 
 from .. import pricing
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, StoreError
 from ..spans import Span
 from ..store.sqlite import SQLiteStore
 from ..tracer import Tracer
@@ -35,6 +35,7 @@ __all__ = ["Collector", "check_bind", "serve"]
 
 _log = logging.getLogger(__name__)
 _PIPELINE_QUEUE = 100_000  # spans of concurrent ingest requests in flight to the windows
+_COUNTERS = "prometheus_counters"  # where the database keeps their totals
 
 
 class Collector:
@@ -47,6 +48,9 @@ class Collector:
         collector.close()
 
     The windows are rebuilt from the store on construction (``loaded`` spans, in ``rebuild_s``).
+    The Prometheus counters go on from the totals kept in the database after every scrape and at
+    close, so a restart never shows Prometheus a counter going back (which it would read as a
+    reset, and count the whole total again); spans pruned for retention stay counted.
 
     Args:
         db: the SQLite file.
@@ -67,11 +71,12 @@ class Collector:
     ) -> None:
         self.store = SQLiteStore(db, retention_s=retention_s, clock=clock)
         self.tracer = Tracer(alerts=rules, clock=clock, max_queue=_PIPELINE_QUEUE)
-        self.counters = SpanCounters(self.tracer.stats)
+        self.counters = SpanCounters(self.tracer.stats, keep=self._keep_counters)
         self.tracer.add_sink(self.counters.observe)
         self._feed = tracer_feed(self.tracer)
         self._retention_s = retention_s
         self._clock = clock
+        self._closed = False
         started = time.monotonic()
         self.loaded = self._rebuild()
         self.rebuild_s = time.monotonic() - started
@@ -86,16 +91,31 @@ class Collector:
         )
 
     def _rebuild(self) -> int:
-        """Refill the windows (and Prometheus counters) from the store; the spans loaded."""
+        """Refill the windows from the store, and the Prometheus counters from the totals kept
+        (or, in a database that has none, from its spans); the spans loaded."""
         horizon = min(MAX_WINDOW, self._retention_s or MAX_WINDOW)
         since_ms = int((self._clock() - horizon) * 1000)
+        batches = self.store.iter_since(since_ms)
+        if not self._restore_counters():
+            batches = _counted(batches, self.counters)
+        return self.tracer.aggregator.load(batches)
 
-        def stored() -> Iterator[list[Span]]:
-            for batch in self.store.iter_since(since_ms):
-                self.counters.observe(batch)
-                yield batch
+    def _restore_counters(self) -> bool:
+        saved = self.store.get_meta(_COUNTERS)
+        if saved is None:
+            return False
+        try:
+            self.counters.restore(saved)
+        except ValueError as exc:
+            _log.warning("tokentrace counts its Prometheus counters again from the stored spans: %s", exc)
+            return False
+        return True
 
-        return self.tracer.aggregator.load(stored())
+    def _keep_counters(self, state: bytes) -> None:
+        try:
+            self.store.set_meta(_COUNTERS, state)
+        except StoreError as exc:  # a scrape still gets its answer
+            _log.warning("tokentrace could not keep its Prometheus counters: %s", exc)
 
     def ingest(self, spans: list[Span]) -> int:
         """Store ``spans`` durably, then aggregate the new ones; how many were new.
@@ -110,8 +130,18 @@ class Collector:
         return len(new)
 
     def close(self) -> None:
-        self.tracer.close()
+        if self._closed:
+            return
+        self._closed = True
+        self.tracer.close()  # its last spans are counted first
+        self._keep_counters(self.counters.state())
         self.store.close()
+
+
+def _counted(batches: Iterator[list[Span]], counters: SpanCounters) -> Iterator[list[Span]]:
+    for batch in batches:
+        counters.observe(batch)
+        yield batch
 
 
 def _price_missing(spans: list[Span]) -> None:

@@ -5,6 +5,10 @@
 counter equals the stored sum), tokens by type, spans by status, and a latency histogram. It
 also reports the tracer's queue and drop counts and the ingest counts. The global registry is
 never touched, so an application's own ``/metrics`` stays its own.
+
+The span totals can be kept across restarts (:meth:`SpanCounters.state`, ``keep``): the collector
+keeps them in its database after every scrape, so they never go below a value Prometheus has
+read, which it would take for a reset and count the whole total again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -28,6 +33,19 @@ _BUCKETS_MS = tuple(round(b * 1000) for b in LATENCY_BUCKETS_S)
 _MAX_SERIES = 500  # (model, provider) pairs kept apart; the rest are summed under "other"
 _OTHER = ("other", "other")
 _TOKEN_TYPES = ("prompt", "completion", "cached", "cache_write", "reasoning")
+
+
+class _Saved(msgspec.Struct, array_like=True):
+    """One series' totals as kept across restarts."""
+
+    model: str
+    provider: str
+    cost: Decimal
+    tokens: dict[str, int]
+    spans: dict[str, int]
+    buckets: list[int]
+    latency_sum_ms: int
+    latency_count: int
 
 
 class _Series:
@@ -68,10 +86,15 @@ class SpanCounters(Collector):
 
     Args:
         stats: returns ``Tracer.stats()``-shaped counts (queued, written, dropped, unpriced).
+        keep: stores :meth:`state` somewhere that outlives the process; called after every
+            scrape, before its answer is sent.
     """
 
-    def __init__(self, stats: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, stats: Callable[[], dict[str, Any]] | None = None, *, keep: Callable[[bytes], None] | None = None
+    ) -> None:
         self._stats = stats
+        self.keep = keep  # given the span totals' state after every scrape (see render)
         self._lock = threading.Lock()
         self._series: dict[tuple[str, str], _Series] = {}
         self.ingest = {"stored": 0, "duplicate": 0}
@@ -91,6 +114,42 @@ class SpanCounters(Collector):
             key = (model, provider) if len(self._series) < _MAX_SERIES else _OTHER
             series = self._series.setdefault(key, _Series())
         return series
+
+    def state(self) -> bytes:
+        """The span totals, as JSON that :meth:`restore` takes back."""
+        with self._lock:
+            return msgspec.json.encode(
+                [
+                    _Saved(m, p, s.cost, s.tokens, s.spans, s.buckets, s.latency_sum_ms, s.latency_count)
+                    for (m, p), s in self._series.items()
+                ]
+            )
+
+    def restore(self, state: bytes) -> None:
+        """Start from totals a :meth:`state` gave (replacing the ones counted so far).
+
+        Raises:
+            ValueError: ``state`` is not what :meth:`state` gives, or was made with other
+                latency buckets.
+        """
+        try:
+            saved = msgspec.json.decode(state, type=list[_Saved])
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"saved counters cannot be read: {exc}") from exc
+        series = {}
+        for item in saved:
+            if (
+                len(item.buckets) != len(_BUCKETS_MS) + 1
+                or set(item.tokens) != set(_TOKEN_TYPES)
+                or set(item.spans) != {status.value for status in Status}
+            ):
+                raise ValueError("saved counters were made with other latency buckets, token types or statuses")
+            one = series[(item.model, item.provider)] = _Series()
+            one.cost, one.tokens, one.buckets = item.cost, item.tokens, item.buckets
+            one.spans.update(item.spans)
+            one.latency_sum_ms, one.latency_count = item.latency_sum_ms, item.latency_count
+        with self._lock:
+            self._series = series
 
     def count_ingest(self, stored: int, duplicate: int) -> None:
         with self._lock:
@@ -171,5 +230,9 @@ def _stats_metrics(stats: dict[str, Any] | None) -> Iterator[Metric]:
 
 
 def render(counters: SpanCounters) -> bytes:
-    """The Prometheus text exposition of ``counters``' registry."""
-    return generate_latest(counters.registry)
+    """The Prometheus text exposition of ``counters``' registry; then, when ``counters`` has a
+    ``keep``, their state, which is never below what the text says (totals only grow)."""
+    text = generate_latest(counters.registry)
+    if counters.keep is not None:
+        counters.keep(counters.state())
+    return text

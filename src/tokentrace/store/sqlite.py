@@ -98,20 +98,29 @@ def _migrate_3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX spans_model ON spans (model, ended_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
+def _migrate_4(db: sqlite3.Connection) -> None:
+    # Small named values the collector keeps across restarts (its Prometheus counters).
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
 """Schema steps; step ``i`` takes a file from version ``i`` to ``i + 1``. Only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class _Job:
-    """Work for the writer: spans to insert, or a prune cutoff (``before_ms``)."""
+    """Work for the writer: spans to insert, a prune cutoff (``before_ms``), or a value to keep
+    (``meta``)."""
 
-    __slots__ = ("before_ms", "deleted", "done", "error", "new", "spans")
+    __slots__ = ("before_ms", "deleted", "done", "error", "meta", "new", "spans")
 
-    def __init__(self, spans: Sequence[Span] = (), before_ms: int | None = None) -> None:
+    def __init__(
+        self, spans: Sequence[Span] = (), before_ms: int | None = None, meta: tuple[str, bytes] | None = None
+    ) -> None:
         self.spans = spans
         self.before_ms = before_ms
+        self.meta = meta
         self.done = threading.Event()
         self.new: list[Span] = []
         self.deleted = 0
@@ -207,6 +216,20 @@ class SQLiteStore:
         """
         return self._submit(_Job(before_ms=before_ms)).deleted
 
+    def set_meta(self, key: str, value: bytes) -> None:
+        """Keep ``value`` under ``key`` (on the writer), replacing what was there; durable when
+        it returns.
+
+        Raises:
+            StoreError: the write failed or the store is closed.
+        """
+        self._submit(_Job(meta=(key, value)))
+
+    def get_meta(self, key: str) -> bytes | None:
+        """The value kept under ``key``, or None."""
+        rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
+        return bytes(rows[0][0]) if rows else None
+
     def _submit(self, job: _Job) -> _Job:
         with self._wake:
             if self._closed:
@@ -234,12 +257,14 @@ class SQLiteStore:
                 next_prune = time.monotonic() + self._prune_interval
 
     def _handle(self, jobs: list[_Job]) -> None:
-        inserts = [job for job in jobs if job.before_ms is None]
+        inserts = [job for job in jobs if job.before_ms is None and job.meta is None]
         if inserts:
             self._commit_group(inserts)
         for job in jobs:
             if job.before_ms is not None:
                 self._run_prune(job)
+            elif job.meta is not None:
+                self._run_meta(job)
 
     def _take_jobs(self, timeout: float) -> list[_Job]:
         with self._wake:
@@ -270,6 +295,14 @@ class SQLiteStore:
         try:
             while (count := self._delete_chunk(self._writer_db, job.before_ms)) > 0:
                 job.deleted += count
+        except Exception as exc:
+            self._fail(job, exc)
+        job.done.set()
+
+    def _run_meta(self, job: _Job) -> None:
+        assert job.meta is not None
+        try:
+            self._writer_db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", job.meta)
         except Exception as exc:
             self._fail(job, exc)
         job.done.set()
