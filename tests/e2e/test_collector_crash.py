@@ -102,3 +102,26 @@ def test_after_a_sigkill_the_prometheus_counters_are_not_below_the_last_scrape(t
             assert _spans_counted(http) == 150  # not 50: Prometheus would take that for a reset
     finally:
         third.stop()
+
+
+def test_after_a_sigkill_a_firing_rule_goes_on_as_the_same_firing(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[alerts]]\nname = "hourly-cost"\nmetric = "total_cost"\nop = ">"\nthreshold = 0.01\nwindow = "1h"\n'
+        'delivery = "stdout"\n'
+    )
+    db = tmp_path / "alerts.db"
+    first = CollectorProcess(db, "--config", str(rules))
+    with httpx.Client(base_url=first.url) as http:
+        assert http.post("/v1/spans", content=encode_batch(mixed_spans(30, seed=5))).status_code == 202
+        [fired] = http.get("/alerts").json()["alerts"]
+    first.kill()  # no clean stop: the state was kept when the rule fired
+    assert (fired["state"], fired["notifications"]) == ("firing", 1)
+
+    second = CollectorProcess(db, "--config", str(rules))
+    try:
+        with httpx.Client(base_url=second.url) as http:
+            [after] = http.get("/alerts").json()["alerts"]
+    finally:
+        second.stop()
+    assert (after["state"], after["fired_at"], after["notifications"]) == ("firing", fired["fired_at"], 1)

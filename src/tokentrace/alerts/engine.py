@@ -22,6 +22,8 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple
 
+import msgspec
+
 from .._worker import BatchWorker, Counters
 from ..durations import format_duration
 from ..spans import Span, Status, exact, format_timestamp
@@ -72,6 +74,18 @@ def _json_number(value: Value) -> float | int | None:
     return float(value) if isinstance(value, Decimal) else value
 
 
+class _Kept(msgspec.Struct, array_like=True):
+    """One rule's state as kept across restarts (see :meth:`AlertEngine.state`)."""
+
+    fingerprint: str
+    state: AlertState
+    active_since: float
+    last_true: float
+    fired_at: float
+    notified_at: float
+    notifications: int
+
+
 class _Track:
     """One rule's state machine and its bookkeeping."""
 
@@ -110,6 +124,17 @@ class _Track:
             self.notified_at = now
             return "repeat"
         return None
+
+    def kept(self) -> _Kept:
+        return _Kept(
+            self.rule.fingerprint,
+            self.state,
+            self.active_since,
+            self.last_true,
+            self.fired_at,
+            self.notified_at,
+            self.notifications,
+        )
 
     def payload(self, kind: str, value: Value, now: float) -> dict[str, Any]:
         """The notification: the quickstart's keys first, in order, then the extras."""
@@ -157,6 +182,10 @@ class AlertEngine:
         # at shutdown:
         engine.close(timeout=2)
 
+    Where the rules stand can outlive the process: :meth:`state` gives it as JSON, which
+    :meth:`restore` takes back, and ``keep``, when set, is handed :meth:`state` whenever a rule
+    changes state or notifies (the collector keeps it in its database).
+
     Args:
         rules: the :class:`AlertRule` objects; each must be distinct (by fingerprint).
         aggregator: where the metrics come from.
@@ -178,6 +207,7 @@ class AlertEngine:
         max_queue: int = _DEFAULT_MAX_QUEUE,
     ) -> None:
         self._tracks = [_Track(rule) for rule in _check_rules(rules)]
+        self.keep: Callable[[bytes], None] | None = None  # given state() after a rule changes state
         self._aggregator = aggregator
         self._clock = clock or aggregator.clock
         self.counters = counters or Counters()
@@ -219,12 +249,54 @@ class AlertEngine:
             return
         with self._lock:
             now = self._clock()
+            before = [(track.state, track.notified_at) for track in self._tracks]
             for track in self._tracks:
                 try:
                     if batch is None or not _unmoved(track, batch, now):
                         self._check(track, now, spans)
                 except Exception as exc:  # one broken rule must not stop the others
                     self.counters.drop("alert_rule_error", 1, f"{track.rule.name}: {exc!r}")
+            changed = before != [(track.state, track.notified_at) for track in self._tracks]
+        if changed and self.keep is not None:
+            self._keep()
+
+    def _keep(self) -> None:
+        assert self.keep is not None
+        try:
+            self.keep(self.state())
+        except Exception as exc:  # the rules go on; a restart would start them afresh
+            self.counters.drop("alert_state_not_kept", 1, repr(exc))
+
+    def state(self) -> bytes:
+        """Where every rule stands (state, since when, when it last notified), as JSON that
+        :meth:`restore` takes back in a later process."""
+        with self._lock:
+            return msgspec.json.encode([track.kept() for track in self._tracks])
+
+    def restore(self, state: bytes) -> int:
+        """Take back where the rules stood (a :meth:`state`): a rule firing before goes on
+        firing without notifying again, and resolves, with a notification, if its condition no
+        longer holds; a pending one goes on waiting for ``for_``. Rules are matched by
+        fingerprint; the others start inactive. Returns how many were taken back.
+
+        Raises:
+            ValueError: ``state`` is not what :meth:`state` gives.
+        """
+        try:
+            kept = msgspec.json.decode(state, type=list[_Kept])
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"saved alert states cannot be read: {exc}") from exc
+        by_fingerprint = {item.fingerprint: item for item in kept}
+        restored = 0
+        with self._lock:
+            for track in self._tracks:
+                item = by_fingerprint.get(track.rule.fingerprint)
+                if item is not None:
+                    track.state, track.active_since, track.last_true = item.state, item.active_since, item.last_true
+                    track.fired_at, track.notified_at = item.fired_at, item.notified_at
+                    track.notifications = item.notifications
+                    restored += 1
+        return restored
 
     def _check(self, track: _Track, now: float, spans: Sequence[Span]) -> None:
         rule = track.rule

@@ -9,6 +9,7 @@ collector answers ``/metrics/*`` for what it stored before.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from .. import pricing
+from ..alerts import AlertEngine
 from ..exceptions import ConfigError, StoreError
 from ..spans import Span
 from ..store.sqlite import SQLiteStore
@@ -36,6 +38,7 @@ __all__ = ["Collector", "check_bind", "serve"]
 _log = logging.getLogger(__name__)
 _PIPELINE_QUEUE = 100_000  # spans of concurrent ingest requests in flight to the windows
 _COUNTERS = "prometheus_counters"  # where the database keeps their totals
+_ALERTS = "alert_states"  # and where the alert rules stood
 
 
 class Collector:
@@ -50,7 +53,9 @@ class Collector:
     The windows are rebuilt from the store on construction (``loaded`` spans, in ``rebuild_s``).
     The Prometheus counters go on from the totals kept in the database after every scrape and at
     close, so a restart never shows Prometheus a counter going back (which it would read as a
-    reset, and count the whole total again); spans pruned for retention stay counted.
+    reset, and count the whole total again); spans pruned for retention stay counted. Where each
+    alert rule stood is kept whenever it changes: a rule firing before a restart goes on firing
+    without notifying again, and resolves if its condition cleared meanwhile.
 
     Args:
         db: the SQLite file.
@@ -71,7 +76,10 @@ class Collector:
     ) -> None:
         self.store = SQLiteStore(db, retention_s=retention_s, clock=clock)
         self.tracer = Tracer(alerts=rules, clock=clock, max_queue=_PIPELINE_QUEUE)
-        self.counters = SpanCounters(self.tracer.stats, keep=self._keep_counters)
+        self.counters = SpanCounters(self.tracer.stats, keep=functools.partial(self._keep, _COUNTERS))
+        if self.tracer.alert_engine is not None:
+            self._restore_alerts(self.tracer.alert_engine)
+            self.tracer.alert_engine.keep = functools.partial(self._keep, _ALERTS)
         self.tracer.add_sink(self.counters.observe)
         self._feed = tracer_feed(self.tracer)
         self._retention_s = retention_s
@@ -111,11 +119,22 @@ class Collector:
             return False
         return True
 
-    def _keep_counters(self, state: bytes) -> None:
+    def _restore_alerts(self, engine: AlertEngine) -> None:
+        saved = self.store.get_meta(_ALERTS)
+        if saved is None:
+            return
         try:
-            self.store.set_meta(_COUNTERS, state)
-        except StoreError as exc:  # a scrape still gets its answer
-            _log.warning("tokentrace could not keep its Prometheus counters: %s", exc)
+            restored = engine.restore(saved)
+        except ValueError as exc:
+            _log.warning("tokentrace starts its alert rules afresh: %s", exc)
+        else:
+            _log.info("tokentrace took back where %d alert rule(s) stood", restored)
+
+    def _keep(self, key: str, state: bytes) -> None:
+        try:
+            self.store.set_meta(key, state)
+        except StoreError as exc:  # a scrape still gets its answer, the rules go on
+            _log.warning("tokentrace could not keep its %s: %s", key.replace("_", " "), exc)
 
     def ingest(self, spans: list[Span]) -> int:
         """Store ``spans`` durably, then aggregate the new ones; how many were new.
@@ -133,8 +152,10 @@ class Collector:
         if self._closed:
             return
         self._closed = True
-        self.tracer.close()  # its last spans are counted first
-        self._keep_counters(self.counters.state())
+        self.tracer.close()  # its last spans are counted, and its rules evaluated, first
+        self._keep(_COUNTERS, self.counters.state())
+        if self.tracer.alert_engine is not None:
+            self._keep(_ALERTS, self.tracer.alert_engine.state())
         self.store.close()
 
 
