@@ -187,9 +187,11 @@ class ProviderServer(LocalServer):
 
 def _route(path: str) -> str:
     """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` (and
-    ``/openai/responses``) are OpenAI's routes, and Bedrock's Anthropic-compatible endpoint
-    (``/anthropic/v1/messages``) Anthropic's."""
+    ``/openai/responses``) and Groq's ``/openai/v1/...`` are OpenAI's routes, and Bedrock's
+    Anthropic-compatible endpoint (``/anthropic/v1/messages``) Anthropic's."""
     path = path.partition("?")[0]
+    if path.startswith("/openai/v1/"):  # Groq's OpenAI-compatible API
+        return path.removeprefix("/openai")
     if path.startswith("/openai/deployments/"):
         return "/v1/" + path.split("/", 4)[4]
     if path.startswith("/openai/"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import inspect
 import json
@@ -113,6 +114,41 @@ class Operation:
     fields: Callable[[Any], tuple[Any, Any]] | None = None
     skip: tuple[Callable[[Any], Any], Container[Any]] = (id, ())  # by default no event is skipped
     tiered: bool = False
+
+
+# genai-prices' provider ids that OpenTelemetry names otherwise (its well-known gen_ai.provider.name
+# values); the table takes either
+_OTEL_PROVIDERS = {
+    "azure": "azure.ai.openai",
+    "aws": "aws.bedrock",
+    "google": "gcp.gemini",
+    "mistral": "mistral_ai",
+    "x-ai": "x_ai",
+    "openai-decisions": "openai",
+}
+
+
+@functools.cache
+def provider_at(base_url: str, default: str) -> str:
+    """The provider a client's base URL points at (``https://api.groq.com/openai/v1`` is
+    ``"groq"``), from the API URLs genai-prices knows: named as OpenTelemetry names it where it
+    has a name, else by the table's id; ``default`` at a URL the table does not know (a local
+    server, a gateway), so the span is still priced by its model name."""
+    from genai_prices import data_snapshot
+
+    try:
+        found = data_snapshot.get_snapshot().find_provider(None, None, base_url)
+    except LookupError:
+        return default
+    if found.id == "google" and "aiplatform.googleapis.com" in base_url:
+        return "gcp.vertex_ai"
+    return _OTEL_PROVIDERS.get(found.id, found.id)
+
+
+@functools.cache
+def for_provider(op: Operation, provider: str) -> Operation:
+    """``op`` as made by a client of ``provider``."""
+    return op if provider == op.provider else dataclasses.replace(op, provider=provider)
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:

@@ -34,7 +34,18 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..pricing import Usage
-from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, begin, traced_async, traced_sync
+from ._calls import (
+    MODEL_AND_USAGE,
+    Call,
+    Operation,
+    Settings,
+    StreamCall,
+    begin,
+    for_provider,
+    provider_at,
+    traced_async,
+    traced_sync,
+)
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
 from ._streams import watch_async, watch_sync
 
@@ -212,6 +223,8 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     if found is None:
         return None
     _, is_async, op = found
+    if type(client) in (anthropic.Anthropic, anthropic.AsyncAnthropic):  # maybe another provider's API
+        op = for_provider(op, provider_at(str(client.base_url), op.provider))
     wrap: Callable[..., Any] = traced_async if is_async else traced_sync
     manager = _AsyncStreamManager if is_async else _StreamManager
     traced = functools.partial(wrap, settings, op)

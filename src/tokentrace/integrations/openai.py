@@ -1,5 +1,7 @@
 """Tracing for ``openai.OpenAI`` and ``openai.AsyncOpenAI`` clients (and their Azure subclasses,
-whose spans name the provider ``"azure.ai.openai"``).
+whose spans name the provider ``"azure.ai.openai"``). A client pointed at another provider's
+OpenAI-compatible API names that provider (``"groq"``, ``"deepseek"``, ``"x_ai"``...; see
+``_calls.provider_at``), whose prices then apply.
 
 Traced: ``chat.completions.create`` (also with ``stream=True``, and through the SDK's
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
@@ -32,7 +34,18 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
 from ..pricing import Usage
-from ._calls import MODEL_AND_USAGE, Call, Operation, Settings, StreamCall, note_failure, traced_async, traced_sync
+from ._calls import (
+    MODEL_AND_USAGE,
+    Call,
+    Operation,
+    Settings,
+    StreamCall,
+    for_provider,
+    note_failure,
+    provider_at,
+    traced_async,
+    traced_sync,
+)
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
 from ._streams import closer
 
@@ -304,13 +317,6 @@ class _AsyncHelperManager(AsyncStandIn):
 _Wrap = Callable[[Settings, Operation, Callable[..., Any]], Callable[..., Any]]
 
 
-@functools.cache
-def _on_azure(op: Operation) -> Operation:
-    """An operation as an Azure OpenAI client makes it: the provider named as OpenTelemetry names
-    it, which prices it from genai-prices' Azure table."""
-    return dataclasses.replace(op, provider="azure.ai.openai")
-
-
 def patch(client: Any, settings: Settings) -> list[Patch] | None:
     """Trace ``client``'s model calls with ``settings``; the patches undo it. None, with nothing
     done, when ``client`` is not an ``openai.OpenAI`` or ``openai.AsyncOpenAI``."""
@@ -322,7 +328,12 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         wrap, manager = traced_sync, _HelperManager
     else:
         return None
-    azure = isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI))
+    if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
+        provider = "azure.ai.openai"  # as OpenTelemetry names it; priced from genai-prices' Azure table
+    elif type(client) in (openai.OpenAI, openai.AsyncOpenAI):  # pointed at OpenAI, or another provider's API
+        provider = provider_at(str(client.base_url), _PROVIDER)
+    else:
+        provider = _PROVIDER
     chat = client.chat.completions
     responses = getattr(client, "responses", None)  # SDKs before 1.66 have none
     targets = [
@@ -335,7 +346,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (client.completions, "create", COMPLETIONS),
     ]
     patches = [
-        replace(owner, name, functools.partial(wrap, settings, _on_azure(op) if azure else op))
+        replace(owner, name, functools.partial(wrap, settings, for_provider(op, provider)))
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]

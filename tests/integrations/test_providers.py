@@ -1,0 +1,87 @@
+"""Clients of the real SDKs pointed at other providers' compatible APIs name those providers and
+are priced at their rates. The requests go to the local fake provider whatever host the client
+was given (a transport that redirects them), so the SDK builds them exactly as for that host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+try:  # the HTTP client the SDKs are built on: httpx2 in the newer ones
+    import httpx2 as http
+except ImportError:  # pragma: no cover - older SDKs
+    import httpx as http
+
+from tests.fakes.providers import ProviderServer
+from tokentrace import Span
+
+MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
+
+
+class Redirect(http.BaseTransport):
+    """Sends every request to the fake provider, keeping its path."""
+
+    def __init__(self, target: str) -> None:
+        self.target = http.URL(target)
+        self.inner = http.HTTPTransport()
+
+    def handle_request(self, request: Any) -> Any:
+        request.url = request.url.copy_with(scheme=self.target.scheme, host=self.target.host, port=self.target.port)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def redirected(server: ProviderServer) -> Iterator[Any]:
+    with http.Client(transport=Redirect(server.url)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("base_url", "model", "provider", "cost"),
+    [
+        # 1000 in (all at the input rate: no cache rates) x $0.59 + 100 out x $0.79 per Mtok
+        ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "groq", Decimal("0.000669")),
+        # 100 uncached x $0.27 + 800 cached x $0.07 + 100 cache writes x $0.27 + 100 out x $1.10
+        ("https://api.deepseek.com/v1", "deepseek-chat", "deepseek", Decimal("0.00022")),
+        ("https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "together", Decimal("0.000968")),
+    ],
+)
+def test_an_openai_client_at_another_providers_api_names_it_and_takes_its_prices(
+    redirected: Any, traced: tuple[Any, list[Span]], base_url: str, model: str, provider: str, cost: Decimal
+) -> None:
+    client = traced[0].instrument(openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, http_client=redirected))
+    client.chat.completions.create(model=model, messages=MESSAGES)
+    list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True))
+    for span in traced[1]:
+        assert (span.provider, span.model, span.cost) == (provider, model, cost)
+        assert (span.prompt_tokens, span.comp_tokens) == (1000, 100)
+    assert len(traced[1]) == 2
+
+
+def test_an_anthropic_client_at_another_providers_api_names_it(redirected: Any, traced: tuple[Any, list[Span]]) -> None:
+    raw = anthropic.Anthropic(
+        base_url="https://api.deepseek.com/anthropic", api_key="k", max_retries=0, http_client=redirected
+    )
+    traced[0].instrument(raw).messages.create(model="deepseek-chat", max_tokens=64, messages=MESSAGES)
+    [span] = traced[1]
+    assert (span.provider, span.model, span.prompt_tokens, span.comp_tokens) == ("deepseek", "deepseek-chat", 2600, 200)
+    # 100 uncached x $0.27 + 2000 cache reads x $0.07 + 300 five-minute writes x $0.27 + 200 one-hour
+    # writes at twice the input rate (no rate of its own) + 200 out x $1.10, per Mtok
+    assert span.cost == Decimal("0.000576")
+
+
+def test_a_client_at_a_server_the_table_does_not_know_keeps_the_sdks_provider(
+    server: ProviderServer, traced: tuple[Any, list[Span]]
+) -> None:
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+        traced[0].instrument(raw).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    [span] = traced[1]
+    assert (span.provider, span.cost) == ("openai", Decimal("0.0025"))
