@@ -249,16 +249,20 @@ class AlertEngine:
             return
         with self._lock:
             now = self._clock()
-            before = [(track.state, track.notified_at) for track in self._tracks]
+            before = self._marks() if self.keep is not None else None
             for track in self._tracks:
                 try:
                     if batch is None or not _unmoved(track, batch, now):
                         self._check(track, now, spans)
                 except Exception as exc:  # one broken rule must not stop the others
                     self.counters.drop("alert_rule_error", 1, f"{track.rule.name}: {exc!r}")
-            changed = before != [(track.state, track.notified_at) for track in self._tracks]
-        if changed and self.keep is not None:
+            changed = before is not None and before != self._marks()
+        if changed:
             self._keep()
+
+    def _marks(self) -> list[tuple[AlertState, float]]:
+        """What a kept state must follow: each rule's state and when it last notified."""
+        return [(track.state, track.notified_at) for track in self._tracks]
 
     def _keep(self) -> None:
         assert self.keep is not None

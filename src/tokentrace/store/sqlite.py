@@ -99,7 +99,8 @@ def _migrate_3(db: sqlite3.Connection) -> None:
 
 
 def _migrate_4(db: sqlite3.Connection) -> None:
-    # Small named values the collector keeps across restarts (its Prometheus counters).
+    # Small named values the collector keeps across restarts: its Prometheus counters, and where
+    # its alert rules stand.
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
 
 
