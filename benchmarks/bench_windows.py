@@ -7,7 +7,8 @@
 3. Memory (tracemalloc) after 30 days of one span per minute for each of 20 models, with one
    trace name, and with three (so 60 model x name combinations).
 4. A restart's rebuild: stored spans, oldest first, into empty windows with ``load``, against
-   ``add_many`` in the same run; over 1 hour and thinly over 30 days.
+   ``add_many`` in the same run; over 1 hour and thinly over 30 days. And what a clean stop keeps
+   instead (``state()``, ``restore()``) for the windows of point 3.
 
 Run: ``python benchmarks/bench_windows.py [--quick]``.
 """
@@ -202,6 +203,19 @@ def bench_memory(days: int, names: list[str]) -> None:
     print(row("  buckets kept", " ".join(f"{k}:{v}" for k, v in stats["buckets"].items())))
     print(row("  model x provider x name combinations", f"{stats['series']}"))
     print(row(f"  spans in the {days} d window", f"{aggregator.metric('span_count', f'{days}d'):,}"))
+    started = time.perf_counter()
+    state = aggregator.state()
+    kept = time.perf_counter() - started
+    back = WindowAggregator(clock=clock)
+    started = time.perf_counter()
+    back.restore(state)
+    taken = time.perf_counter() - started
+    print(
+        row(
+            "  kept as a restart would: state() / size / restore()",
+            f"{kept:.2f} s / {len(state) / 2**20:.1f} MB / {taken:.2f} s",
+        )
+    )
 
 
 def bench_load(count: int, large: int) -> None:

@@ -189,3 +189,70 @@ def test_load_matches_add_many_for_any_history(
     loaded.add_many(live)
     added.add_many(live)
     assert_same(loaded, added)
+
+
+# --- the state kept across restarts ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_windows_taken_back_from_their_state_answer_as_before_and_as_time_goes_on(seed: int) -> None:
+    rnd = random.Random(seed)
+    clock = Clock(T0 + rnd.random())
+    spans = history(rnd, clock.now)
+    kept, same = WindowAggregator(clock=clock), WindowAggregator(clock=clock)
+    kept.load(batches(spans, 500))
+    same.load(batches(spans, 500))
+    recent = [made(rnd, clock.now - 0.5), made(rnd, clock.now + 40)]  # open seconds; one from the future
+    for agg in (kept, same):
+        agg.add_many(recent)
+    state = kept.state()
+
+    back = WindowAggregator(clock=clock)
+    back.restore(state)
+    assert_same(back, same)
+    assert back.state() == state
+    for pause in (1, 3, 4000, 3 * 3600, 2 * DAY):
+        clock.now += pause
+        live = [made(rnd, clock.now - rnd.uniform(0, 5)) for _ in range(5)]
+        back.add_many(live)
+        same.add_many(live)
+        assert_same(back, same)
+
+
+def test_a_state_is_taken_back_sharing_its_aggregates_as_it_was_written() -> None:
+    rnd = random.Random(13)
+    clock = Clock(T0)
+    agg = WindowAggregator(clock=clock)
+    agg.load(batches(history(rnd, clock.now), 500))
+    back = WindowAggregator(clock=clock)
+    back.restore(agg.state())
+
+    def distinct(windows: WindowAggregator) -> int:
+        return len(
+            {
+                id(f)
+                for level in windows._levels
+                for b in level.buckets.values()
+                for f in (*b.series.values(), *b.combos.values())
+            }
+        )
+
+    assert distinct(back) == distinct(agg)
+
+
+def test_a_state_that_cannot_be_taken_back_leaves_the_windows_as_they_were() -> None:
+    clock = Clock(T0)
+    agg = WindowAggregator(clock=clock)
+    agg.add(made(random.Random(14), clock.now))
+    state = agg.state()
+    with pytest.raises(ValueError, match="hold spans already"):
+        agg.restore(state)
+    other = WindowAggregator(clock=clock, grace=5)
+    with pytest.raises(ValueError, match="another grace period"):
+        other.restore(state)
+    for spoilt in (b"", b"\x93\x01\x02", state[:-7]):
+        with pytest.raises(ValueError, match="cannot be read"):
+            other.restore(spoilt)
+    assert other.metric("span_count", "30d") == 0 and other.stats()["series"] == 0
+    other.load([[made(random.Random(15), clock.now - 100)]])
+    assert other.metric("span_count", "1h") == 1

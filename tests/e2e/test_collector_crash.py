@@ -125,3 +125,26 @@ def test_after_a_sigkill_a_firing_rule_goes_on_as_the_same_firing(tmp_path: Path
     finally:
         second.stop()
     assert (after["state"], after["fired_at"], after["notifications"]) == ("firing", fired["fired_at"], 1)
+
+
+def test_windows_kept_at_a_clean_stop_are_not_taken_back_after_a_later_kill(tmp_path: Path) -> None:
+    db = tmp_path / "windows.db"
+    first = CollectorProcess(db)
+    with httpx.Client(base_url=first.url) as http:
+        assert http.post("/v1/spans", content=encode_batch(mixed_spans(50, seed=6))).status_code == 202
+    first.stop()  # keeps its windows
+
+    second = CollectorProcess(db)  # takes them back, and out of the database
+    with httpx.Client(base_url=second.url) as http:
+        assert http.post("/v1/spans", content=encode_batch(mixed_spans(100, seed=7))).status_code == 202
+        assert http.get("/metrics/cost", params={"window": "24h"}).json()["span_count"] == 150
+    second.kill()
+
+    third = CollectorProcess(db)  # nothing kept: rebuilt from the stored spans, the last 100 too
+    try:
+        with httpx.Client(base_url=third.url) as http:
+            assert http.get("/metrics/cost", params={"window": "24h"}).json()["span_count"] == 150
+    finally:
+        third.stop()
+    assert any("took back its windows as kept" in line for line in second.log)
+    assert any("loaded the stored spans into its windows" in line for line in third.log)

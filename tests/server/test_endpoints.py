@@ -6,6 +6,7 @@ import json
 import math
 import random
 import socket
+import sqlite3
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -246,11 +247,20 @@ def test_restarted_collector_answers_as_it_did_before_over_every_window(tmp_path
         first.close()
     second = Collector(tmp_path / "r.db")
     try:
-        assert second.loaded == 400
+        assert (second.restored, second.loaded) == (True, 400)  # taken back as kept at the clean stop
         after = answers(second)
     finally:
         second.close()
+    with sqlite3.connect(tmp_path / "r.db") as db:  # as if the kept windows could not be read
+        db.execute("UPDATE meta SET value = x'00' WHERE key = 'windows'")
+    third = Collector(tmp_path / "r.db")
+    try:
+        assert (third.restored, third.loaded) == (False, 400)  # rebuilt from the stored spans
+        rebuilt = answers(third)
+    finally:
+        third.close()
     assert after == before
+    assert rebuilt == before
     totals = {
         params["window"]: body
         for (path, params), body in zip(queries, before, strict=True)

@@ -141,7 +141,7 @@ def test_counters_go_on_across_restarts_and_keep_the_spans_pruned(tmp_path: Path
 
     third = Collector(tmp_path / "c.db")
     try:
-        assert third.loaded == 0
+        assert third.store.count() == 0
         assert _counted(third) == (150, cost, 150)  # never below what Prometheus read before
         third.ingest(mixed_spans(10, seed=4))
         assert _counted(third)[0] == 160

@@ -212,8 +212,12 @@ def test_values_kept_under_a_key_are_replaced_and_survive_a_reopen(tmp_path: Pat
     store = SQLiteStore(path)
     try:
         assert (store.get_meta("counters"), store.get_meta("other")) == (b"[1,2]", b"\x00\xff")
+        assert store.pop_meta("other") == b"\x00\xff"
+        assert (store.pop_meta("other"), store.get_meta("other"), store.pop_meta("never")) == (None, None, None)
     finally:
         store.close()
+    with sqlite3.connect(path) as db:  # taken out for good
+        assert db.execute("SELECT key FROM meta").fetchall() == [("counters",)]
     with pytest.raises(StoreError, match="closed"):
         store.set_meta("counters", b"[]")
 

@@ -39,6 +39,7 @@ _log = logging.getLogger(__name__)
 _PIPELINE_QUEUE = 100_000  # spans of concurrent ingest requests in flight to the windows
 _COUNTERS = "prometheus_counters"  # where the database keeps their totals
 _ALERTS = "alert_states"  # and where the alert rules stood
+_WINDOWS = "windows"  # and the metric windows, as they were at the last clean stop
 
 
 class Collector:
@@ -50,7 +51,9 @@ class Collector:
         uvicorn.run(collector.app)
         collector.close()
 
-    The windows are rebuilt from the store on construction (``loaded`` spans, in ``rebuild_s``).
+    On construction the windows are taken back as they were kept at the last clean stop, which
+    costs the same however many spans are stored, or else rebuilt from the stored spans
+    (``restored``; ``loaded`` spans in them, in ``rebuild_s``).
     The Prometheus counters go on from the totals kept in the database after every scrape and at
     close, so a restart never shows Prometheus a counter going back (which it would read as a
     reset, and count the whole total again); spans pruned for retention stay counted. Where each
@@ -85,6 +88,7 @@ class Collector:
         self._retention_s = retention_s
         self._clock = clock
         self._closed = False
+        self.restored = False  # the windows were taken back as kept, not rebuilt from the spans
         started = time.monotonic()
         self.loaded = self._rebuild()
         self.rebuild_s = time.monotonic() - started
@@ -99,14 +103,34 @@ class Collector:
         )
 
     def _rebuild(self) -> int:
-        """Refill the windows from the store, and the Prometheus counters from the totals kept
-        (or, in a database that has none, from its spans); the spans loaded."""
+        """Refill the windows (taken back as they were kept at the last clean stop, else from
+        the stored spans) and the Prometheus counters (from the totals kept, else from the
+        stored spans); the spans in the windows."""
         horizon = min(MAX_WINDOW, self._retention_s or MAX_WINDOW)
-        since_ms = int((self._clock() - horizon) * 1000)
-        batches = self.store.iter_since(since_ms)
-        if not self._restore_counters():
+        batches = self.store.iter_since(int((self._clock() - horizon) * 1000))
+        counted = self._restore_counters()
+        if self._restore_windows():
+            if not counted:
+                for batch in batches:
+                    self.counters.observe(batch)
+            return int(self.tracer.aggregator.metric("span_count", MAX_WINDOW) or 0)
+        if not counted:
             batches = _counted(batches, self.counters)
         return self.tracer.aggregator.load(batches)
+
+    def _restore_windows(self) -> bool:
+        # Taken out of the database: should this process stop without keeping them, the next
+        # one reads the stored spans rather than windows that miss what came since.
+        saved = self.store.pop_meta(_WINDOWS)
+        if saved is None:
+            return False
+        try:
+            self.tracer.aggregator.restore(saved)
+        except ValueError as exc:
+            _log.warning("tokentrace rebuilds its windows from the stored spans: %s", exc)
+            return False
+        self.restored = True
+        return True
 
     def _restore_counters(self) -> bool:
         saved = self.store.get_meta(_COUNTERS)
@@ -153,6 +177,7 @@ class Collector:
             return
         self._closed = True
         self.tracer.close()  # its last spans are counted, and its rules evaluated, first
+        self._keep(_WINDOWS, self.tracer.aggregator.state())
         self._keep(_COUNTERS, self.counters.state())
         if self.tracer.alert_engine is not None:
             self._keep(_ALERTS, self.tracer.alert_engine.state())
@@ -250,7 +275,8 @@ def serve(
 def _announce(collector: Collector, sock: socket.socket, db: str | Path, token: str | None) -> str:
     """Log what was loaded and where the collector listens (never the token); its URL."""
     url = socket_url(sock)
-    _log.info("tokentrace loaded %d stored span(s) into the windows in %.1f s", collector.loaded, collector.rebuild_s)
+    how = "took back its windows as kept" if collector.restored else "loaded the stored spans into its windows"
+    _log.info("tokentrace %s (%d span(s)) in %.1f s", how, collector.loaded, collector.rebuild_s)
     auth = "bearer token required" if token else "no auth"
     _log.info("tokentrace collector listening on %s (db %s, %s)", url, db, auth)
     return url

@@ -117,7 +117,7 @@ class _Job:
     __slots__ = ("before_ms", "deleted", "done", "error", "meta", "new", "spans")
 
     def __init__(
-        self, spans: Sequence[Span] = (), before_ms: int | None = None, meta: tuple[str, bytes] | None = None
+        self, spans: Sequence[Span] = (), before_ms: int | None = None, meta: tuple[str, bytes | None] | None = None
     ) -> None:
         self.spans = spans
         self.before_ms = before_ms
@@ -231,6 +231,18 @@ class SQLiteStore:
         rows = self._query("SELECT value FROM meta WHERE key = ?", [key])
         return bytes(rows[0][0]) if rows else None
 
+    def pop_meta(self, key: str) -> bytes | None:
+        """The value kept under ``key``, or None; it is no longer kept (durably) when this
+        returns.
+
+        Raises:
+            StoreError: the delete failed or the store is closed.
+        """
+        value = self.get_meta(key)
+        if value is not None:
+            self._submit(_Job(meta=(key, None)))
+        return value
+
     def _submit(self, job: _Job) -> _Job:
         with self._wake:
             if self._closed:
@@ -302,8 +314,12 @@ class SQLiteStore:
 
     def _run_meta(self, job: _Job) -> None:
         assert job.meta is not None
+        key, value = job.meta
         try:
-            self._writer_db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", job.meta)
+            if value is None:
+                self._writer_db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                self._writer_db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
         except Exception as exc:
             self._fail(job, exc)
         job.done.set()

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..durations import DurationLike, format_duration
 from ..spans import Span, format_timestamp
+from . import persist
 from .aggregates import BatchTotals, Frozen, _Acc, _dollars, _merge_frozen, _merged, _Open, _totals_rows
 from .buckets import (
     _ALL,
@@ -134,7 +135,7 @@ class WindowAggregator:
             sealing = now_s - self._grace
             fill = _Backfill(self._levels, now_s, sealing, self._seal)
             out_of_order: list[tuple[int, Key, _Open]] = []
-            empty = not self._open and not any(level.buckets for level in self._levels)
+            empty = self._empty()
             given = 0
             for batch in batches:
                 given += len(batch)
@@ -153,6 +154,28 @@ class WindowAggregator:
             for sec, combo, partial in out_of_order:
                 self._insert(sec, combo, partial, now_s)
         return given
+
+    def state(self) -> bytes:
+        """Everything the windows hold, as bytes that :meth:`restore` takes back in a later
+        process (a collector keeps them when it stops, rather than reading its spans again)."""
+        with self._lock:
+            return persist.dump(self)
+
+    def restore(self, state: bytes) -> None:
+        """Take back a :meth:`state` into windows that hold nothing yet.
+
+        Raises:
+            ValueError: ``state`` is not what :meth:`state` gives (or was written with another
+                grace period, or other buckets), or the windows hold spans already.
+        """
+        with self._lock:
+            if not self._empty():
+                raise ValueError("the windows hold spans already")
+            persist.load(self, state)
+            self._late += 1  # no window sum from before holds
+
+    def _empty(self) -> bool:
+        return not self._open and not any(level.buckets for level in self._levels)
 
     def _seal(self, i: int, t: int, bucket: _OpenBucket) -> None:
         """Store a bucket :class:`_Backfill` built at level ``i``."""
@@ -178,11 +201,13 @@ class WindowAggregator:
             self._dropped["series_overflow"] += count  # aggregated, but under the name "(other)"
             name = _OTHER
             entry = self._combos.get((model, provider, name))
-        if entry is None:
-            key: Key = (model, provider, name)
-            derived: tuple[Key, ...] = (_ALL, (model, None, None), (None, provider, None), (None, None, name))
-            entry = self._combos[key] = (key, derived)
-        return entry[0]
+        return entry[0] if entry is not None else self._register((model, provider, name))
+
+    def _register(self, key: Key) -> Key:
+        """A new combination, with the series it counts in (everything, its model, provider, name)."""
+        model, provider, name = key
+        self._combos[key] = (key, (_ALL, (model, None, None), (None, provider, None), (None, None, name)))
+        return key
 
     def _insert(self, sec: int, combo: Key, partial: _Open, now_s: int) -> None:
         if sec < now_s - self._levels[-1].keep:
