@@ -147,10 +147,8 @@ def load(aggregator: WindowAggregator, data: bytes) -> None:
             for saved in state.levels
         ]
         seconds = {second.second: _open_bucket(second.sums, keys) for second in state.open}
-    except IndexError as exc:
+    except (IndexError, ValueError) as exc:
         raise ValueError(f"the saved windows are inconsistent: {exc}") from exc
-    if len(levels) != len(aggregator._levels):
-        raise ValueError("the saved windows were written with other buckets")
     for key in keys:
         aggregator._register(key)
     for level, (floor, pending, buckets) in zip(aggregator._levels, levels, strict=True):
