@@ -79,6 +79,18 @@ def assert_same(loaded: WindowAggregator, added: WindowAggregator) -> None:
     assert loaded.stats() == added.stats()
 
 
+def assert_same_as_time_goes_on(
+    one: WindowAggregator, other: WindowAggregator, clock: Clock, rnd: random.Random, pauses: tuple[int, ...]
+) -> None:
+    """After each pause, the same live spans (of the last few seconds) into both; the same answers."""
+    for pause in pauses:
+        clock.now += pause
+        live = [made(rnd, clock.now - rnd.uniform(0, 3)) for _ in range(10)]
+        one.add_many(live)
+        other.add_many(live)
+        assert_same(one, other)
+
+
 @pytest.mark.parametrize(("seed", "recent"), [(1, True), (2, True), (3, False), (4, False)])
 def test_loaded_history_answers_as_added_history_then_and_as_time_goes_on(seed: int, recent: bool) -> None:
     rnd = random.Random(seed)
@@ -94,12 +106,7 @@ def test_loaded_history_answers_as_added_history_then_and_as_time_goes_on(seed: 
     assert loaded.metric("span_count", "1h") == in_window(loaded, "1h", spans) >= 900
     assert loaded.stats()["dropped"] == {"too_old": 4}
     assert_same(loaded, added)
-    for pause in (4000, 1, 2, 30, 900, 3 * 3600):  # the buckets left pending are rolled up live
-        clock.now += pause
-        live = [made(rnd, clock.now - rnd.uniform(0, 3)) for _ in range(20)]
-        loaded.add_many(live)
-        added.add_many(live)
-        assert_same(loaded, added)
+    assert_same_as_time_goes_on(loaded, added, clock, rnd, (4000, 1, 2, 30, 900, 3 * 3600))  # pending buckets roll up
 
 
 def test_a_span_older_than_one_loaded_before_it_still_counts() -> None:
@@ -184,11 +191,7 @@ def test_load_matches_add_many_for_any_history(
     added.add_many(spans)
     assert_same(loaded, added)
 
-    clock.now += pause
-    live = [made(rnd, clock.now - rnd.uniform(0, 5)) for _ in range(3)]
-    loaded.add_many(live)
-    added.add_many(live)
-    assert_same(loaded, added)
+    assert_same_as_time_goes_on(loaded, added, clock, rnd, (pause,))
 
 
 # --- the state kept across restarts ---------------------------------------------------------------
@@ -211,12 +214,7 @@ def test_windows_taken_back_from_their_state_answer_as_before_and_as_time_goes_o
     back.restore(state)
     assert_same(back, same)
     assert back.state() == state
-    for pause in (1, 3, 4000, 3 * 3600, 2 * DAY):
-        clock.now += pause
-        live = [made(rnd, clock.now - rnd.uniform(0, 5)) for _ in range(5)]
-        back.add_many(live)
-        same.add_many(live)
-        assert_same(back, same)
+    assert_same_as_time_goes_on(back, same, clock, rnd, (1, 3, 4000, 3 * 3600, 2 * DAY))
 
 
 def test_a_state_is_taken_back_sharing_its_aggregates_as_it_was_written() -> None:
