@@ -138,7 +138,7 @@ def provider_at(base_url: str, default: str) -> str:
 
     try:
         found = data_snapshot.get_snapshot().find_provider(None, None, base_url)
-    except LookupError:
+    except Exception:  # no match (LookupError), or a table this version cannot read: the SDK's name
         return default
     if found.id == "google" and "aiplatform.googleapis.com" in base_url:
         return "gcp.vertex_ai"
