@@ -65,6 +65,13 @@ def test_dashboard_shows_models_traces_and_alerts(dashboard: str, page: object) 
     assert page.locator("#traces tbody tr.trace").count() == 15  # type: ignore[attr-defined]
     assert page.locator("#alerts tbody tr[data-alert=cost-spike] .state").inner_text() == "firing"  # type: ignore[attr-defined]
     assert page.locator("#kpi-spans").inner_text() == "60"  # type: ignore[attr-defined]
+    spend = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#spend-provider tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    # 20 of each model: claude-sonnet-4-5 at $0.0123 (anthropic), gpt-4o at $0.00448 and gpt-4o-mini
+    # at $0.000153 (openai), largest first
+    assert spend == [["anthropic", "$0.246", "72.6%"], ["openai", "$0.0927", "27.4%"]]
+    assert page.locator("#spend-model tbody tr").count() == 3  # type: ignore[attr-defined]
     assert "token" not in page.url  # type: ignore[attr-defined]
     assert all(url.startswith(dashboard) for url in requests), "the page must not load anything from elsewhere"
 
