@@ -118,6 +118,15 @@ class _ProviderHandler(Handler):
         else:
             self._answer(body, fault is not None and fault.break_stream)
 
+    def do_GET(self) -> None:
+        """``GET /v1/responses/{id}``: the background response, finished (failed when the next
+        scripted fault breaks it). Any other path is not found."""
+        fault = self.owner.take(Request(self.path, dict(self.headers)))
+        if _route(self.path).startswith("/v1/responses/"):
+            self.send_json(200, _finished_in_background(fault is not None and fault.break_stream))
+        else:
+            self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+
     def _answer(self, body: dict[str, Any], broken: bool) -> None:
         route = {
             "/v1/chat/completions": _chat,
@@ -367,6 +376,8 @@ def _function_call(called: tuple[str, dict[str, Any]], arguments: str, status: s
 
 def _responses(body: dict[str, Any], broken: bool) -> Any:
     called = _first_tool(body)
+    if body.get("background"):
+        return {**_response(body, "queued", "", None), "background": True}
     if broken:
         return _failed_response(body)
     if not body.get("stream"):
@@ -390,6 +401,13 @@ def _responses(body: dict[str, Any], broken: bool) -> Any:
         {"type": "response.completed", "response": _response(body, "completed", REPLY, RESPONSES_USAGE)},
     ]
     return [_sse({**event, "sequence_number": number}, event["type"]) for number, event in enumerate(events)]
+
+
+def _finished_in_background(failed: bool) -> dict[str, Any]:
+    """The background response as retrieved once it has run: 42 s after it was created."""
+    body = {"model": "o4-mini", "background": True}
+    finished = _failed_response(body) if failed else _response(body, "completed", REPLY, RESPONSES_USAGE)
+    return {**finished, "background": True, "completed_at": 1_700_000_042}
 
 
 def _failed_response(body: dict[str, Any]) -> Any:

@@ -229,6 +229,48 @@ def test_failed_responses_plain_and_streamed_are_errors_with_the_usage_they_had(
     assert plain.ttft_ms is None and streamed.ttft_ms is not None
 
 
+def test_a_background_response_is_priced_when_it_is_first_retrieved_finished(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    queued = client.responses.create(model="o4-mini", input="hi", background=True)
+    assert queued.status == "queued"
+    finished = client.responses.retrieve(queued.id)
+    assert finished.status == "completed" and finished.output_text == REPLY
+    client.responses.retrieve(queued.id)  # read again: already counted
+    asked, done = traced[1]
+    assert (asked.prompt_tokens, asked.cost, asked.attributes) == (
+        0,
+        Decimal(0),
+        {
+            "gen_ai.operation.name": "responses",
+            "gen_ai.request.model": "o4-mini",
+            "tokentrace.usage.reported": False,
+            "tokentrace.background": "queued",
+        },
+    )
+    assert_o4_mini(done)
+    assert done.attributes["tokentrace.background"] == "completed"
+    assert done.latency_ms == 42_000 and done.ended_at == done.started_at + 42_000  # type: ignore[operator]
+    assert abs(done.started_at - 1_700_000_000_000) <= 1  # type: ignore[operator]  # created_at, to the wall clock's ms
+    assert done.trace_id != asked.trace_id and done.ttft_ms is None
+    assert [r.path for r in server.requests][-2:] == ["/v1/responses/resp_fake"] * 2
+
+
+def test_a_background_response_that_failed_and_one_retrieved_by_an_async_client(server: ProviderServer) -> None:
+    async def main(tracer: Any) -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            client = tracer.instrument(raw)
+            server.script(Fault(break_stream=True))
+            assert (await client.responses.retrieve("resp_fake")).status == "failed"
+
+    with capture_spans() as (tracer, spans):
+        asyncio.run(main(tracer))
+    [failed] = spans
+    assert failed.status is Status.ERROR and failed.error == "server_error: fake overload mid-response"
+    assert (failed.prompt_tokens, failed.comp_tokens, failed.cost) == (1200, 10, Decimal("0.001199"))
+    assert failed.attributes["tokentrace.background"] == "failed"
+
+
 def test_beta_responses_are_traced(client: openai.OpenAI, server: ProviderServer, traced: Any) -> None:
     assert client.beta.responses.create(model="o4-mini", input="hi").output[0].content[0].text == REPLY
     events = list(client.beta.responses.create(model="o4-mini", input="hi", stream=True))

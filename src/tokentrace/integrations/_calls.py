@@ -193,6 +193,7 @@ class Call(msgspec.Struct, gc=False):
     text_room: int = 0  # how much more completion text may be kept
     raw: bool = False  # made through with_raw_response: the SDK returns an HTTP response to parse
     unread: bool = False  # made through with_streaming_response, whose body the caller has not parsed
+    background: str | None = None  # a background response's status when the span was made (OpenAI's)
 
     # --- what the call saw ----------------------------------------------------------------------
 
@@ -212,8 +213,8 @@ class Call(msgspec.Struct, gc=False):
 
     # --- how it ended ---------------------------------------------------------------------------
 
-    def complete(self, response: Any) -> None:
-        """A whole (non-streamed) response arrived."""
+    def complete(self, response: Any, ended: float | None = None) -> None:
+        """A whole (non-streamed) response arrived (its clock stopped now, or at ``ended``)."""
         op = self.op
         try:
             if op.fields is not None and self.texts is None:  # no content to capture: run in C
@@ -224,7 +225,7 @@ class Call(msgspec.Struct, gc=False):
                 self.service_tier = getattr(response, "service_tier", None)
         except Exception as exc:
             note_failure(self.settings.tracer, exc)
-        self.finish()
+        self.finish(ended=ended)
 
     def fail(self, exc: BaseException) -> None:
         """The SDK raised ``exc`` (the caller re-raises it unchanged)."""
@@ -234,9 +235,9 @@ class Call(msgspec.Struct, gc=False):
             text = type(exc).__name__
         self.finish(text)
 
-    def finish(self, error: str | None = None, *, deferred: bool = False) -> None:
-        """Record the span once, its clock stopped now; ``deferred`` queues it for a clean
-        context (see the module docstring).
+    def finish(self, error: str | None = None, *, deferred: bool = False, ended: float | None = None) -> None:
+        """Record the span once, its clock stopped now (or at ``ended``, a ``clock()`` time);
+        ``deferred`` queues it for a clean context (see the module docstring).
 
         A call that is a trace by itself is queued as it is and its span built on the tracer's
         worker: on the caller's thread it costs a clock reading and reading the token counts.
@@ -244,7 +245,7 @@ class Call(msgspec.Struct, gc=False):
         if self.done:
             return
         self.done = True
-        self.ended = clock()
+        self.ended = clock() if ended is None else ended
         if error:
             self.error = error
         usage = self.usage
@@ -329,6 +330,8 @@ class Call(msgspec.Struct, gc=False):
             attributes["tokentrace.usage.reported"] = False
         if type(self.service_tier) is str:
             attributes[SERVICE_TIER] = self.service_tier
+        if self.background is not None:
+            attributes["tokentrace.background"] = self.background
         if self.usage.speed:  # Anthropic's, read with the usage
             attributes[SPEED] = self.usage.speed
         return attributes

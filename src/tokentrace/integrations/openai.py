@@ -22,9 +22,12 @@ stream options they gave) and the extra usage-only chunk it produces is kept fro
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import operator
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,6 +43,8 @@ from ._calls import (
     Operation,
     Settings,
     StreamCall,
+    begin,
+    clock,
     for_provider,
     note_failure,
     provider_at,
@@ -211,6 +216,75 @@ def _response_state(call: Call, response: Any) -> None:
     if response.status == "failed":
         error = response.error
         call.error = f"{error.code}: {error.message}" if error is not None else "response failed"
+    if getattr(response, "background", None) is True:
+        call.background = response.status
+        if response.status in _FINISHED:  # its usage is in this span: a retrieval must not count it again
+            _first_time(call.settings.tracer, response.id)
+
+
+# --- background responses ------------------------------------------------------------------------
+# ``responses.create(background=True)`` answers at once with the response queued: its span has no
+# usage (marked ``tokentrace.background: "queued"``). The usage comes with the finished response,
+# which the caller fetches with ``responses.retrieve`` (or gets from ``responses.cancel``): the
+# first time a traced client sees it finished, it is recorded as a span of its own, with its
+# usage, cost and the latency from its ``created_at`` to its ``completed_at``.
+
+_FINISHED = frozenset({"completed", "failed", "cancelled", "incomplete"})
+_MAX_RECORDED = 10_000
+_recorded: collections.OrderedDict[tuple[int, str], None] = collections.OrderedDict()
+_recorded_lock = threading.Lock()
+
+
+def _first_time(tracer: Any, response_id: str) -> bool:
+    """Whether a finished background response is seen for the first time by ``tracer`` (the
+    latest 10,000 are remembered)."""
+    key = (id(tracer), response_id)
+    with _recorded_lock:
+        if key in _recorded:
+            return False
+        _recorded[key] = None
+        if len(_recorded) > _MAX_RECORDED:
+            _recorded.popitem(last=False)
+        return True
+
+
+def _retrieved(settings: Settings, op: Operation, response: Any) -> None:
+    """Record ``response`` if it is a background response seen finished for the first time;
+    never raises."""
+    try:
+        if getattr(response, "background", None) is not True or response.status not in _FINISHED:
+            return
+        if not _first_time(settings.tracer, response.id):
+            return
+        call = begin(Call, settings, op, {"model": response.model})
+        if call is None:
+            return
+        now, wall = clock(), time.time()  # the clock of the call is moved back to when it ran
+        call.t0 = now - max(wall - response.created_at, 0)
+        completed = getattr(response, "completed_at", None)
+        call.complete(response, None if completed is None else call.t0 + max(completed - response.created_at, 0))
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+
+
+def _retrieval_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def retrieve(*args: Any, **kwargs: Any) -> Any:
+        response = original(*args, **kwargs)
+        _retrieved(settings, op, response)
+        return response
+
+    return retrieve
+
+
+def _retrieval_async(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def retrieve(*args: Any, **kwargs: Any) -> Any:
+        response = await original(*args, **kwargs)
+        _retrieved(settings, op, response)
+        return response
+
+    return retrieve
 
 
 def _responses_read(call: Call, response: Any) -> None:
@@ -323,9 +397,9 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     wrap: _Wrap
     manager: type[_HelperManager | _AsyncHelperManager]
     if isinstance(client, openai.AsyncOpenAI):
-        wrap, manager = traced_async, _AsyncHelperManager
+        wrap, manager, retrieval = traced_async, _AsyncHelperManager, _retrieval_async
     elif isinstance(client, openai.OpenAI):
-        wrap, manager = traced_sync, _HelperManager
+        wrap, manager, retrieval = traced_sync, _HelperManager, _retrieval_sync
     else:
         return None
     if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
@@ -349,6 +423,11 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         replace(owner, name, functools.partial(wrap, settings, for_provider(op, provider)))
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
+    ]
+    patches += [
+        replace(responses, name, functools.partial(retrieval, settings, for_provider(RESPONSES, provider)))
+        for name in ("retrieve", "cancel")
+        if callable(getattr(responses, name, None))
     ]
     helper = returning(lambda inner, kwargs: manager(inner, settings))
     return patches + [replace(owner, "stream", helper) for owner in (chat, responses) if hasattr(owner, "stream")]
