@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import sys
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -253,6 +254,8 @@ def test_a_background_response_is_priced_when_it_is_first_retrieved_finished(
     assert done.latency_ms == 42_000 and done.ended_at == done.started_at + 42_000  # type: ignore[operator]
     assert abs(done.started_at - 1_700_000_000_000) <= 1  # type: ignore[operator]  # created_at, to the wall clock's ms
     assert done.trace_id != asked.trace_id and done.ttft_ms is None
+    # the same id in any process that retrieves it, so that a collector stores it once
+    assert done.span_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "tokentrace:openai:resp_fake"))
     assert [r.path for r in server.requests][-2:] == ["/v1/responses/resp_fake"] * 2
 
 

@@ -26,6 +26,7 @@ import operator
 import os
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -194,6 +195,7 @@ class Call(msgspec.Struct, gc=False):
     raw: bool = False  # made through with_raw_response: the SDK returns an HTTP response to parse
     unread: bool = False  # made through with_streaming_response, whose body the caller has not parsed
     background: str | None = None  # a background response's status when the span was made (OpenAI's)
+    response_id: str | None = None  # set for a response recorded after the call: its span id derives from it
 
     # --- what the call saw ----------------------------------------------------------------------
 
@@ -307,6 +309,8 @@ class Call(msgspec.Struct, gc=False):
         span.reasoning_tokens = usage.reasoning_tokens or None
         span.ttft_ms = self.ttft_ms
         span.attributes = self._attributes()
+        if self.response_id is not None:  # recorded by each process that reads it: a collector keeps one
+            span.span_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tokentrace:{span.provider}:{self.response_id}"))
         if usage.cache_write_1h_tokens:  # a split the span cannot hold: priced now, while it is known
             price_span(span, usage)
         return span

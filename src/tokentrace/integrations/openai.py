@@ -259,6 +259,7 @@ def _retrieved(settings: Settings, op: Operation, response: Any) -> None:
         call = begin(Call, settings, op, {"model": response.model})
         if call is None:
             return
+        call.response_id = response.id
         now, wall = clock(), time.time()  # the clock of the call is moved back to when it ran
         call.t0 = now - max(wall - response.created_at, 0)
         completed = getattr(response, "completed_at", None)
