@@ -7,7 +7,9 @@ Traced: ``chat.completions.create`` (also with ``stream=True``, and through the 
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
 outputs, which sends its own request), ``responses.create`` (also streamed, and
 ``responses.stream()``), ``responses.parse``, ``beta.responses.create``, ``embeddings.create``, and
-the legacy text ``completions.create`` (also streamed). Calls made through
+the legacy text ``completions.create`` (also streamed); ``responses.retrieve`` and
+``responses.cancel`` record a background response the first time they return it finished (see
+"background responses" below). Calls made through
 ``with_raw_response`` return HTTP responses and are traced through the result the response parses
 (see ``_calls._parsed``); those made through ``with_streaming_response`` leave the body for the
 caller to read, and are traced through its ``parse()`` (see ``_streams.watch_response``). The
