@@ -66,6 +66,19 @@ def test_an_openai_client_at_another_providers_api_names_it_and_takes_its_prices
     assert len(traced[1]) == 2
 
 
+def test_a_copy_made_for_another_providers_api_names_that_provider(
+    redirected: Any, traced: tuple[Any, list[Span]]
+) -> None:
+    client = traced[0].instrument(
+        openai.OpenAI(base_url="https://api.openai.com/v1", api_key="k", max_retries=0, http_client=redirected)
+    )
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.with_options(base_url="https://api.groq.com/openai/v1").chat.completions.create(
+        model="llama-3.3-70b-versatile", messages=MESSAGES
+    )
+    assert [(s.provider, s.cost) for s in traced[1]] == [("openai", Decimal("0.0025")), ("groq", Decimal("0.000669"))]
+
+
 def test_an_anthropic_client_at_another_providers_api_names_it(redirected: Any, traced: tuple[Any, list[Span]]) -> None:
     raw = anthropic.Anthropic(
         base_url="https://api.deepseek.com/anthropic", api_key="k", max_retries=0, http_client=redirected
