@@ -120,10 +120,18 @@ class _ProviderHandler(Handler):
 
     def do_GET(self) -> None:
         """``GET /v1/responses/{id}``: the background response, finished (failed when the next
-        scripted fault breaks it). Any other path is not found."""
+        scripted fault breaks it). ``GET /v1/messages/batches/{id}``: an ended message batch,
+        and ``.../results`` its results, one succeeded and one errored. Any other path is not
+        found."""
         fault = self.owner.take(Request(self.path, dict(self.headers)))
-        if _route(self.path).startswith("/v1/responses/"):
+        path = _route(self.path)
+        if path.startswith("/v1/responses/"):
             self.send_json(200, _finished_in_background(fault is not None and fault.break_stream))
+        elif path.startswith("/v1/messages/batches/") and path.endswith("/results"):
+            lines = [json.dumps(result) for result in _batch_results()]
+            self.send_bytes(200, ("\n".join(lines) + "\n").encode(), "application/binary")
+        elif path.startswith("/v1/messages/batches/"):
+            self.send_json(200, _ended_batch(f"http://{self.headers['Host']}{path}/results"))
         else:
             self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
@@ -401,6 +409,46 @@ def _responses(body: dict[str, Any], broken: bool) -> Any:
         {"type": "response.completed", "response": _response(body, "completed", REPLY, RESPONSES_USAGE)},
     ]
     return [_sse({**event, "sequence_number": number}, event["type"]) for number, event in enumerate(events)]
+
+
+def _ended_batch(results_url: str) -> dict[str, Any]:
+    counts = {"processing": 0, "succeeded": 1, "errored": 1, "canceled": 0, "expired": 0}
+    return {
+        "id": "msgbatch_fake",
+        "type": "message_batch",
+        "processing_status": "ended",
+        "request_counts": counts,
+        "created_at": "2026-11-28T10:00:00Z",
+        "ended_at": "2026-11-28T10:20:00Z",
+        "expires_at": "2026-11-29T10:00:00Z",
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": results_url,
+    }
+
+
+def _batch_results() -> list[dict[str, Any]]:
+    """What a message batch's results say: a message billed at batch rates, an error."""
+    return [
+        {
+            "custom_id": "first",
+            "result": {
+                "type": "succeeded",
+                "message": _message(
+                    {"model": "claude-sonnet-4-5"},
+                    [{"type": "text", "text": REPLY}],
+                    {"input_tokens": 1000, "output_tokens": 200, "service_tier": "batch"},
+                ),
+            },
+        },
+        {
+            "custom_id": "second",
+            "result": {
+                "type": "errored",
+                "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "fake bad request"}},
+            },
+        },
+    ]
 
 
 def _finished_in_background(failed: bool) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from tokentrace import Span, Status, Tracer
 from tokentrace.integrations import uninstrument
 from tokentrace.integrations._calls import record_abandoned
 from tokentrace.pricing import Usage
+from tokentrace.testing import capture_spans
 
 MESSAGES: list[Any] = [{"role": "user", "content": f"Say hello ({CANARY})"}]
 # claude-sonnet-4 per Mtok: 100 uncached x $3 + 2000 cache reads x $0.30 + 300 five-minute cache
@@ -296,6 +298,50 @@ def test_the_sdks_own_retries_make_one_span_per_call(server: ProviderServer, tra
     recovered, failed = traced[1]
     assert_sonnet(recovered)
     assert failed.status is Status.ERROR and failed.error.startswith("InternalServerError: ")
+
+
+def test_message_batch_results_are_priced_at_batch_rates_once_each(
+    client: anthropic.Anthropic, server: ProviderServer, traced: Any
+) -> None:
+    first = [r.custom_id for r in client.messages.batches.results("msgbatch_fake")]
+    again = [r.custom_id for r in client.messages.batches.results("msgbatch_fake")]  # read again
+    assert first == again == ["first", "second"]  # every result reaches the caller
+    [span] = traced[1]  # the succeeded one, once; the errored request is not billed
+    assert (span.name, span.model, span.prompt_tokens, span.comp_tokens) == ("messages", "claude-sonnet-4-5", 1000, 200)
+    assert span.cost == Decimal("0.003")  # half of 1000 x $3 + 200 x $15 per Mtok
+    assert span.attributes == {
+        "gen_ai.operation.name": "messages",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "tokentrace.batch": True,
+    }
+    assert span.latency_ms is None and span.status is Status.OK
+    assert span.span_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "tokentrace:anthropic:msgbatch_fake:first"))
+    assert [r.path for r in server.requests] == [
+        "/v1/messages/batches/msgbatch_fake",
+        "/v1/messages/batches/msgbatch_fake/results",
+    ] * 2
+
+
+def test_message_batch_results_read_by_an_async_client(server: ProviderServer, traced: Any) -> None:
+    async def main() -> list[str]:
+        async with anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw:
+            results = await traced[0].instrument(raw).messages.batches.results("msgbatch_fake")
+            return [r.custom_id async for r in results]
+
+    assert asyncio.run(main()) == ["first", "second"]
+    [span] = traced[1]
+    assert (span.model, span.cost, span.latency_ms) == ("claude-sonnet-4-5", Decimal("0.003"), None)
+
+
+def test_message_batch_results_keep_their_text_only_when_content_is_captured(server: ProviderServer) -> None:
+    for capture in (False, True):
+        with (
+            capture_spans() as (tracer, spans),
+            anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw,
+        ):
+            list(tracer.instrument(raw, capture_content=capture).messages.batches.results("msgbatch_fake"))
+        [span] = spans
+        assert (span.attributes or {}).get("gen_ai.completion") == (REPLY if capture else None)
 
 
 def test_a_timeout_is_recorded(client: anthropic.Anthropic, server: ProviderServer, traced: Any) -> None:

@@ -27,13 +27,14 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from ..pricing import SERVICE_TIER, SPEED, Usage, normalize_usage, price_span
+from ..pricing import BATCH, SERVICE_TIER, SPEED, Usage, normalize_usage, price_span
 from ..spans import Span, Status
 from ..tracer import _current, _flush_hooks, error_text
 
@@ -152,6 +153,26 @@ def for_provider(op: Operation, provider: str) -> Operation:
     return op if provider == op.provider else dataclasses.replace(op, provider=provider)
 
 
+_MAX_RECORDED = 10_000
+_recorded: weakref.WeakKeyDictionary[Tracer, collections.OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+_recorded_lock = threading.Lock()
+
+
+def first_time(tracer: Tracer, key: str) -> bool:
+    """Whether a result read after its call (a finished background response, a batch result)
+    is seen for the first time by ``tracer``; the latest 10,000 are remembered per tracer."""
+    with _recorded_lock:
+        seen = _recorded.get(tracer)
+        if seen is None:
+            seen = _recorded[tracer] = collections.OrderedDict()
+        if key in seen:
+            return False
+        seen[key] = None
+        if len(seen) > _MAX_RECORDED:
+            seen.popitem(last=False)
+        return True
+
+
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
     """Count a failure of tokentrace's own bookkeeping; never raises."""
     with contextlib.suppress(Exception):  # the last line of defence must not raise either
@@ -196,6 +217,7 @@ class Call(msgspec.Struct, gc=False):
     unread: bool = False  # made through with_streaming_response, whose body the caller has not parsed
     background: str | None = None  # a background response's status when the span was made (OpenAI's)
     response_id: str | None = None  # set for a response recorded after the call: its span id derives from it
+    timed: bool = True  # False: a result whose latency is not known (a batch's), recorded without one
 
     # --- what the call saw ----------------------------------------------------------------------
 
@@ -296,7 +318,7 @@ class Call(msgspec.Struct, gc=False):
         span.provider = self.op.provider
         span.prompt_tokens = usage.prompt_tokens
         span.comp_tokens = usage.completion_tokens
-        span.latency_ms = latency
+        span.latency_ms = latency if self.timed else None
         if error:
             span.status, span.error = Status.ERROR, error
         if self.trace is None:  # a trace of its own, named after the operation
@@ -338,6 +360,8 @@ class Call(msgspec.Struct, gc=False):
             attributes["tokentrace.background"] = self.background
         if self.usage.speed:  # Anthropic's, read with the usage
             attributes[SPEED] = self.usage.speed
+        if self.usage.batch:  # a batch API's result: billed at its rates
+            attributes[BATCH] = True
         return attributes
 
 

@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import json
 import operator
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 try:
@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "tracing an Anthropic client needs the anthropic package: pip install 'tokentrace[anthropic]'"
     ) from exc
 
-from ..pricing import Usage
+from ..pricing import Usage, normalize_usage
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -41,7 +41,9 @@ from ._calls import (
     Settings,
     StreamCall,
     begin,
+    first_time,
     for_provider,
+    note_failure,
     provider_at,
     traced_async,
     traced_sync,
@@ -216,6 +218,78 @@ class _AsyncStreamManager(AsyncStandIn):
         return stream
 
 
+# --- message batches -----------------------------------------------------------------------------
+# A batch's requests run later, billed at the batch rates: each succeeded result, as the caller
+# reads ``messages.batches.results(id)``, is recorded once (per tracer, the latest 10,000
+# remembered) as a span of its own with its usage and cost and no latency (its own is not known);
+# its span id derives from the batch and custom ids, so a collector keeps one span when several
+# processes read the results. Errored, canceled and expired requests are not billed, nor recorded.
+
+
+def _record_result(settings: Settings, op: Operation, batch_id: str, item: Any) -> None:
+    try:
+        message = getattr(item.result, "message", None) if item.result.type == "succeeded" else None
+        key = f"{batch_id}:{item.custom_id}"
+        if message is None or not first_time(settings.tracer, key):
+            return
+        call = begin(Call, settings, op, {"model": message.model})
+        if call is None:
+            return
+        call.response_id, call.timed = key, False
+        if call.texts is not None:  # content is captured: the reply's text
+            op.read(call, message)
+        call.model, call.usage = message.model, normalize_usage(message.usage)  # its service tier says batch
+        call.finish()
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+
+
+def _results_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def results(*args: Any, **kwargs: Any) -> Any:
+        decoder = original(*args, **kwargs)
+        record = functools.partial(
+            _record_result, settings, op, str(args[0] if args else kwargs.get("message_batch_id"))
+        )
+        try:
+            inner = decoder._iterator  # the SDK's, made now; replaced by one that records each result
+
+            def read() -> Iterator[Any]:
+                for item in inner:
+                    record(item)
+                    yield item
+
+            decoder.__dict__["_iterator"] = read()
+        except Exception as exc:
+            note_failure(settings.tracer, exc)
+        return decoder
+
+    return results
+
+
+def _results_async(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def results(*args: Any, **kwargs: Any) -> Any:
+        decoder = await original(*args, **kwargs)
+        record = functools.partial(
+            _record_result, settings, op, str(args[0] if args else kwargs.get("message_batch_id"))
+        )
+        try:
+            inner = decoder._iterator
+
+            async def read() -> AsyncIterator[Any]:
+                async for item in inner:
+                    record(item)
+                    yield item
+
+            decoder.__dict__["_iterator"] = read()
+        except Exception as exc:
+            note_failure(settings.tracer, exc)
+        return decoder
+
+    return results
+
+
 def patch(client: Any, settings: Settings) -> list[Patch] | None:
     """Trace ``client``'s model calls with ``settings``; the patches undo it. None, with nothing
     done, when ``client`` is none of the SDK's clients for Anthropic, Vertex AI or Bedrock."""
@@ -229,9 +303,13 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     manager = _AsyncStreamManager if is_async else _StreamManager
     traced = functools.partial(wrap, settings, op)
     helper = returning(lambda inner, kwargs: manager(inner, settings, op, kwargs))
+    batch_results = functools.partial(_results_async if is_async else _results_sync, settings, op)
     patches = []
     for messages in (client.messages, getattr(getattr(client, "beta", None), "messages", None)):
         for name, make in (("create", traced), ("parse", traced), ("stream", helper)):
             if callable(getattr(messages, name, None)):
                 patches.append(replace(messages, name, make))
+        batches = getattr(messages, "batches", None)
+        if callable(getattr(batches, "results", None)):
+            patches.append(replace(batches, "results", batch_results))
     return patches

@@ -24,11 +24,9 @@ stream options they gave) and the extra usage-only chunk it produces is kept fro
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import operator
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,6 +45,7 @@ from ._calls import (
     StreamCall,
     begin,
     clock,
+    first_time,
     for_provider,
     note_failure,
     provider_at,
@@ -221,7 +220,7 @@ def _response_state(call: Call, response: Any) -> None:
     if getattr(response, "background", None) is True:
         call.background = response.status
         if response.status in _FINISHED:  # its usage is in this span: a retrieval must not count it again
-            _first_time(call.settings.tracer, response.id)
+            first_time(call.settings.tracer, response.id)
 
 
 # --- background responses ------------------------------------------------------------------------
@@ -232,22 +231,6 @@ def _response_state(call: Call, response: Any) -> None:
 # usage, cost and the latency from its ``created_at`` to its ``completed_at``.
 
 _FINISHED = frozenset({"completed", "failed", "cancelled", "incomplete"})
-_MAX_RECORDED = 10_000
-_recorded: collections.OrderedDict[tuple[int, str], None] = collections.OrderedDict()
-_recorded_lock = threading.Lock()
-
-
-def _first_time(tracer: Any, response_id: str) -> bool:
-    """Whether a finished background response is seen for the first time by ``tracer`` (the
-    latest 10,000 are remembered)."""
-    key = (id(tracer), response_id)
-    with _recorded_lock:
-        if key in _recorded:
-            return False
-        _recorded[key] = None
-        if len(_recorded) > _MAX_RECORDED:
-            _recorded.popitem(last=False)
-        return True
 
 
 def _retrieved(settings: Settings, op: Operation, response: Any) -> None:
@@ -256,7 +239,7 @@ def _retrieved(settings: Settings, op: Operation, response: Any) -> None:
     try:
         if getattr(response, "background", None) is not True or response.status not in _FINISHED:
             return
-        if not _first_time(settings.tracer, response.id):
+        if not first_time(settings.tracer, response.id):
             return
         call = begin(Call, settings, op, {"model": response.model})
         if call is None:
