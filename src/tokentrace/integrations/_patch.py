@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AsyncStandIn", "Patch", "SyncStandIn", "replace", "restore", "returning"]
+__all__ = ["AsyncStandIn", "Patch", "SyncStandIn", "replace", "restore", "returning", "then"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,30 @@ def returning(wrap: Callable[[Any, dict[str, Any]], Any]) -> Callable[[Callable[
         @functools.wraps(original)
         def method(*args: Any, **kwargs: Any) -> Any:
             return wrap(original(*args, **kwargs), kwargs)
+
+        return method
+
+    return make
+
+
+def then(
+    after: Callable[[Any, tuple[Any, ...], dict[str, Any]], Any], *, awaited: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A ``make`` for :func:`replace`: the method (awaited, for an async client's), its result
+    handed back as ``after(result, args, kwargs)``."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        if awaited:
+
+            @functools.wraps(original)
+            async def awaiting(*args: Any, **kwargs: Any) -> Any:
+                return after(await original(*args, **kwargs), args, kwargs)
+
+            return awaiting
+
+        @functools.wraps(original)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return after(original(*args, **kwargs), args, kwargs)
 
         return method
 

@@ -48,7 +48,7 @@ from ._calls import (
     traced_async,
     traced_sync,
 )
-from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
+from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning, then
 from ._streams import watch_async, watch_sync
 
 __all__ = ["BEDROCK", "MESSAGES", "VERTEX", "patch"]
@@ -244,50 +244,29 @@ def _record_result(settings: Settings, op: Operation, batch_id: str, item: Any) 
         note_failure(settings.tracer, exc)
 
 
-def _results_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def results(*args: Any, **kwargs: Any) -> Any:
-        decoder = original(*args, **kwargs)
-        record = functools.partial(
-            _record_result, settings, op, str(args[0] if args else kwargs.get("message_batch_id"))
-        )
-        try:
-            inner = decoder._iterator  # the SDK's, made now; replaced by one that records each result
-
-            def read() -> Iterator[Any]:
-                for item in inner:
-                    record(item)
-                    yield item
-
-            decoder.__dict__["_iterator"] = read()
-        except Exception as exc:
-            note_failure(settings.tracer, exc)
-        return decoder
-
-    return results
+def _watch_results(settings: Settings, op: Operation, decoder: Any, args: Any, kwargs: Any) -> Any:
+    """The SDK's results decoder, its iterator replaced by one that records each result."""
+    batch_id = str(args[0] if args else kwargs.get("message_batch_id"))
+    record = functools.partial(_record_result, settings, op, batch_id)
+    try:
+        inner = decoder._iterator  # the SDK's, made now
+        recording = _recording_async if hasattr(inner, "__anext__") else _recording
+        decoder.__dict__["_iterator"] = recording(inner, record)
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+    return decoder
 
 
-def _results_async(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def results(*args: Any, **kwargs: Any) -> Any:
-        decoder = await original(*args, **kwargs)
-        record = functools.partial(
-            _record_result, settings, op, str(args[0] if args else kwargs.get("message_batch_id"))
-        )
-        try:
-            inner = decoder._iterator
+def _recording(inner: Iterator[Any], record: Callable[[Any], None]) -> Iterator[Any]:
+    for item in inner:
+        record(item)
+        yield item
 
-            async def read() -> AsyncIterator[Any]:
-                async for item in inner:
-                    record(item)
-                    yield item
 
-            decoder.__dict__["_iterator"] = read()
-        except Exception as exc:
-            note_failure(settings.tracer, exc)
-        return decoder
-
-    return results
+async def _recording_async(inner: AsyncIterator[Any], record: Callable[[Any], None]) -> AsyncIterator[Any]:
+    async for item in inner:
+        record(item)
+        yield item
 
 
 def patch(client: Any, settings: Settings) -> list[Patch] | None:
@@ -303,7 +282,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     manager = _AsyncStreamManager if is_async else _StreamManager
     traced = functools.partial(wrap, settings, op)
     helper = returning(lambda inner, kwargs: manager(inner, settings, op, kwargs))
-    batch_results = functools.partial(_results_async if is_async else _results_sync, settings, op)
+    batch_results = then(functools.partial(_watch_results, settings, op), awaited=is_async)
     patches = []
     for messages in (client.messages, getattr(getattr(client, "beta", None), "messages", None)):
         for name, make in (("create", traced), ("parse", traced), ("stream", helper)):

@@ -52,7 +52,7 @@ from ._calls import (
     traced_async,
     traced_sync,
 )
-from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning
+from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning, then
 from ._streams import closer
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "patch"]
@@ -233,17 +233,17 @@ def _response_state(call: Call, response: Any) -> None:
 _FINISHED = frozenset({"completed", "failed", "cancelled", "incomplete"})
 
 
-def _retrieved(settings: Settings, op: Operation, response: Any) -> None:
-    """Record ``response`` if it is a background response seen finished for the first time;
-    never raises."""
+def _retrieved(settings: Settings, op: Operation, response: Any, args: Any, kwargs: Any) -> Any:
+    """``response``, recorded first if it is a background response seen finished for the first
+    time; never raises."""
     try:
         if getattr(response, "background", None) is not True or response.status not in _FINISHED:
-            return
+            return response
         if not first_time(settings.tracer, response.id):
-            return
+            return response
         call = begin(Call, settings, op, {"model": response.model})
         if call is None:
-            return
+            return response
         call.response_id = response.id
         now, wall = clock(), time.time()  # the clock of the call is moved back to when it ran
         call.t0 = now - max(wall - response.created_at, 0)
@@ -251,26 +251,7 @@ def _retrieved(settings: Settings, op: Operation, response: Any) -> None:
         call.complete(response, None if completed is None else call.t0 + max(completed - response.created_at, 0))
     except Exception as exc:
         note_failure(settings.tracer, exc)
-
-
-def _retrieval_sync(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def retrieve(*args: Any, **kwargs: Any) -> Any:
-        response = original(*args, **kwargs)
-        _retrieved(settings, op, response)
-        return response
-
-    return retrieve
-
-
-def _retrieval_async(settings: Settings, op: Operation, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def retrieve(*args: Any, **kwargs: Any) -> Any:
-        response = await original(*args, **kwargs)
-        _retrieved(settings, op, response)
-        return response
-
-    return retrieve
+    return response
 
 
 def _responses_read(call: Call, response: Any) -> None:
@@ -383,9 +364,9 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     wrap: _Wrap
     manager: type[_HelperManager | _AsyncHelperManager]
     if isinstance(client, openai.AsyncOpenAI):
-        wrap, manager, retrieval = traced_async, _AsyncHelperManager, _retrieval_async
+        wrap, manager = traced_async, _AsyncHelperManager
     elif isinstance(client, openai.OpenAI):
-        wrap, manager, retrieval = traced_sync, _HelperManager, _retrieval_sync
+        wrap, manager = traced_sync, _HelperManager
     else:
         return None
     if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
@@ -410,10 +391,9 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]
-    patches += [
-        replace(responses, name, functools.partial(retrieval, settings, for_provider(RESPONSES, provider)))
-        for name in ("retrieve", "cancel")
-        if callable(getattr(responses, name, None))
-    ]
+    retrieved = then(
+        functools.partial(_retrieved, settings, for_provider(RESPONSES, provider)), awaited=wrap is traced_async
+    )
+    patches += [replace(responses, name, retrieved) for name in ("retrieve", "cancel") if hasattr(responses, name)]
     helper = returning(lambda inner, kwargs: manager(inner, settings))
     return patches + [replace(owner, "stream", helper) for owner in (chat, responses) if hasattr(owner, "stream")]
