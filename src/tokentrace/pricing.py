@@ -256,6 +256,20 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
     return amount
 
 
+def rate_attributes(usage: Usage) -> dict[str, Any]:
+    """The span attributes that keep the rates a usage was billed at (Anthropic's speed, a batch
+    API's), which :func:`price_span` reads back; empty for the standard rates."""
+    if not (usage.speed or usage.batch):
+        return _NO_RATES
+    attributes: dict[str, Any] = {SPEED: usage.speed} if usage.speed else {}
+    if usage.batch:
+        attributes[BATCH] = True
+    return attributes
+
+
+_NO_RATES: dict[str, Any] = {}  # never changed: callers only read it
+
+
 def price(
     model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None, batch: bool = False
 ) -> Decimal | None:
@@ -395,7 +409,7 @@ def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, st
     return entry
 
 
-def _from_table(model: str, provider: str | None, conditions: dict[str, str | None] | None = None) -> _Price | None:
+def _from_table(model: str, provider: str | None, conditions: dict[str, str | None]) -> _Price | None:
     """The table's entry for a model, at the rates of the ``conditions`` its variants are for
     (genai-prices' price context: ``service_tier``, ``speed``, ``processing``); unset ones are left
     out."""
@@ -414,7 +428,7 @@ def _from_table(model: str, provider: str | None, conditions: dict[str, str | No
             found_provider, info = snapshot.find_provider_model(model, None, None, None)
         except LookupError:
             return None
-    context = {key: value for key, value in (conditions or {}).items() if value} or None
+    context = {key: value for key, value in conditions.items() if value} or None
     prices = info.get_prices(datetime.now(tz=timezone.utc), context)
     rates = {key: getattr(prices, key, None) for key in _PRICE_KEYS}
     starts = sorted({t.start for r in rates.values() if r is not None and hasattr(r, "tiers") for t in r.tiers})
@@ -423,8 +437,35 @@ def _from_table(model: str, provider: str | None, conditions: dict[str, str | No
     return msgspec.structs.replace(base, tiers=tiers)
 
 
-# OpenTelemetry provider names whose genai-prices table has another id and no match on the name
-_TABLE_PROVIDERS = {"azure.ai.openai": "azure"}
+# genai-prices' provider ids that OpenTelemetry's well-known gen_ai.provider.name values call
+# otherwise, and back (Vertex AI shares Google's table)
+_OTEL_NAMES = {
+    "azure": "azure.ai.openai",
+    "aws": "aws.bedrock",
+    "google": "gcp.gemini",
+    "mistral": "mistral_ai",
+    "x-ai": "x_ai",
+}
+_TABLE_PROVIDERS = {name: table for table, name in _OTEL_NAMES.items()} | {"gcp.vertex_ai": "google"}
+
+
+@functools.cache
+def provider_at(base_url: str) -> str | None:
+    """The provider whose API ``base_url`` is (``https://api.groq.com/openai/v1`` is ``"groq"``),
+    from the API addresses genai-prices knows: named as OpenTelemetry names it where it has a
+    name, else by the table's id; None at an address the table does not know (a local server, a
+    gateway) or when the table cannot be read."""
+    from genai_prices import data_snapshot
+
+    try:
+        found = data_snapshot.get_snapshot().find_provider(None, None, base_url)
+    except Exception:  # no match (LookupError), or a table this version cannot read
+        return None
+    if found.id == "google" and "aiplatform.googleapis.com" in base_url:
+        return "gcp.vertex_ai"
+    return _OTEL_NAMES.get(found.id, found.id)
+
+
 _PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
 
 

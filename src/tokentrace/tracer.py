@@ -196,10 +196,8 @@ class ActiveSpan:
         s.cache_write_tokens = u.cache_write_tokens or None
         s.reasoning_tokens = u.reasoning_tokens or None
         self._usage = u if u.cache_write_1h_tokens else None  # priced from it when the block ends
-        if u.speed:  # Anthropic's fast mode has rates of its own, as the batch APIs do
-            self.set_attribute(pricing.SPEED, u.speed)
-        if u.batch:
-            self.set_attribute(pricing.BATCH, True)
+        for key, value in pricing.rate_attributes(u).items():  # fast mode, batch APIs: rates of their own
+            self.set_attribute(key, value)
 
     def set_model(self, model: str) -> None:
         self.span.model = model

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from ..pricing import BATCH, SERVICE_TIER, SPEED, Usage, normalize_usage, price_span
+from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_span, rate_attributes
 from ..spans import Span, Status
 from ..tracer import _current, _flush_hooks, error_text
 
@@ -116,35 +116,6 @@ class Operation:
     fields: Callable[[Any], tuple[Any, Any]] | None = None
     skip: tuple[Callable[[Any], Any], Container[Any]] = (id, ())  # by default no event is skipped
     tiered: bool = False
-
-
-# genai-prices' provider ids that OpenTelemetry names otherwise (its well-known gen_ai.provider.name
-# values); the table takes either
-_OTEL_PROVIDERS = {
-    "azure": "azure.ai.openai",
-    "aws": "aws.bedrock",
-    "google": "gcp.gemini",
-    "mistral": "mistral_ai",
-    "x-ai": "x_ai",
-    "openai-decisions": "openai",
-}
-
-
-@functools.cache
-def provider_at(base_url: str, default: str) -> str:
-    """The provider a client's base URL points at (``https://api.groq.com/openai/v1`` is
-    ``"groq"``), from the API URLs genai-prices knows: named as OpenTelemetry names it where it
-    has a name, else by the table's id; ``default`` at a URL the table does not know (a local
-    server, a gateway), so the span is still priced by its model name."""
-    from genai_prices import data_snapshot
-
-    try:
-        found = data_snapshot.get_snapshot().find_provider(None, None, base_url)
-    except Exception:  # no match (LookupError), or a table this version cannot read: the SDK's name
-        return default
-    if found.id == "google" and "aiplatform.googleapis.com" in base_url:
-        return "gcp.vertex_ai"
-    return _OTEL_PROVIDERS.get(found.id, found.id)
 
 
 @functools.cache
@@ -358,10 +329,7 @@ class Call(msgspec.Struct, gc=False):
             attributes[SERVICE_TIER] = self.service_tier
         if self.background is not None:
             attributes["tokentrace.background"] = self.background
-        if self.usage.speed:  # Anthropic's, read with the usage
-            attributes[SPEED] = self.usage.speed
-        if self.usage.batch:  # a batch API's result: billed at its rates
-            attributes[BATCH] = True
+        attributes.update(rate_attributes(self.usage))  # Anthropic's speed, a batch result's rates
         return attributes
 
 

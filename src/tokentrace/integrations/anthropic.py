@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "tracing an Anthropic client needs the anthropic package: pip install 'tokentrace[anthropic]'"
     ) from exc
 
-from ..pricing import Usage, normalize_usage
+from ..pricing import Usage, normalize_usage, provider_at
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -44,7 +44,6 @@ from ._calls import (
     first_time,
     for_provider,
     note_failure,
-    provider_at,
     traced_async,
     traced_sync,
 )
@@ -277,7 +276,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         return None
     _, is_async, op = found
     if type(client) in (anthropic.Anthropic, anthropic.AsyncAnthropic):  # maybe another provider's API
-        op = for_provider(op, provider_at(str(client.base_url), op.provider))
+        op = for_provider(op, provider_at(str(client.base_url)) or op.provider)
     wrap: Callable[..., Any] = traced_async if is_async else traced_sync
     manager = _AsyncStreamManager if is_async else _StreamManager
     traced = functools.partial(wrap, settings, op)

@@ -1,7 +1,7 @@
 """Tracing for ``openai.OpenAI`` and ``openai.AsyncOpenAI`` clients (and their Azure subclasses,
 whose spans name the provider ``"azure.ai.openai"``). A client pointed at another provider's
 OpenAI-compatible API names that provider (``"groq"``, ``"deepseek"``, ``"x_ai"``...; see
-``_calls.provider_at``), whose prices then apply.
+``pricing.provider_at``), whose prices then apply.
 
 Traced: ``chat.completions.create`` (also with ``stream=True``, and through the SDK's
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
@@ -36,7 +36,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
-from ..pricing import Usage
+from ..pricing import Usage, provider_at
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -48,7 +48,6 @@ from ._calls import (
     first_time,
     for_provider,
     note_failure,
-    provider_at,
     traced_async,
     traced_sync,
 )
@@ -372,7 +371,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
         provider = "azure.ai.openai"  # as OpenTelemetry names it; priced from genai-prices' Azure table
     elif type(client) in (openai.OpenAI, openai.AsyncOpenAI):  # pointed at OpenAI, or another provider's API
-        provider = provider_at(str(client.base_url), _PROVIDER)
+        provider = provider_at(str(client.base_url)) or _PROVIDER
     else:
         provider = _PROVIDER
     chat = client.chat.completions
