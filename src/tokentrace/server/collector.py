@@ -22,7 +22,6 @@ from typing import Any
 import uvicorn
 
 from .. import pricing
-from ..alerts import AlertEngine
 from ..exceptions import ConfigError, StoreError
 from ..spans import Span
 from ..store.sqlite import SQLiteStore
@@ -53,7 +52,7 @@ class Collector:
 
     On construction the windows are taken back as they were kept at the last clean stop, which
     costs the same however many spans are stored, or else rebuilt from the stored spans
-    (``restored``; ``loaded`` spans in them, in ``rebuild_s``).
+    (``restored``: True when taken back; ``loaded`` spans in them, in ``rebuild_s``).
     The Prometheus counters go on from the totals kept in the database after every scrape and at
     close, so a restart never shows Prometheus a counter going back (which it would read as a
     reset, and count the whole total again); spans pruned for retention stay counted. Where each
@@ -80,15 +79,15 @@ class Collector:
         self.store = SQLiteStore(db, retention_s=retention_s, clock=clock)
         self.tracer = Tracer(alerts=rules, clock=clock, max_queue=_PIPELINE_QUEUE)
         self.counters = SpanCounters(self.tracer.stats, keep=functools.partial(self._keep, _COUNTERS))
-        if self.tracer.alert_engine is not None:
-            self._restore_alerts(self.tracer.alert_engine)
-            self.tracer.alert_engine.keep = functools.partial(self._keep, _ALERTS)
+        engine = self.tracer.alert_engine
+        if engine is not None:
+            self._take_back(_ALERTS, engine.restore, "starts its alert rules afresh")
+            engine.keep = functools.partial(self._keep, _ALERTS)
         self.tracer.add_sink(self.counters.observe)
         self._feed = tracer_feed(self.tracer)
         self._retention_s = retention_s
         self._clock = clock
         self._closed = False
-        self.restored = False  # the windows were taken back as kept, not rebuilt from the spans
         started = time.monotonic()
         self.loaded = self._rebuild()
         self.rebuild_s = time.monotonic() - started
@@ -108,8 +107,15 @@ class Collector:
         stored spans); the spans in the windows."""
         horizon = min(MAX_WINDOW, self._retention_s or MAX_WINDOW)
         batches = self.store.iter_since(int((self._clock() - horizon) * 1000))
-        counted = self._restore_counters()
-        if self._restore_windows():
+        counted = self._take_back(
+            _COUNTERS, self.counters.restore, "counts its Prometheus counters again from the stored spans"
+        )
+        # The windows are taken out of the database: should this process stop without keeping
+        # them, the next one reads the stored spans rather than windows that miss what came since.
+        self.restored = self._take_back(
+            _WINDOWS, self.tracer.aggregator.restore, "rebuilds its windows from the stored spans", once=True
+        )
+        if self.restored:
             if not counted:
                 for batch in batches:
                     self.counters.observe(batch)
@@ -118,41 +124,18 @@ class Collector:
             batches = _counted(batches, self.counters)
         return self.tracer.aggregator.load(batches)
 
-    def _restore_windows(self) -> bool:
-        # Taken out of the database: should this process stop without keeping them, the next
-        # one reads the stored spans rather than windows that miss what came since.
-        saved = self.store.pop_meta(_WINDOWS)
+    def _take_back(self, key: str, restore: Callable[[bytes], object], instead: str, *, once: bool = False) -> bool:
+        """Whether what was kept under ``key`` (taken out of the database if ``once``) was put
+        back by ``restore``; a warning says what is done ``instead`` when it cannot be."""
+        saved = self.store.pop_meta(key) if once else self.store.get_meta(key)
         if saved is None:
             return False
         try:
-            self.tracer.aggregator.restore(saved)
+            restore(saved)
         except ValueError as exc:
-            _log.warning("tokentrace rebuilds its windows from the stored spans: %s", exc)
-            return False
-        self.restored = True
-        return True
-
-    def _restore_counters(self) -> bool:
-        saved = self.store.get_meta(_COUNTERS)
-        if saved is None:
-            return False
-        try:
-            self.counters.restore(saved)
-        except ValueError as exc:
-            _log.warning("tokentrace counts its Prometheus counters again from the stored spans: %s", exc)
+            _log.warning("tokentrace %s: %s", instead, exc)
             return False
         return True
-
-    def _restore_alerts(self, engine: AlertEngine) -> None:
-        saved = self.store.get_meta(_ALERTS)
-        if saved is None:
-            return
-        try:
-            restored = engine.restore(saved)
-        except ValueError as exc:
-            _log.warning("tokentrace starts its alert rules afresh: %s", exc)
-        else:
-            _log.info("tokentrace took back where %d alert rule(s) stood", restored)
 
     def _keep(self, key: str, state: bytes) -> None:
         try:
