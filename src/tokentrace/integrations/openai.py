@@ -118,9 +118,9 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     return True
 
 
-# Chunks without usage pass: looked up in a tuple, which compares by identity first (a set would
-# have to hash the usage, and the SDK's models are not hashable)
-_NO_USAGE_YET = (operator.attrgetter("usage"), (None,))
+# Chunks without usage pass, told apart by their usage's type, which hashes by identity: the usage
+# itself is not hashable, and comparing it with None would run the SDK model's ``__eq__``
+_NO_USAGE_YET = (operator.attrgetter("usage.__class__"), frozenset({type(None)}))
 
 
 def _whole(text: Callable[[Any], Any], tools: Callable[[Any], Any] | None = None) -> Callable[[Call, Any], None]:
