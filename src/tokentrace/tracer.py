@@ -446,6 +446,11 @@ class Tracer:
         """Wait until every span recorded so far is delivered; False if ``timeout`` ran out."""
         for hook in _flush_hooks:
             hook()
+        return self._deliver(timeout)
+
+    def _deliver(self, timeout: float | None) -> bool:
+        """Wait until what the pipeline and the transports hold is delivered (``flush`` without
+        its hooks); False if ``timeout`` ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout
         done = True
         parts: list[_Pipeline | Transport] = [self._pipeline, *self._transports]  # the pipeline feeds them

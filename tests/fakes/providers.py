@@ -121,8 +121,9 @@ class _ProviderHandler(Handler):
     def do_GET(self) -> None:
         """``GET /v1/responses/{id}``: the background response, finished (failed when the next
         scripted fault breaks it). ``GET /v1/messages/batches/{id}``: an ended message batch,
-        and ``.../results`` its results, one succeeded and one errored. Any other path is not
-        found."""
+        and ``.../results`` its results, one succeeded and one errored. ``GET
+        /v1/files/{id}/content``: a Batch API job's files (see :func:`_batch_file`). Any other
+        path is not found."""
         fault = self.owner.take(Request(self.path, dict(self.headers)))
         path = _route(self.path)
         if path.startswith("/v1/responses/"):
@@ -132,6 +133,9 @@ class _ProviderHandler(Handler):
             self.send_bytes(200, ("\n".join(lines) + "\n").encode(), "application/binary")
         elif path.startswith("/v1/messages/batches/"):
             self.send_json(200, _ended_batch(f"http://{self.headers['Host']}{path}/results"))
+        elif path.startswith("/v1/files/") and path.endswith("/content"):
+            file_id = path.removeprefix("/v1/files/").removesuffix("/content")
+            self.send_bytes(200, _batch_file(file_id), "application/binary")
         else:
             self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
@@ -449,6 +453,47 @@ def _batch_results() -> list[dict[str, Any]]:
             },
         },
     ]
+
+
+def _batch_file(file_id: str) -> bytes:
+    """A Batch API job's files: ``batch-output``, its results (a chat completion, a request
+    refused, a response, an embedding, a text completion, a request expired); ``batch-damaged``,
+    the same with a line that is not JSON after the first; ``batch-output-{n}``, n chat
+    completions; ``batch-input``, its requests."""
+    asked = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    if file_id == "batch-input":
+        return _jsonl([{"custom_id": "first", "method": "POST", "url": "/v1/chat/completions", "body": asked}])
+    refused = {"error": {"message": "fake bad request", "type": "invalid_request_error"}}
+    bodies = [
+        (200, _chat(asked, False)),
+        (400, refused),
+        (200, _response({"model": "o4-mini"}, "completed", REPLY, RESPONSES_USAGE)),
+        (200, _embeddings({"model": "text-embedding-3-small"}, False)),
+        (200, _completions({"model": "gpt-3.5-turbo-instruct"}, False)),
+    ]
+    if file_id.startswith("batch-output-"):
+        bodies = bodies[:1] * int(file_id.removeprefix("batch-output-"))
+    lines: list[dict[str, Any]] = [
+        {
+            "id": f"batch_req_{number}",
+            "custom_id": f"request-{number}",
+            "response": {"status_code": status, "request_id": f"req_{number}", "body": body},
+            "error": None,
+        }
+        for number, (status, body) in enumerate(bodies, 1)
+    ]
+    if file_id.startswith("batch-output-"):
+        return _jsonl(lines)
+    expired = {"code": "batch_expired", "message": "fake: not run before the batch expired"}
+    whole = _jsonl([*lines, {"id": "batch_req_6", "custom_id": "request-6", "response": None, "error": expired}])
+    if file_id == "batch-damaged":
+        first, rest = whole.split(b"\n", 1)
+        return first + b"\n{not json\n" + rest
+    return whole
+
+
+def _jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
 def _finished_in_background(failed: bool) -> dict[str, Any]:

@@ -612,10 +612,13 @@ def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: opena
     assert "create" not in vars(client.chat.completions) and "with_options" not in vars(client)
     assert "parse" not in vars(client.chat.completions) and "parse" not in vars(client.responses)
     assert "create" not in vars(client.beta.responses) and "create" not in vars(client.completions)
+    assert "content" not in vars(client.files) and "retrieve" not in vars(client.responses)
     chat(client)
     client.responses.create(model="o4-mini", input="hi")
     client.beta.responses.create(model="o4-mini", input="hi")
     client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi")
+    client.files.content("batch-output")
+    assert tracer.flush(10)
     assert len(spans) == 1
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "ensure_reaper",
     "error_text",
     "note_failure",
+    "read_later",
     "record_abandoned",
     "traced_async",
     "traced_sync",
@@ -142,6 +143,46 @@ def first_time(tracer: Tracer, key: str) -> bool:
         if len(seen) > _MAX_RECORDED:
             seen.popitem(last=False)
         return True
+
+
+_readers: set[threading.Thread] = set()
+_readers_lock = threading.Lock()
+
+
+def read_later(tracer: Tracer, read: Callable[[], None]) -> None:
+    """Run ``read``, which records the results in a downloaded file of them, on a
+    ``tokentrace.results`` thread: the caller, who only downloaded the file, does not wait for it.
+    Every tracer's ``flush()`` (and so its ``close()``, also at exit) waits for it first. Never
+    raises."""
+
+    def run() -> None:
+        try:
+            read()
+        except Exception as exc:
+            note_failure(tracer, exc)
+        finally:
+            with _readers_lock:
+                _readers.discard(thread)
+
+    thread = threading.Thread(target=run, name="tokentrace.results", daemon=True)
+    with _readers_lock:
+        _readers.add(thread)
+    try:
+        thread.start()
+    except RuntimeError:  # no thread to be had at exit: read here
+        run()
+
+
+def wait_for_readers() -> None:
+    """Return once the files handed to :func:`read_later` are read (a flush hook)."""
+    current = threading.current_thread()
+    while True:
+        with _readers_lock:
+            reading = [thread for thread in _readers if thread is not current and thread.is_alive()]
+        if not reading:
+            return
+        for thread in reading:
+            thread.join()
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
@@ -489,14 +530,15 @@ def ensure_reaper() -> None:
 
 
 def _after_fork() -> None:
-    global _reaper, _reaper_lock, _drain_lock
-    _reaper, _reaper_lock, _drain_lock = None, threading.Lock(), threading.Lock()
+    global _reaper, _reaper_lock, _drain_lock, _readers_lock
+    _reaper, _reaper_lock, _drain_lock, _readers_lock = None, threading.Lock(), threading.Lock(), threading.Lock()
     _abandoned.clear()  # the parent records its own
+    _readers.clear()  # and reads its own files
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
-_flush_hooks.append(record_abandoned)  # so every flush, and the close at exit, records them first
+_flush_hooks.extend((record_abandoned, wait_for_readers))  # so every flush, and the close at exit, records them first
 
 
 # --- method wrappers ----------------------------------------------------------------------------

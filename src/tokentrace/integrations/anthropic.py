@@ -231,7 +231,7 @@ def _record_result(settings: Settings, op: Operation, batch_id: str, item: Any) 
         key = f"{batch_id}:{item.custom_id}"
         if message is None or not first_time(settings.tracer, key):
             return
-        call = begin(Call, settings, op, {"model": message.model})
+        call = begin(Call, settings, op, {})  # the model asked for is not known here: only the one that answered
         if call is None:
             return
         call.response_id, call.timed = key, False

@@ -9,7 +9,8 @@ outputs, which sends its own request), ``responses.create`` (also streamed, and
 ``responses.stream()``), ``responses.parse``, ``beta.responses.create``, ``embeddings.create``, and
 the legacy text ``completions.create`` (also streamed); ``responses.retrieve`` and
 ``responses.cancel`` record a background response the first time they return it finished (see
-"background responses" below). Calls made through
+"background responses" below), and ``files.content`` the results of a batch the first time it
+downloads them (see "Batch API results"). Calls made through
 ``with_raw_response`` return HTTP responses and are traced through the result the response parses
 (see ``_calls._parsed``); those made through ``with_streaming_response`` leave the body for the
 caller to read, and are traced through its ``parse()`` (see ``_streams.watch_response``). The
@@ -26,10 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import operator
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import msgspec
 
 try:
     import openai
@@ -48,6 +52,7 @@ from ._calls import (
     first_time,
     for_provider,
     note_failure,
+    read_later,
     traced_async,
     traced_sync,
 )
@@ -240,7 +245,7 @@ def _retrieved(settings: Settings, op: Operation, response: Any, args: Any, kwar
             return response
         if not first_time(settings.tracer, response.id):
             return response
-        call = begin(Call, settings, op, {"model": response.model})
+        call = begin(Call, settings, op, {})  # the model asked for is not known here: only the one that answered
         if call is None:
             return response
         call.response_id = response.id
@@ -322,6 +327,94 @@ EMBEDDINGS = Operation(
 )
 
 
+# --- Batch API results ---------------------------------------------------------------------------
+# A batch's requests run later, billed at the batch rates; their responses come as a JSONL file
+# the caller downloads with ``files.content(output_file_id)``. The first time a traced client
+# downloads such a file (told by its first line), a ``tokentrace.results`` thread reads it (see
+# ``_calls.read_later``): each request that succeeded becomes a span of its own, at the batch
+# rates, without a latency, its span id derived from the request's id in the batch, so that a
+# collector keeps one span when several processes read the file. Requests that failed or expired
+# are not billed, and not recorded.
+
+_FIRST_LINE_MAX = 4 << 20  # how far the caller's thread looks for the end of a file's first line
+_DELIVER_EVERY = 500  # results recorded before waiting for them to be delivered: a file of any size fills no queue
+
+
+def _result_kinds() -> dict[str, tuple[Any, Operation]]:
+    """A result body's ``object`` -> the SDK type it is read as and its operation."""
+    kinds: dict[str, tuple[Any, Operation]] = {
+        "chat.completion": (openai.types.chat.ChatCompletion, CHAT),
+        "text_completion": (openai.types.Completion, COMPLETIONS),
+        "list": (openai.types.CreateEmbeddingResponse, EMBEDDINGS),
+    }
+    responses = getattr(getattr(openai.types, "responses", None), "Response", None)  # SDKs before 1.66 have none
+    if responses is not None:
+        kinds["response"] = (responses, RESPONSES)
+    return kinds
+
+
+_RESULT_KINDS = _result_kinds()
+
+
+@functools.cache
+def _batched(op: Operation) -> Operation:
+    """``op`` for the results of a batch, billed at its rates."""
+    read = op.usage
+    return dataclasses.replace(op, usage=lambda usage: msgspec.structs.replace(read(usage), batch=True))
+
+
+def _downloaded(settings: Settings, provider: str, content: Any, args: Any, kwargs: Any) -> Any:
+    """``content``, a downloaded file, handed to a reader first when it holds a batch's results
+    and is seen for the first time; never raises."""
+    try:
+        data = content.content  # the SDK downloads the file whole
+        end = data.find(b"\n", 0, _FIRST_LINE_MAX)
+        if data[:1] != b"{" or (end < 0 and len(data) > _FIRST_LINE_MAX):
+            return content  # not JSON lines: nothing more of it is read here
+        first = msgspec.json.decode(data if end < 0 else data[:end])
+        if not isinstance(first, dict) or "custom_id" not in first or "response" not in first:
+            return content  # not a batch's results (its input, say)
+        file_id = args[0] if args else kwargs.get("file_id")
+        if first_time(settings.tracer, f"batch results:{file_id}"):
+            read_later(settings.tracer, functools.partial(_read_results, settings, provider, data))
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+    return content
+
+
+def _read_results(settings: Settings, provider: str, data: bytes) -> None:
+    for number, line in enumerate(io.BytesIO(data), 1):  # the lines one at a time, the file not copied
+        if line.strip():
+            _record_result(settings, provider, line)
+        if number % _DELIVER_EVERY == 0:
+            settings.tracer._deliver(60)
+
+
+def _record_result(settings: Settings, provider: str, line: bytes) -> None:
+    """Record one line of a batch's results when its request succeeded; never raises."""
+    try:
+        result = msgspec.json.decode(line)
+        response = result.get("response") or {}
+        body = response.get("body")
+        if response.get("status_code") != 200 or not isinstance(body, dict):
+            return  # not billed
+        kind = _RESULT_KINDS.get(str(body.get("object")))
+        if kind is None:
+            return
+        sdk_type, op = kind
+        try:
+            parsed = sdk_type.model_validate(body)
+        except Exception:  # a body the SDK's types do not accept: read as it stands
+            parsed = sdk_type.construct(**body)
+        call = begin(Call, settings, _batched(for_provider(op, provider)), {})  # as in _retrieved
+        if call is None:
+            return
+        call.response_id, call.timed = str(result.get("id") or result.get("custom_id")), False
+        call.complete(parsed)
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+
+
 # --- the SDK's stream helpers -------------------------------------------------------------------
 
 
@@ -394,5 +487,9 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         functools.partial(_retrieved, settings, for_provider(RESPONSES, provider)), awaited=wrap is traced_async
     )
     patches += [replace(responses, name, retrieved) for name in ("retrieve", "cancel") if hasattr(responses, name)]
+    files = getattr(client, "files", None)
+    if callable(getattr(files, "content", None)):
+        downloaded = then(functools.partial(_downloaded, settings, provider), awaited=wrap is traced_async)
+        patches.append(replace(files, "content", downloaded))
     helper = returning(lambda inner, kwargs: manager(inner, settings))
     return patches + [replace(owner, "stream", helper) for owner in (chat, responses) if hasattr(owner, "stream")]
