@@ -622,6 +622,29 @@ def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: opena
     assert len(spans) == 1
 
 
+@pytest.fixture
+def module_client(server: ProviderServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The ``openai`` module, its own client (made on first use) pointed at the fake provider."""
+    monkeypatch.setattr(openai, "api_key", "k")
+    monkeypatch.setattr(openai, "base_url", server.openai_url + "/")
+    monkeypatch.setattr(openai, "max_retries", 0)
+    openai._reset_client()
+    yield openai
+    openai._reset_client()
+
+
+def test_the_openai_module_is_traced_through_its_client(module_client: Any, traced: Any) -> None:
+    tracer, spans = traced
+    assert tracer.instrument(module_client) is openai and tracer.instrument(openai) is openai  # twice: no-op
+    reply = openai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert reply.choices[0].message.content == REPLY
+    [span] = spans
+    assert_gpt4o(span)
+    assert uninstrument(openai) is openai
+    openai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert len(spans) == 1
+
+
 def test_raw_response_views_follow_instrument_and_uninstrument(server: ProviderServer, traced: Any) -> None:
     def ask(client: openai.OpenAI) -> None:  # through views cached by the SDK at three levels
         client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES).parse()

@@ -98,3 +98,16 @@ def test_a_client_at_a_server_the_table_does_not_know_keeps_the_sdks_provider(
         traced[0].instrument(raw).chat.completions.create(model="gpt-4o", messages=MESSAGES)
     [span] = traced[1]
     assert (span.provider, span.cost) == ("openai", Decimal("0.0025"))
+
+
+def test_the_openai_module_at_another_providers_api_names_it(
+    redirected: Any, traced: tuple[Any, list[Span]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (("api_key", "k"), ("base_url", "https://api.groq.com/openai/v1/"), ("http_client", redirected)):
+        monkeypatch.setattr(openai, name, value)
+    openai._reset_client()
+    try:
+        traced[0].instrument(openai).chat.completions.create(model="llama-3.3-70b-versatile", messages=MESSAGES)
+    finally:
+        openai._reset_client()  # the module's next client is made afresh
+    assert [(s.provider, s.cost) for s in traced[1]] == [("groq", Decimal("0.000669"))]

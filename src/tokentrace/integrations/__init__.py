@@ -17,7 +17,9 @@ prompt and completion text are added (``gen_ai.prompt``, ``gen_ai.completion``) 
 
 Only the given client object is changed, never the SDK's classes, so two clients can report to
 two tracers; copies made with ``client.with_options(...)`` / ``client.copy(...)`` are traced like
-their original. The SDKs are imported only when a client of theirs is instrumented.
+their original. The ``openai`` module itself may be given, for the calls made through it
+(``openai.chat.completions.create(...)``): its client is instrumented. The SDKs are imported only
+when a client of theirs is instrumented.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_
         tracer: the :class:`~tokentrace.Tracer` the spans go to.
         client: an ``openai.OpenAI`` / ``openai.AsyncOpenAI`` (Azure ones too) or an
             ``anthropic.Anthropic`` / ``anthropic.AsyncAnthropic`` client (the SDK's Vertex AI and
-            Bedrock clients too).
+            Bedrock clients too); or the ``openai`` module, whose client (the one its module-level
+            calls go through) is instrumented, made now if it was not yet.
         capture_content: also record prompt and completion text in the span's attributes.
         max_content_chars: the most characters kept of each of them.
 
@@ -72,11 +75,17 @@ def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_
         ValueError: ``max_content_chars`` is negative.
         ImportError: the client's SDK cannot be imported (install ``tokentrace[openai]`` or
             ``tokentrace[anthropic]``).
+        openai.OpenAIError: the ``openai`` module's client cannot be made (older SDKs make it
+            only with an API key set), as its first call would raise.
     """
     if not callable(getattr(tracer, "start", None)):
         raise TypeError(f"tracer must be a tokentrace.Tracer, got {type(tracer).__name__}")
     if type(max_content_chars) is not int or max_content_chars < 0:
         raise ValueError(f"max_content_chars must be a non-negative int, got {max_content_chars!r}")
+    if _is_openai_module(client):
+        module_client = client._load_client()  # type: ignore[attr-defined]
+        instrument(tracer, module_client, capture_content=capture_content, max_content_chars=max_content_chars)
+        return client
     if _state(client) is not None:
         return client
     integration = _integration_for(client)
@@ -91,7 +100,13 @@ def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_
 
 
 def uninstrument(client: C) -> C:
-    """Stop tracing ``client``; a client that is not instrumented is returned as it is."""
+    """Stop tracing ``client`` (or the ``openai`` module's client); a client that is not
+    instrumented is returned as it is."""
+    if _is_openai_module(client):
+        module_client = getattr(client, "_client", None)
+        if module_client is not None:
+            uninstrument(module_client)
+        return client
     state = _state(client)
     if state is not None:
         restore(state.patches)
@@ -112,6 +127,12 @@ def _forget_views(holder: Any, depth: int = 2) -> None:
     if depth:
         for value in list(attributes.values()):
             _forget_views(value, depth - 1)
+
+
+def _is_openai_module(client: Any) -> bool:
+    """Whether ``client`` is the ``openai`` module, whose module-level calls go through a client
+    it makes on first use (``openai._load_client()``)."""
+    return isinstance(client, ModuleType) and client.__name__ == "openai" and hasattr(client, "_load_client")
 
 
 def _state(client: Any) -> _Instrumentation | None:

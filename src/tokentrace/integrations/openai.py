@@ -448,6 +448,9 @@ class _AsyncHelperManager(AsyncStandIn):
 # --- clients ------------------------------------------------------------------------------------
 
 _Wrap = Callable[[Settings, Operation, Callable[..., Any]], Callable[..., Any]]
+# The clients named after the API they are pointed at: the SDK's own (the ``openai`` module's among
+# them), not the subclasses of a platform or of another library, which keep their names
+_PLAIN_CLIENTS = tuple(filter(None, (openai.OpenAI, openai.AsyncOpenAI, getattr(openai, "_ModuleClient", None))))
 
 
 def patch(client: Any, settings: Settings) -> list[Patch] | None:
@@ -463,7 +466,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         return None
     if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
         provider = "azure.ai.openai"  # as OpenTelemetry names it; priced from genai-prices' Azure table
-    elif type(client) in (openai.OpenAI, openai.AsyncOpenAI):  # pointed at OpenAI, or another provider's API
+    elif type(client) in _PLAIN_CLIENTS:  # pointed at OpenAI, or another provider's API
         provider = provider_at(str(client.base_url)) or _PROVIDER
     else:
         provider = _PROVIDER
