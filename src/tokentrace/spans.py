@@ -8,8 +8,10 @@ JSON wire format of DESIGN §2 (fixed key order, optional keys only when set, ex
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from random import getrandbits
@@ -140,6 +142,13 @@ class Span(msgspec.Struct, kw_only=True, gc=False):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.comp_tokens
+
+
+_BLANK = Span(model="")
+blank_span: Callable[[], Span] = functools.partial(Span.__copy__, _BLANK)  # type: ignore[attr-defined]
+"""A new span, every field at its default (``model`` empty), made without the checks of
+``Span(...)``: for code that fills in values already of the accepted types (spans built from a
+model call, read back from a store), where the checks would be the dearest part."""
 
 
 def _check_count(field: str, value: object) -> None:

@@ -590,7 +590,7 @@ def test_a_failing_tokentrace_never_breaks_the_call(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bookkeeping bug")
 
-    monkeypatch.setattr(_calls, "_blank_span", broken)
+    monkeypatch.setattr(_calls, "blank_span", broken)
     assert chat(client).choices[0].message.content == REPLY
     assert [c.choices for c in chat(client, stream=True)]
     monkeypatch.setattr(_calls, "_current", broken)  # read when a call begins

@@ -136,7 +136,7 @@ def test_a_span_that_fails_to_build_on_the_worker_is_counted_and_the_next_ones_f
         raise RuntimeError("bookkeeping bug")
 
     with monkeypatch.context() as patched:
-        patched.setattr(_calls, "_blank_span", broken)
+        patched.setattr(_calls, "blank_span", broken)
         assert chat(client).choices[0].message.content
         assert lines(tracer, tmp_path) == []
     chat(client)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.collector_kit import make_span, mixed_spans
-from tokentrace.spans import Status, now_ms
+from tokentrace.spans import Span, Status, new_id, now_ms
 from tokentrace.store import SpanStore, SQLiteStore, StoreBusyError, StoreError
 from tokentrace.store import sqlite as sqlite_module
 
@@ -95,6 +95,26 @@ def test_iter_since_streams_in_batches_oldest_first(store: SQLiteStore) -> None:
     batches = list(store.iter_since(base + 5, batch_size=7))
     assert [len(b) for b in batches] == [7, 7, 6]
     assert [s.ended_at for b in batches for s in b] == [base + i for i in range(5, 25)]
+
+
+def test_iter_since_for_metrics_reads_what_they_read_and_nothing_else(store: SQLiteStore) -> None:
+    base = now_ms() - 100_000
+    full = Span(
+        model="gpt-4o", provider="openai", name="chat", prompt_tokens=1000, comp_tokens=100, cost=Decimal("0.0025"),
+        latency_ms=900, status=Status.ERROR, error="RateLimitError: slow down", started_at=base, ended_at=base + 900,
+        cached_tokens=800, reasoning_tokens=20, cache_write_tokens=100, ttft_ms=300, attributes={"k": "v"},
+        cost_source="genai-prices", trace_id=new_id(), span_id=new_id(), parent_span_id=new_id(),
+    )  # fmt: skip
+    store.add([full, make_span(ended_ms=base + 950)])
+    [[read, plain]] = list(store.iter_since(base, metrics_only=True))
+    kept = ("name", "model", "provider", "prompt_tokens", "comp_tokens", "cost", "latency_ms", "status", "ended_at",
+            "cached_tokens", "reasoning_tokens", "cache_write_tokens")  # fmt: skip
+    assert {field: getattr(read, field) for field in kept} == {field: getattr(full, field) for field in kept}
+    assert read.status is Status.ERROR and plain.status is Status.OK
+    for field in set(Span.__struct_fields__) - set(kept):  # ids, times, error, details, attributes
+        assert getattr(read, field) is None, field
+    [[whole, _]] = list(store.iter_since(base))
+    assert whole == full  # the whole span otherwise
 
 
 def test_prune_deletes_only_older_spans(store: SQLiteStore) -> None:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_span, rate_attributes
-from ..spans import Span, Status
+from ..spans import Span, Status, blank_span
 from ..tracer import _current, _flush_hooks, error_text
 
 if TYPE_CHECKING:
@@ -66,8 +66,6 @@ _REAP_INTERVAL_S = 1.0
 _NO_USAGE = Usage()
 clock = time.perf_counter  # the clock of every call
 MODEL_AND_USAGE = operator.attrgetter("model", "usage")  # ``Operation.fields`` of most operations
-_BLANK = Span(model="")
-_blank_span: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]  # C-level, skips the checks
 
 
 _C = TypeVar("_C", bound="Call")
@@ -325,7 +323,7 @@ class Call(msgspec.Struct, gc=False):
         started_at = time.time_ns() // 1_000_000 - round((clock() - self.t0) * 1000)
         usage, error = self.usage, self.error  # the Usage finish() read
         model = self.model or self._request()
-        span = _blank_span(_BLANK)
+        span = blank_span()
         span.model = model if type(model) is str else str(model)
         span.provider = self.op.provider
         span.prompt_tokens = usage.prompt_tokens

@@ -106,7 +106,7 @@ class Collector:
         the stored spans) and the Prometheus counters (from the totals kept, else from the
         stored spans); the spans in the windows."""
         horizon = min(MAX_WINDOW, self._retention_s or MAX_WINDOW)
-        batches = self.store.iter_since(int((self._clock() - horizon) * 1000))
+        batches = self.store.iter_since(int((self._clock() - horizon) * 1000), metrics_only=True)
         counted = self._take_back(
             _COUNTERS, self.counters.restore, "counts its Prometheus counters again from the stored spans"
         )

@@ -66,8 +66,12 @@ class SpanStore(Protocol):
         """Every stored span of one trace, in start order; empty when unknown."""
         ...
 
-    def iter_since(self, since_ms: int, batch_size: int = 5000) -> Iterator[list[Span]]:
-        """Spans that ended at or after ``since_ms``, in batches, oldest first."""
+    def iter_since(self, since_ms: int, batch_size: int = 5000, *, metrics_only: bool = False) -> Iterator[list[Span]]:
+        """Spans that ended at or after ``since_ms``, in batches, oldest first.
+
+        With ``metrics_only``, only what metrics read of them need be set (name, model,
+        provider, token counts, cost, latency, status, ``ended_at``): a store may leave the rest
+        unset, to read them faster."""
         ...
 
     def prune(self, before_ms: int) -> int:

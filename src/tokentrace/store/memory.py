@@ -89,7 +89,9 @@ class MemoryStore:
             spans = list(self._by_trace.get(trace_id, ()))
         return sorted(spans, key=lambda s: (s.started_at or 0, s.ended_at or 0))
 
-    def iter_since(self, since_ms: int, batch_size: int = 5000) -> Iterator[list[Span]]:
+    def iter_since(
+        self, since_ms: int, batch_size: int = 5000, *, metrics_only: bool = False
+    ) -> Iterator[list[Span]]:  # whole spans, metrics_only or not: they are at hand
         with self._lock:
             spans = [s for s in self._ring.values() if (s.ended_at or 0) >= since_ms]
         spans.sort(key=lambda s: s.ended_at or 0)

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from ..spans import Span, Status, now_ms
+from ..spans import _STATUSES, Span, Status, blank_span, now_ms
 from .base import StoreBusyError, StoreError, TraceSummary, summarize
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
@@ -438,12 +438,13 @@ class SQLiteStore:
                 break
         return list(ids)
 
-    def iter_since(self, since_ms: int, batch_size: int = 5000) -> Iterator[list[Span]]:
+    def iter_since(self, since_ms: int, batch_size: int = 5000, *, metrics_only: bool = False) -> Iterator[list[Span]]:
+        columns, make = (_METRIC_COLUMNS, _metrics_from_row) if metrics_only else (_COLUMNS, _from_row)
         db = self._connect()  # its own snapshot, so a long rebuild does not hold the reader
         try:
-            cursor = db.execute(f"SELECT {_COLUMNS} FROM spans WHERE ended_at >= ? ORDER BY ended_at", (since_ms,))
+            cursor = db.execute(f"SELECT {columns} FROM spans WHERE ended_at >= ? ORDER BY ended_at", (since_ms,))
             while rows := cursor.fetchmany(batch_size):
-                yield [_from_row(r) for r in rows]
+                yield [make(r) for r in rows]
         finally:
             db.close()
 
@@ -538,6 +539,24 @@ def _to_row(s: Span) -> tuple[Any, ...]:
         None if s.attributes is None else _attr_encoder.encode(s.attributes).decode(),
         s.cost_source,
     )
+
+
+# What the windows and the Prometheus counters read of a span (see SpanStore.iter_since)
+_METRIC_COLUMNS = (
+    "name, model, provider, prompt_tokens, comp_tokens, cost_usd, latency_ms, status, ended_at, "
+    "cached_tokens, reasoning_tokens, cache_write_tokens"
+)
+
+
+def _metrics_from_row(r: tuple[Any, ...]) -> Span:
+    """A span of :data:`_METRIC_COLUMNS`, the rest unset; the stored values passed the checks of
+    ``Span(...)`` when they were written."""
+    span = blank_span()
+    span.name, span.model, span.provider, span.prompt_tokens, span.comp_tokens = r[0], r[1], r[2], r[3], r[4]
+    span.cost = None if r[5] is None else Decimal(r[5])
+    span.latency_ms, span.status, span.ended_at = r[6], _STATUSES[r[7]], r[8]
+    span.cached_tokens, span.reasoning_tokens, span.cache_write_tokens = r[9], r[10], r[11]
+    return span
 
 
 def _from_row(r: tuple[Any, ...]) -> Span:
