@@ -459,8 +459,10 @@ def _batch_file(file_id: str) -> bytes:
     """A Batch API job's files: ``batch-output``, its results (a chat completion, a request
     refused, a response, an embedding, a text completion, a request expired); ``batch-damaged``,
     the same with a line that is not JSON after the first; ``batch-output-{n}``, n chat
-    completions; ``batch-input``, its requests."""
+    completions; ``batch-input``, its requests; ``notes.txt``, not JSON lines."""
     asked = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    if file_id == "notes.txt":
+        return b"{plain text that starts like JSON\nand goes on\n"
     if file_id == "batch-input":
         return _jsonl([{"custom_id": "first", "method": "POST", "url": "/v1/chat/completions", "body": asked}])
     refused = {"error": {"message": "fake bad request", "type": "invalid_request_error"}}

@@ -88,6 +88,7 @@ def test_the_file_is_read_on_a_thread_of_its_own_and_flush_waits_for_it(server: 
 def test_files_that_hold_no_batch_results_are_left_alone(client: openai.OpenAI, traced: Any) -> None:
     tracer, spans = traced
     assert client.files.content("batch-input").content == _batch_file("batch-input")  # a batch's requests
+    assert client.files.content("notes.txt").content == _batch_file("notes.txt")  # not JSON lines
     assert tracer.flush(10)
     assert spans == [] and tracer.stats()["dropped"] == {}
 

@@ -371,8 +371,7 @@ def _downloaded(settings: Settings, provider: str, content: Any, args: Any, kwar
         end = data.find(b"\n", 0, _FIRST_LINE_MAX)
         if data[:1] != b"{" or (end < 0 and len(data) > _FIRST_LINE_MAX):
             return content  # not JSON lines: nothing more of it is read here
-        first = msgspec.json.decode(data if end < 0 else data[:end])
-        if not isinstance(first, dict) or "custom_id" not in first or "response" not in first:
+        if not _is_result(data if end < 0 else data[:end]):
             return content  # not a batch's results (its input, say)
         file_id = args[0] if args else kwargs.get("file_id")
         if first_time(settings.tracer, f"batch results:{file_id}"):
@@ -380,6 +379,15 @@ def _downloaded(settings: Settings, provider: str, content: Any, args: Any, kwar
     except Exception as exc:
         note_failure(settings.tracer, exc)
     return content
+
+
+def _is_result(line: bytes) -> bool:
+    """Whether ``line`` is one of a batch's results."""
+    try:
+        result = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(result, dict) and "custom_id" in result and "response" in result
 
 
 def _read_results(settings: Settings, provider: str, data: bytes) -> None:
