@@ -444,9 +444,10 @@ class Tracer:
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every span recorded so far is delivered; False if ``timeout`` ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for hook in _flush_hooks:
-            hook()
-        return self._deliver(timeout)
+            hook(_left(deadline))
+        return self._deliver(_left(deadline))
 
     def _deliver(self, timeout: float | None) -> bool:
         """Wait until what the pipeline and the transports hold is delivered (``flush`` without
@@ -455,8 +456,7 @@ class Tracer:
         done = True
         parts: list[_Pipeline | Transport] = [self._pipeline, *self._transports]  # the pipeline feeds them
         for part in parts:
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            done = part.flush(remaining) and done
+            done = part.flush(_left(deadline)) and done
         return done
 
     def close(self, timeout: float | None = 5.0) -> bool:
@@ -591,9 +591,15 @@ class _Ticker:
 
 
 _live: set[Tracer] = set()  # open tracers, closed at exit even if the app dropped its reference
-# Run first by every flush: the integrations record there the spans of streams dropped unread,
-# which wait for a context where recording is safe (see ``integrations._calls``)
-_flush_hooks: list[Callable[[], None]] = []
+# Run first by every flush, given the seconds it has left (None: no limit): the integrations
+# record there the spans of streams dropped unread, which wait for a context where recording is
+# safe, and wait for the files of results they are reading (see ``integrations._calls``)
+_flush_hooks: list[Callable[[float | None], None]] = []
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (a ``time.monotonic()`` time), never negative."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
 
 def _register_exit(tracer: Tracer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ import openai
 from tests.fakes.providers import REPLY, ProviderServer, _batch_file
 from tokentrace import FileTransport, Span, Status, Tracer
 from tokentrace.testing import InMemoryTransport, capture_spans
+from tokentrace.transports.base import BatchingTransport
 
 # name, model, prompt, completion and cached tokens, cost: per Mtok at gpt-4o's batch rates, 200
 # x $1.25 + 800 cached x $1.25 + 100 out x $5 ($0.0025 at the standard rates); o4-mini's, 1000 x
@@ -128,3 +130,27 @@ def test_a_large_file_fills_no_queue(server: ProviderServer, tmp_path: Path) -> 
     written = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(written) == 1500 and len({line["span_id"] for line in written}) == 1500
     assert {line["cost_usd"] for line in written} == {0.00175}
+
+
+def test_a_flush_keeps_to_its_timeout_while_a_file_waits_for_a_stalled_transport(server: ProviderServer) -> None:
+    class Stalled(BatchingTransport):
+        def __init__(self) -> None:
+            super().__init__("tokentrace.stalled", max_queue=100_000)
+            self.release = threading.Event()
+
+        def export(self, batch: list[Span]) -> None:
+            self.release.wait(30)
+            self.counters.written += len(batch)
+
+    transport = Stalled()
+    with (
+        Tracer(transport=transport) as tracer,
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw,
+    ):
+        tracer.instrument(raw).files.content("batch-output-600")  # the reader waits for its first 500
+        started = time.monotonic()
+        assert tracer.flush(0.5) is False  # not done, and said so
+        assert time.monotonic() - started < 10  # rather than waiting for the reader's own limit
+        transport.release.set()
+        assert tracer.flush(30)
+        assert tracer.stats()["written"] == 600

@@ -171,8 +171,10 @@ def read_later(tracer: Tracer, read: Callable[[], None]) -> None:
         run()
 
 
-def wait_for_readers() -> None:
-    """Return once the files handed to :func:`read_later` are read (a flush hook)."""
+def wait_for_readers(timeout: float | None = None) -> None:
+    """Return once the files handed to :func:`read_later` are read, or ``timeout`` seconds
+    passed (a flush hook)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     current = threading.current_thread()
     while True:
         with _readers_lock:
@@ -180,7 +182,9 @@ def wait_for_readers() -> None:
         if not reading:
             return
         for thread in reading:
-            thread.join()
+            thread.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+        if deadline is not None and time.monotonic() >= deadline:
+            return
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:
@@ -536,7 +540,8 @@ def _after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
-_flush_hooks.extend((record_abandoned, wait_for_readers))  # so every flush, and the close at exit, records them first
+# so that every flush, and the close at exit, records them first
+_flush_hooks.extend((lambda timeout: record_abandoned(), wait_for_readers))
 
 
 # --- method wrappers ----------------------------------------------------------------------------

@@ -338,6 +338,7 @@ EMBEDDINGS = Operation(
 
 _FIRST_LINE_MAX = 4 << 20  # how far the caller's thread looks for the end of a file's first line
 _DELIVER_EVERY = 500  # results recorded before waiting for them to be delivered: a file of any size fills no queue
+_DELIVER_TIMEOUT_S = 30.0
 
 
 def _result_kinds() -> dict[str, tuple[Any, Operation]]:
@@ -391,11 +392,12 @@ def _is_result(line: bytes) -> bool:
 
 
 def _read_results(settings: Settings, provider: str, data: bytes) -> None:
+    delivering = True  # until a delivery times out (a collector down): then the queues bound what waits
     for number, line in enumerate(io.BytesIO(data), 1):  # the lines one at a time, the file not copied
         if line.strip():
             _record_result(settings, provider, line)
-        if number % _DELIVER_EVERY == 0:
-            settings.tracer._deliver(60)
+        if delivering and number % _DELIVER_EVERY == 0:
+            delivering = settings.tracer._deliver(_DELIVER_TIMEOUT_S)
 
 
 def _record_result(settings: Settings, provider: str, line: bytes) -> None:
