@@ -22,6 +22,7 @@ import json
 import re
 import struct
 import threading
+import time
 import urllib.parse
 import zlib
 from collections import deque
@@ -455,9 +456,13 @@ def _batch_results() -> list[dict[str, Any]]:
     ]
 
 
+_BATCH_RAN = int(time.time()) - 3600  # when the batch's requests ran: an hour before the tests
+
+
 def _batch_file(file_id: str) -> bytes:
-    """A Batch API job's files: ``batch-output``, its results (a chat completion, a request
-    refused, a response, an embedding, a text completion, a request expired); ``batch-damaged``,
+    """A Batch API job's files: ``batch-output``, its results (a chat completion and a response
+    that ran an hour ago, a request refused, an embedding, a text completion, a request expired;
+    the completions and the response dated, the response with its 42 s); ``batch-damaged``,
     the same with a line that is not JSON after the first; ``batch-output-{n}``, n chat
     completions; ``batch-input``, its requests; ``notes.txt``, not JSON lines."""
     asked = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
@@ -466,12 +471,20 @@ def _batch_file(file_id: str) -> bytes:
     if file_id == "batch-input":
         return _jsonl([{"custom_id": "first", "method": "POST", "url": "/v1/chat/completions", "body": asked}])
     refused = {"error": {"message": "fake bad request", "type": "invalid_request_error"}}
+    ran = _BATCH_RAN
     bodies = [
-        (200, _chat(asked, False)),
+        (200, {**_chat(asked, False), "created": ran}),
         (400, refused),
-        (200, _response({"model": "o4-mini"}, "completed", REPLY, RESPONSES_USAGE)),
+        (
+            200,
+            {
+                **_response({"model": "o4-mini"}, "completed", REPLY, RESPONSES_USAGE),
+                "created_at": ran,
+                "completed_at": ran + 42,
+            },
+        ),
         (200, _embeddings({"model": "text-embedding-3-small"}, False)),
-        (200, _completions({"model": "gpt-3.5-turbo-instruct"}, False)),
+        (200, {**_completions({"model": "gpt-3.5-turbo-instruct"}, False), "created": ran}),
     ]
     if file_id.startswith("batch-output-"):
         bodies = bodies[:1] * int(file_id.removeprefix("batch-output-"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import openai
 
-from tests.fakes.providers import REPLY, ProviderServer, _batch_file
+from tests.fakes.providers import _BATCH_RAN, REPLY, ProviderServer, _batch_file
 from tokentrace import FileTransport, Span, Status, Tracer
 from tokentrace.testing import InMemoryTransport, capture_spans
 from tokentrace.transports.base import BatchingTransport
@@ -50,7 +50,16 @@ def test_batch_results_are_priced_at_batch_rates_once_each(
     assert summary(spans) == RESULTS
     chat = spans[0]
     assert chat.attributes == {"gen_ai.operation.name": "chat", "tokentrace.batch": True}  # no model asked for
-    assert all(s.status is Status.OK and s.latency_ms is None and s.ttft_ms is None for s in spans)
+    assert all(s.status is Status.OK and s.ttft_ms is None for s in spans)
+    # dated when they ran: the completions' "created", the response's "created_at" and
+    # "completed_at" (and so its latency); an embedding says nothing of it, and is dated when read
+    chat, response, embedding, completion = spans
+    ran = _BATCH_RAN * 1000
+    for span in (chat, completion):
+        assert span.latency_ms is None and abs(span.started_at - ran) <= 1 and span.ended_at == span.started_at  # type: ignore[operator]
+    assert response.latency_ms == 42_000 and abs(response.started_at - ran) <= 1  # type: ignore[operator]
+    assert response.ended_at == response.started_at + 42_000  # type: ignore[operator]
+    assert embedding.latency_ms is None and embedding.started_at > ran + 3_000_000  # type: ignore[operator]
     assert all(s.provider == "openai" and s.trace_id != chat.trace_id for s in spans[1:])  # each a trace of its own
     # the same ids in any process that reads the file, so that a collector stores each once
     assert [s.span_id for s in spans] == [span_id(f"batch_req_{n}") for n in (1, 3, 4, 5)]

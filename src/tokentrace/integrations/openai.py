@@ -249,13 +249,20 @@ def _retrieved(settings: Settings, op: Operation, response: Any, args: Any, kwar
         if call is None:
             return response
         call.response_id = response.id
-        now, wall = clock(), time.time()  # the clock of the call is moved back to when it ran
-        call.t0 = now - max(wall - response.created_at, 0)
-        completed = getattr(response, "completed_at", None)
-        call.complete(response, None if completed is None else call.t0 + max(completed - response.created_at, 0))
+        call.complete(response, _ran(call, response.created_at, getattr(response, "completed_at", None)))
     except Exception as exc:
         note_failure(settings.tracer, exc)
     return response
+
+
+def _ran(call: Call, created: Any, completed: Any) -> float | None:
+    """Move ``call``'s clock back to when its request ran, ``created`` (unix seconds; left as it
+    is when that is not a number); the clock time it completed, ``completed``, or None when that
+    is not known."""
+    if type(created) not in (int, float):
+        return None
+    call.t0 = clock() - max(time.time() - created, 0)
+    return None if type(completed) not in (int, float) else call.t0 + max(completed - created, 0)
 
 
 def _responses_read(call: Call, response: Any) -> None:
@@ -332,9 +339,10 @@ EMBEDDINGS = Operation(
 # the caller downloads with ``files.content(output_file_id)``. The first time a traced client
 # downloads such a file (told by its first line), a ``tokentrace.results`` thread reads it (see
 # ``_calls.read_later``): each request that succeeded becomes a span of its own, at the batch
-# rates, without a latency, its span id derived from the request's id in the batch, so that a
-# collector keeps one span when several processes read the file. Requests that failed or expired
-# are not billed, and not recorded.
+# rates, dated when it ran (its ``created``), with a latency where the result says when it
+# completed (a response's ``completed_at``), its span id derived from the request's id in the
+# batch, so that a collector keeps one span when several processes read the file. Requests that
+# failed or expired are not billed, and not recorded.
 
 _FIRST_LINE_MAX = 4 << 20  # how far the caller's thread looks for the end of a file's first line
 _DELIVER_EVERY = 500  # results recorded before waiting for them to be delivered: a file of any size fills no queue
@@ -419,8 +427,10 @@ def _record_result(settings: Settings, provider: str, line: bytes) -> None:
         call = begin(Call, settings, _batched(for_provider(op, provider)), {})  # as in _retrieved
         if call is None:
             return
-        call.response_id, call.timed = str(result.get("id") or result.get("custom_id")), False
-        call.complete(parsed)
+        call.response_id = str(result.get("id") or result.get("custom_id"))
+        ended = _ran(call, body.get("created_at", body.get("created")), body.get("completed_at"))
+        call.timed = ended is not None  # a latency only where the result says when it completed
+        call.complete(parsed, call.t0 if ended is None else ended)
     except Exception as exc:
         note_failure(settings.tracer, exc)
 
