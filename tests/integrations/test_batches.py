@@ -10,12 +10,15 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import openai
+import pytest
 
 from tests.fakes.providers import _BATCH_RAN, REPLY, ProviderServer, _batch_file
 from tokentrace import FileTransport, Span, Status, Tracer
+from tokentrace.integrations import _calls
 from tokentrace.testing import InMemoryTransport, capture_spans
 from tokentrace.transports.base import BatchingTransport
 
@@ -163,3 +166,16 @@ def test_a_flush_keeps_to_its_timeout_while_a_file_waits_for_a_stalled_transport
         transport.release.set()
         assert tracer.flush(30)
         assert tracer.stats()["written"] == 600
+
+
+def test_with_no_thread_to_be_had_the_file_is_read_at_once(
+    client: openai.OpenAI, traced: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Refused(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    # the integration's threads only: the fake provider's keep theirs
+    monkeypatch.setattr(_calls, "threading", SimpleNamespace(Thread=Refused, current_thread=threading.current_thread))
+    client.files.content("batch-output")
+    assert summary(traced[1]) == RESULTS  # read before the download returned
