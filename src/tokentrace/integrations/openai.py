@@ -400,6 +400,8 @@ def _is_result(line: bytes) -> bool:
 
 
 def _read_results(settings: Settings, provider: str, data: bytes) -> None:
+    """Record the results in ``data``, a line at a time, waiting for their delivery every
+    :data:`_DELIVER_EVERY` (on a ``tokentrace.results`` thread)."""
     delivering = True  # until a delivery times out (a collector down): then the queues bound what waits
     for number, line in enumerate(io.BytesIO(data), 1):  # the lines one at a time, the file not copied
         if line.strip():
