@@ -6,6 +6,7 @@ import asyncio
 import gc
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -311,6 +312,8 @@ def test_message_batch_results_are_priced_at_batch_rates_once_each(
     assert span.cost == Decimal("0.003")  # half of 1000 x $3 + 200 x $15 per Mtok
     assert span.attributes == {"gen_ai.operation.name": "messages", "tokentrace.batch": True}  # no model asked for
     assert span.latency_ms is None and span.status is Status.OK
+    ended = datetime(2026, 11, 28, 10, 20, tzinfo=timezone.utc).timestamp() * 1000  # the batch's ended_at
+    assert abs(span.started_at - ended) <= 1 and span.ended_at == span.started_at  # type: ignore[operator]
     assert span.span_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "tokentrace:anthropic:msgbatch_fake:first"))
     assert [r.path for r in server.requests] == [
         "/v1/messages/batches/msgbatch_fake",
@@ -327,6 +330,8 @@ def test_message_batch_results_read_by_an_async_client(server: ProviderServer, t
     assert asyncio.run(main()) == ["first", "second"]
     [span] = traced[1]
     assert (span.model, span.cost, span.latency_ms) == ("claude-sonnet-4-5", Decimal("0.003"), None)
+    ended = datetime(2026, 11, 28, 10, 20, tzinfo=timezone.utc).timestamp() * 1000
+    assert abs(span.started_at - ended) <= 1  # type: ignore[operator]
 
 
 def test_message_batch_results_keep_their_text_only_when_content_is_captured(server: ProviderServer) -> None:

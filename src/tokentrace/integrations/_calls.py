@@ -53,6 +53,7 @@ __all__ = [
     "ensure_reaper",
     "error_text",
     "note_failure",
+    "ran",
     "read_later",
     "record_abandoned",
     "traced_async",
@@ -185,6 +186,16 @@ def wait_for_readers(timeout: float | None = None) -> None:
             thread.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
         if deadline is not None and time.monotonic() >= deadline:
             return
+
+
+def ran(call: Call, started: Any, ended: Any) -> float | None:
+    """Move the clock of ``call``, a result read after it ran, back to when it started
+    (``started``, unix seconds; left as it is when that is not a number); the clock time it
+    ended (``ended``), or None when that is not known."""
+    if type(started) not in (int, float):
+        return None
+    call.t0 = clock() - max(time.time() - started, 0)
+    return None if type(ended) not in (int, float) else call.t0 + max(ended - started, 0)
 
 
 def note_failure(tracer: Tracer, exc: BaseException) -> None:

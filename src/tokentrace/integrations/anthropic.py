@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import json
 import operator
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -44,6 +45,7 @@ from ._calls import (
     first_time,
     for_provider,
     note_failure,
+    ran,
     traced_async,
     traced_sync,
 )
@@ -220,9 +222,28 @@ class _AsyncStreamManager(AsyncStandIn):
 # --- message batches -----------------------------------------------------------------------------
 # A batch's requests run later, billed at the batch rates: each succeeded result, as the caller
 # reads ``messages.batches.results(id)``, is recorded once (per tracer, the latest 10,000
-# remembered) as a span of its own with its usage and cost and no latency (its own is not known);
-# its span id derives from the batch and custom ids, so a collector keeps one span when several
-# processes read the results. Errored, canceled and expired requests are not billed, nor recorded.
+# remembered) as a span of its own with its usage and cost and no latency (its own is not known),
+# dated when the batch ended (its ``ended_at``, as ``results()`` retrieves the batch first; when
+# read, with SDKs that do not); its span id derives from the batch and custom ids, so a collector
+# keeps one span when several processes read the results. Errored, canceled and expired requests
+# are not billed, nor recorded.
+
+_MAX_ENDED = 1000
+_ended: dict[str, float] = {}  # batch id -> when it ended (unix seconds), the latest 1,000 retrieved
+_ended_lock = threading.Lock()
+
+
+def _retrieved(settings: Settings, batch: Any, args: Any, kwargs: Any) -> Any:
+    """``batch``, a retrieved message batch, when it ended kept for its results; never raises."""
+    try:
+        if batch.ended_at is not None:
+            with _ended_lock:
+                _ended[batch.id] = batch.ended_at.timestamp()
+                if len(_ended) > _MAX_ENDED:
+                    del _ended[next(iter(_ended))]
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
+    return batch
 
 
 def _record_result(settings: Settings, op: Operation, batch_id: str, item: Any) -> None:
@@ -238,7 +259,8 @@ def _record_result(settings: Settings, op: Operation, batch_id: str, item: Any) 
         if call.texts is not None:  # content is captured: the reply's text
             op.read(call, message)
         call.model, call.usage = message.model, normalize_usage(message.usage)  # its service tier says batch
-        call.finish()
+        ended = _ended.get(batch_id)
+        call.finish(ended=ran(call, ended, ended))
     except Exception as exc:
         note_failure(settings.tracer, exc)
 
@@ -282,6 +304,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     traced = functools.partial(wrap, settings, op)
     helper = returning(lambda inner, kwargs: manager(inner, settings, op, kwargs))
     batch_results = then(functools.partial(_watch_results, settings, op), awaited=is_async)
+    batch_retrieved = then(functools.partial(_retrieved, settings), awaited=is_async)
     patches = []
     for messages in (client.messages, getattr(getattr(client, "beta", None), "messages", None)):
         for name, make in (("create", traced), ("parse", traced), ("stream", helper)):
@@ -290,4 +313,6 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         batches = getattr(messages, "batches", None)
         if callable(getattr(batches, "results", None)):
             patches.append(replace(batches, "results", batch_results))
+        if callable(getattr(batches, "retrieve", None)):  # which results() calls first, in recent SDKs
+            patches.append(replace(batches, "retrieve", batch_retrieved))
     return patches

@@ -29,7 +29,6 @@ import dataclasses
 import functools
 import io
 import operator
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,10 +47,10 @@ from ._calls import (
     Settings,
     StreamCall,
     begin,
-    clock,
     first_time,
     for_provider,
     note_failure,
+    ran,
     read_later,
     traced_async,
     traced_sync,
@@ -249,20 +248,10 @@ def _retrieved(settings: Settings, op: Operation, response: Any, args: Any, kwar
         if call is None:
             return response
         call.response_id = response.id
-        call.complete(response, _ran(call, response.created_at, getattr(response, "completed_at", None)))
+        call.complete(response, ran(call, response.created_at, getattr(response, "completed_at", None)))
     except Exception as exc:
         note_failure(settings.tracer, exc)
     return response
-
-
-def _ran(call: Call, created: Any, completed: Any) -> float | None:
-    """Move ``call``'s clock back to when its request ran, ``created`` (unix seconds; left as it
-    is when that is not a number); the clock time it completed, ``completed``, or None when that
-    is not known."""
-    if type(created) not in (int, float):
-        return None
-    call.t0 = clock() - max(time.time() - created, 0)
-    return None if type(completed) not in (int, float) else call.t0 + max(completed - created, 0)
 
 
 def _responses_read(call: Call, response: Any) -> None:
@@ -430,7 +419,7 @@ def _record_result(settings: Settings, provider: str, line: bytes) -> None:
         if call is None:
             return
         call.response_id = str(result.get("id") or result.get("custom_id"))
-        ended = _ran(call, body.get("created_at", body.get("created")), body.get("completed_at"))
+        ended = ran(call, body.get("created_at", body.get("created")), body.get("completed_at"))
         call.timed = ended is not None  # a latency only where the result says when it completed
         call.complete(parsed, call.t0 if ended is None else ended)
     except Exception as exc:
