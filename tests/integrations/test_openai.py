@@ -721,6 +721,10 @@ def test_unsupported_objects_are_refused_naming_the_supported_clients(client: op
         with pytest.raises(TypeError, match=rf"{supported}.*, got {type(thing).__qualname__}$"):
             instrument(traced[0], thing)
     assert not any(name.startswith("_tokentrace") for name in vars(completions))  # nothing set on it
+    with pytest.raises(TypeError, match=r"or the openai module, got the class openai\.OpenAI itself: instrument a"):
+        instrument(traced[0], openai.OpenAI)
+    with pytest.raises(TypeError, match=r", got the module anthropic$"):
+        instrument(traced[0], anthropic)
     with pytest.raises(ValueError, match="max_content_chars"):
         instrument(traced[0], object(), max_content_chars=-1)
 

@@ -44,7 +44,7 @@ _STATE = "_tokentrace_instrumentation"
 _PACKAGES = ("openai", "anthropic")  # the SDKs with an integration module of the same name
 _SUPPORTED = (
     "openai.OpenAI, openai.AsyncOpenAI, anthropic.Anthropic, anthropic.AsyncAnthropic, or anthropic's "
-    "Vertex AI / Bedrock"
+    "Vertex AI / Bedrock client, or the openai module"
 )
 _VIEWS = ("with_raw_response", "with_streaming_response")  # cached by the SDKs; see _forget_views
 
@@ -92,7 +92,7 @@ def instrument(tracer: Tracer, client: C, *, capture_content: bool = False, max_
     settings = Settings(tracer, bool(capture_content), max_content_chars)
     patches = integration.patch(client, settings) if integration is not None else None
     if patches is None:
-        raise TypeError(f"tokentrace can instrument an {_SUPPORTED} client, got {type(client).__qualname__}")
+        raise TypeError(f"tokentrace can instrument an {_SUPPORTED}, got {_named(client)}")
     patches += _trace_copies(client, settings)
     setattr(client, _STATE, _Instrumentation(patches))
     _forget_views(client)
@@ -127,6 +127,16 @@ def _forget_views(holder: Any, depth: int = 2) -> None:
     if depth:
         for value in list(attributes.values()):
             _forget_views(value, depth - 1)
+
+
+def _named(thing: Any) -> str:
+    """What ``thing`` is, for an error: a class given in place of a client is named as such."""
+    if isinstance(thing, type):
+        package = thing.__module__.partition(".")[0]  # openai.OpenAI, as it is imported, not openai._client.OpenAI
+        return f"the class {package}.{thing.__qualname__} itself: instrument a client made from it"
+    if isinstance(thing, ModuleType):
+        return f"the module {thing.__name__}"
+    return type(thing).__qualname__
 
 
 def _is_openai_module(client: Any) -> bool:
