@@ -20,6 +20,7 @@ tokens (``output_tokens_details.thinking_tokens``) become ``reasoning_tokens``.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import json
 import operator
@@ -236,9 +237,10 @@ _ended_lock = threading.Lock()
 def _retrieved(settings: Settings, batch: Any, args: Any, kwargs: Any) -> Any:
     """``batch``, a retrieved message batch, when it ended kept for its results; never raises."""
     try:
-        if batch.ended_at is not None:
+        ended = getattr(batch, "ended_at", None)  # none on a raw response (with_raw_response), nor before the end
+        if isinstance(ended, datetime.datetime):
             with _ended_lock:
-                _ended[batch.id] = batch.ended_at.timestamp()
+                _ended[batch.id] = ended.timestamp()
                 if len(_ended) > _MAX_ENDED:
                     del _ended[next(iter(_ended))]
     except Exception as exc:
