@@ -107,6 +107,17 @@ def test_files_that_hold_no_batch_results_are_left_alone(client: openai.OpenAI, 
     assert spans == [] and tracer.stats()["dropped"] == {}
 
 
+def test_a_raw_download_is_read_too_and_a_streamed_one_left_to_the_caller(client: openai.OpenAI, traced: Any) -> None:
+    tracer, spans = traced
+    with client.files.with_streaming_response.content("batch-output") as streamed:
+        assert streamed.read() == _batch_file("batch-output")  # the body is the caller's to read
+    assert tracer.flush(10)
+    assert spans == [] and tracer.stats()["dropped"] == {}
+    assert client.files.with_raw_response.content("batch-output").content == _batch_file("batch-output")
+    assert tracer.flush(10)
+    assert summary(spans) == RESULTS
+
+
 def test_a_line_that_cannot_be_read_is_counted_and_the_rest_recorded(client: openai.OpenAI, traced: Any) -> None:
     tracer, spans = traced
     client.files.content("batch-damaged")

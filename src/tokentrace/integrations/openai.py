@@ -365,7 +365,9 @@ def _downloaded(settings: Settings, provider: str, content: Any, args: Any, kwar
     """``content``, a downloaded file, handed to a reader first when it holds a batch's results
     and is seen for the first time; never raises."""
     try:
-        data = content.content  # the SDK downloads the file whole
+        data = getattr(content, "content", None)  # the SDK downloads the file whole
+        if not isinstance(data, bytes):
+            return content  # a body left for the caller to stream (with_streaming_response)
         end = data.find(b"\n", 0, _FIRST_LINE_MAX)
         if data[:1] != b"{" or (end < 0 and len(data) > _FIRST_LINE_MAX):
             return content  # not JSON lines: nothing more of it is read here
