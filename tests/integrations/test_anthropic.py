@@ -320,7 +320,11 @@ def test_message_batch_results_are_priced_at_batch_rates_once_each(
         "/v1/messages/batches/msgbatch_fake/results",
     ] * 2
     assert client.messages.batches.with_raw_response.retrieve("msgbatch_fake").parse().id == "msgbatch_fake"
-    assert traced[0].stats()["dropped"] == {}  # a raw batch, which has no end to read, is no failure
+    client.messages.batches.with_raw_response.results("msgbatch_fake")
+    with client.messages.batches.with_streaming_response.results("msgbatch_fake") as streamed:
+        streamed.read()
+    assert len(traced[1]) == 1  # results read raw are the caller's: not recorded, and no failure either
+    assert traced[0].stats()["dropped"] == {}
 
 
 def test_message_batch_results_read_by_an_async_client(server: ProviderServer, traced: Any) -> None:

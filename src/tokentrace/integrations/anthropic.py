@@ -272,7 +272,9 @@ def _watch_results(settings: Settings, op: Operation, decoder: Any, args: Any, k
     batch_id = str(args[0] if args else kwargs.get("message_batch_id"))
     record = functools.partial(_record_result, settings, op, batch_id)
     try:
-        inner = decoder._iterator  # the SDK's, made now
+        inner = getattr(decoder, "_iterator", None)  # the SDK's, made now
+        if inner is None:  # a response whose body is the caller's (with_raw_response, with_streaming_response)
+            return decoder
         recording = _recording_async if hasattr(inner, "__anext__") else _recording
         decoder.__dict__["_iterator"] = recording(inner, record)
     except Exception as exc:
