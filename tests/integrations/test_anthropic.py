@@ -320,9 +320,10 @@ def test_message_batch_results_are_priced_at_batch_rates_once_each(
         "/v1/messages/batches/msgbatch_fake/results",
     ] * 2
     assert client.messages.batches.with_raw_response.retrieve("msgbatch_fake").parse().id == "msgbatch_fake"
-    client.messages.batches.with_raw_response.results("msgbatch_fake")
+    raw = client.messages.batches.with_raw_response.results("msgbatch_fake")
     with client.messages.batches.with_streaming_response.results("msgbatch_fake") as streamed:
         streamed.read()
+    assert "_iterator" not in vars(raw) and "_iterator" not in vars(streamed)  # left as the SDK made them
     assert len(traced[1]) == 1  # results read raw are the caller's: not recorded, and no failure either
     assert traced[0].stats()["dropped"] == {}
 
