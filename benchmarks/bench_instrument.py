@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
+import json
 import multiprocessing
 import os
 import random
@@ -51,7 +52,7 @@ import anthropic
 import openai
 
 import tokentrace
-from _util import row
+from _util import per_call_us, row
 from tests.fakes.providers import ProviderServer
 from tokentrace.integrations import _calls, _streams
 from tokentrace.integrations import anthropic as anthropic_integration
@@ -520,6 +521,21 @@ def _alone(
     return caller, total
 
 
+def captured_prompt() -> list[tuple[str, float, float]]:
+    """µs on the caller's thread to read a request's content with ``capture_content=True`` (its
+    first 2,000 characters of JSON), for a long document and an image sent inline, against
+    making the whole request JSON and cutting that (as a first version did)."""
+    document = [{"role": "system", "content": "x" * 1_000_000}, {"role": "user", "content": "Summarize."}]
+    inline = "data:image/png;base64," + "A" * 5_000_000
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": inline}}]}]
+    rows = []
+    for label, request in (("a 1 MB document", document), ("a 5 MB image sent inline", image)):
+        cut = per_call_us(lambda request=request: _calls._content(request, 2000), 200)
+        whole = per_call_us(lambda request=request: json.dumps(request, default=str, ensure_ascii=False)[:2000], 20)
+        rows.append((label, cut, whole))
+    return rows
+
+
 def gc_pressure(url: str, tracer: tokentrace.Tracer) -> list[tuple[str, GC, GC]]:
     """Garbage collections, plain and traced: what waits in the tracer's queue must not keep
     objects the collector tracks alive, or it makes collections more frequent."""
@@ -607,6 +623,9 @@ def main() -> None:
     print("the plain call's median wall time, and what tracing adds")
     for label, plain, added in cold:
         print(row(label, f"{plain:.2f} µs {added:+6.2f}", f"target <= {TARGET_US:.0f} µs"))
+    print("capture_content: reading a request's content on the caller's thread / making its whole JSON")
+    for label, cut, whole in captured_prompt():
+        print(row(f"a request holding {label}", f"{cut:.1f} / {whole:.0f} µs"))
     print("garbage collections per 1000 calls (of which full), and µs per call spent in them: plain / traced")
     for label, plain, traced in collected:
         made = f"{plain.collections:.1f} ({plain.full}) / {traced.collections:.1f} ({traced.full})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,14 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fakes.otlp import OTLPReceiver
 from tests.fakes.providers import CANARY, REPLY, ProviderServer
 from tokentrace import FileTransport, OTLPTransport, Span, StdoutTransport, Tracer
 from tokentrace.integrations import instrument
+from tokentrace.integrations._calls import _content
 from tokentrace.testing import InMemoryTransport
 
 PROMPT = f"Repeat after me: {CANARY}"
@@ -142,3 +146,29 @@ def test_messages_given_as_a_generator_are_left_to_the_sdk(server: ProviderServe
     assert server.requests[0].body["messages"] == MESSAGES
     [span] = memory.spans
     assert "gen_ai.prompt" not in (span.attributes or {}) and (span.attributes or {})["gen_ai.completion"] == REPLY
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+_REQUESTS = st.lists(_JSON, max_size=4) | st.dictionaries(st.text(max_size=8), _JSON, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_REQUESTS, limit=st.integers(0, 24))
+def test_captured_request_content_is_the_start_of_its_whole_json(value: Any, limit: int) -> None:
+    # the long strings in a request (a document, an image sent inline) are cut before it is made
+    # JSON: what is kept is the same, character for character
+    assert _content(value, limit) == json.dumps(value, default=str, ensure_ascii=False)[:limit]
+
+
+def test_a_long_request_is_cut_before_it_is_made_json() -> None:
+    image = "data:image/png;base64," + "A" * 5_000_000
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}, {"type": "text"}]}]
+    kept = _content(messages, 2000)
+    assert kept == json.dumps(messages, ensure_ascii=False)[:2000] and len(kept) == 2000
+    assert _content(("a" * 10, "b"), 5) == '["aaa'  # tuples as JSON lists, as before

@@ -484,15 +484,27 @@ def _join(tracer: Tracer, current: tuple[Trace, str | None], name: str) -> tuple
 
 
 def _content(value: Any, limit: int) -> str | None:
-    """Request content as text: strings as they are, lists and dicts as JSON; other iterables are
-    skipped, since reading them (a generator of messages) would take them from the SDK."""
+    """Request content as text, its first ``limit`` characters: strings as they are, lists and
+    dicts as JSON; other iterables are skipped, since reading them (a generator of messages)
+    would take them from the SDK."""
     if isinstance(value, str):
-        text = value
-    elif isinstance(value, (list, tuple, dict)):
-        text = json.dumps(value, default=str, ensure_ascii=False)
-    else:
-        return None
-    return text[:limit]
+        return value[:limit]
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(_cut(value, limit), default=str, ensure_ascii=False)[:limit]
+    return None
+
+
+def _cut(value: Any, limit: int) -> Any:
+    """``value`` with every string in it cut to ``limit`` characters. Its JSON begins as the
+    whole value's does for at least ``limit`` characters (a string cut there has taken that many
+    already), and costs the caller's thread no more for a long document or an image sent inline."""
+    if isinstance(value, str):
+        return value[:limit]
+    if isinstance(value, dict):
+        return {key: _cut(item, limit) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cut(item, limit) for item in value]
+    return value
 
 
 def _record(tracer: Tracer, trace: Trace | None, span: Span, own_trace: bool) -> None:
