@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
-import json
 import operator
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -42,6 +41,7 @@ from ._calls import (
     Operation,
     Settings,
     StreamCall,
+    _content,
     begin,
     first_time,
     for_provider,
@@ -122,7 +122,7 @@ def _read(call: Call, message: Any) -> None:
             if block.type == "text":
                 call.add_text(block.text)
             elif block.type == "tool_use":
-                call.add_tool_call(block.name, json.dumps(block.input, ensure_ascii=False, default=str))
+                call.add_tool_call(block.name, _content(block.input, call.text_room))
 
 
 def _observe(call: StreamCall, event: Any) -> bool:
