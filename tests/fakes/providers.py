@@ -356,7 +356,7 @@ def _response(
     content = [{"type": "output_text", "text": text, "annotations": []}]
     output = [{"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content}]
     if called is not None:
-        output = [_function_call(called, json.dumps(called[1]), status)]
+        output = [_function_call(body, called, _call_input(body, called), status)]
     return {
         "id": "resp_fake",
         "object": "response",
@@ -376,15 +376,32 @@ def _response(
     }
 
 
-def _function_call(called: tuple[str, dict[str, Any]], arguments: str, status: str) -> dict[str, Any]:
-    return {
-        "type": "function_call",
-        "id": "fc_fake",
-        "call_id": "call_fake",
-        "name": called[0],
-        "arguments": arguments,
-        "status": status,
-    }
+# A Responses tool's type -> the type of the output item that calls it, the field holding what it
+# is called with, and the events that stream that (``.delta``, ``.done``)
+_CALL_ITEMS = {
+    "function": ("function_call", "arguments", "response.function_call_arguments"),
+    "custom": ("custom_tool_call", "input", "response.custom_tool_call_input"),
+    "mcp": ("mcp_call", "arguments", "response.mcp_call_arguments"),
+}
+
+
+def _call_kind(body: dict[str, Any]) -> tuple[str, str, str]:
+    return _CALL_ITEMS[(body.get("tools") or [{}])[0].get("type", "function")]
+
+
+def _call_input(body: dict[str, Any], called: tuple[str, dict[str, Any]]) -> str:
+    """What the first tool is called with: free text for a custom tool (the canary), else JSON."""
+    return CANARY if _call_kind(body)[0] == "custom_tool_call" else json.dumps(called[1])
+
+
+def _function_call(body: dict[str, Any], called: tuple[str, dict[str, Any]], given: str, status: str) -> dict[str, Any]:
+    """The output item calling the first tool (a function, a custom tool, an MCP server's tool)."""
+    item_type, field, _ = _call_kind(body)
+    item = {"type": item_type, "id": "fc_fake", "call_id": "call_fake", "name": called[0], field: given}
+    item["status"] = status
+    if item_type == "mcp_call":
+        item.update(server_label="fake", output=None, error=None)
+    return item
 
 
 def _responses(body: dict[str, Any], broken: bool) -> Any:
@@ -539,23 +556,22 @@ def _failed_response(body: dict[str, Any]) -> Any:
 
 
 def _function_call_events(body: dict[str, Any], called: tuple[str, dict[str, Any]]) -> list[bytes]:
-    """A streamed function call: its item with the name, then its arguments in two pieces."""
-    arguments, head = json.dumps(called[1]), {"item_id": "fc_fake", "output_index": 0}
-    middle = len(arguments) // 2
+    """A streamed tool call: its item with the name, then what it is called with in two pieces."""
+    _, field, streamed = _call_kind(body)
+    given, head = _call_input(body, called), {"item_id": "fc_fake", "output_index": 0}
+    middle = len(given) // 2
+    added = _function_call(body, called, "", "in_progress")
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": _response(body, "in_progress", "", None)},
-        {"type": "response.output_item.added", "output_index": 0, "item": _function_call(called, "", "in_progress")},
+        {"type": "response.output_item.added", "output_index": 0, "item": added},
     ]
+    events += [{"type": f"{streamed}.delta", **head, "delta": piece} for piece in (given[:middle], given[middle:])]
     events += [
-        {"type": "response.function_call_arguments.delta", **head, "delta": piece}
-        for piece in (arguments[:middle], arguments[middle:])
-    ]
-    events += [
-        {"type": "response.function_call_arguments.done", **head, "arguments": arguments},
+        {"type": f"{streamed}.done", **head, field: given},
         {
             "type": "response.output_item.done",
             "output_index": 0,
-            "item": _function_call(called, arguments, "completed"),
+            "item": _function_call(body, called, given, "completed"),
         },
         {"type": "response.completed", "response": _response(body, "completed", "", RESPONSES_USAGE, called)},
     ]
@@ -638,14 +654,14 @@ def _first_tool(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     )
     if not tools or answered:
         return None
-    tool = tools[0].get("function") or tools[0]
+    tool = tools[0].get("function") or tools[0]  # an MCP server's (no name given) has one tool, "lookup"
     schema = tool.get("input_schema") or tool.get("parameters") or {}
     numeric = {"integer", "number"}
     arguments = {
         name: 1 if (schema.get("properties") or {}).get(name, {}).get("type") in numeric else CANARY
         for name in schema.get("required") or []
     }
-    return tool["name"], arguments
+    return tool.get("name") or "lookup", arguments
 
 
 def _messages(body: dict[str, Any], broken: bool) -> Any:

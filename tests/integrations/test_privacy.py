@@ -27,14 +27,19 @@ SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "require
 TOOLS: list[Any] = [{"type": "function", "function": {"name": "lookup", "parameters": SCHEMA}}]
 CLAUDE_TOOLS: list[Any] = [{"name": "lookup", "input_schema": SCHEMA}]
 RESPONSES_TOOLS: list[Any] = [{"type": "function", "name": "lookup", "parameters": SCHEMA}]
+CUSTOM_TOOLS: list[Any] = [{"type": "custom", "name": "lookup", "description": "Takes a city, as text."}]
+MCP_TOOLS: list[Any] = [{"type": "mcp", "server_label": "fake", "server_url": "https://mcp.example.com/sse"}]
 TOOL_CALL = f'[tool call: lookup] {{"city": "{CANARY}"}}'  # the fake calls the tool with the canary
+CUSTOM_CALL = f"[tool call: lookup] {CANARY}"  # a custom tool's input is text
+MCP_CALL = "[tool call: lookup] {}"  # the fake MCP server's tool takes no arguments
 
 
 def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -> None:
     """Chat (plain, streamed), responses (plain, streamed), embeddings, messages (plain, streamed),
     text completions (plain, streamed), beta responses, beta messages (plain, streamed), chat
     through ``with_streaming_response`` (plain, streamed), and chat, responses and messages
-    answered with a tool call (plain, streamed)."""
+    answered with a tool call (plain, streamed; responses calling a function, a custom tool and an
+    MCP server's tool)."""
     with (
         openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
         anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
@@ -62,8 +67,9 @@ def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -
             list(response.parse())
         oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, tools=TOOLS)
         list(oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, tools=TOOLS, stream=True))
-        oa.responses.create(model="o4-mini", input=PROMPT, tools=RESPONSES_TOOLS)
-        list(oa.responses.create(model="o4-mini", input=PROMPT, tools=RESPONSES_TOOLS, stream=True))
+        for tools in (RESPONSES_TOOLS, CUSTOM_TOOLS, MCP_TOOLS):
+            oa.responses.create(model="o4-mini", input=PROMPT, tools=tools)
+            list(oa.responses.create(model="o4-mini", input=PROMPT, tools=tools, stream=True))
         an.messages.create(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], tools=CLAUDE_TOOLS)
         with an.messages.stream(
             model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], tools=CLAUDE_TOOLS
@@ -89,7 +95,7 @@ def test_the_canary_appears_in_no_transport_output_by_default(
         every_kind_of_call(server, tracer)
         assert tracer.flush(10)
         tracer.close()
-    assert len(memory.spans) == 20 and all(s.status == "ok" for s in memory.spans)
+    assert len(memory.spans) == 24 and all(s.status == "ok" for s in memory.spans)
     outputs = {
         "stdout": stdout.getvalue(),
         "jsonl": jsonl.read_text(),
@@ -108,12 +114,13 @@ def test_capture_content_records_prompt_and_completion(server: ProviderServer) -
     every_kind_of_call(server, tracer, capture_content=True)
     tracer.close()
     spans: list[Span] = memory.spans
-    assert len(spans) == 20
+    assert len(spans) == 24
     for span in spans:
         attributes = span.attributes or {}
         assert CANARY in attributes["gen_ai.prompt"], span.name
     completions = [(s.attributes or {}).get("gen_ai.completion") for s in spans]
-    assert completions == [REPLY] * 4 + [None] + [REPLY] * 9 + [TOOL_CALL] * 6
+    tool_calls = [TOOL_CALL] * 4 + [CUSTOM_CALL] * 2 + [MCP_CALL] * 2 + [TOOL_CALL] * 2  # chat, responses, messages
+    assert completions == [REPLY] * 4 + [None] + [REPLY] * 9 + tool_calls
     assert "Be brief." in (spans[0].attributes or {})["gen_ai.prompt"]  # the system message too
     assert "Be brief." in (spans[2].attributes or {})["gen_ai.prompt"]  # responses instructions
     assert "Be brief." in (spans[5].attributes or {})["gen_ai.prompt"]  # anthropic system

@@ -69,6 +69,7 @@ _PASSING = frozenset(  # events past the first output that the span does not nee
         "response.refusal.delta",
         "response.function_call_arguments.delta",
         "response.custom_tool_call_input.delta",
+        "response.mcp_call_arguments.delta",
         "response.audio.delta",
         "response.audio.transcript.delta",
         "response.output_text.done",
@@ -76,6 +77,16 @@ _PASSING = frozenset(  # events past the first output that the span does not nee
         "response.content_part.done",
         "response.output_item.added",
         "response.output_item.done",
+    }
+)
+# The output items that call a tool (a function, a custom tool, an MCP server's tool), each with the
+# field holding what it is called with, and the events that stream that
+_TOOL_CALLS = {"function_call": "arguments", "custom_tool_call": "input", "mcp_call": "arguments"}
+_TOOL_INPUT_DELTAS = frozenset(
+    {
+        "response.function_call_arguments.delta",
+        "response.custom_tool_call_input.delta",
+        "response.mcp_call_arguments.delta",
     }
 )
 _RESPONSE_EVENTS = frozenset(
@@ -268,8 +279,9 @@ def _responses_read(call: Call, response: Any) -> None:
             )
         call.add_text(text)
         for item in response.output:
-            if item.type == "function_call":
-                call.add_tool_call(item.name, item.arguments)
+            given = _TOOL_CALLS.get(item.type)
+            if given is not None:
+                call.add_tool_call(item.name, getattr(item, given, None))
 
 
 def _responses_observe(call: StreamCall, event: Any) -> bool:
@@ -279,13 +291,13 @@ def _responses_observe(call: StreamCall, event: Any) -> bool:
         call.add_text(event.delta)
     elif kind.endswith(".delta"):
         call.mark_output()
-        if kind == "response.function_call_arguments.delta":
+        if kind in _TOOL_INPUT_DELTAS:
             call.add_text(event.delta)
     elif kind in _RESPONSE_EVENTS:
         _response_state(call, event.response)
     elif kind == "error":
         call.error = f"{event.code}: {event.message}" if event.code else str(event.message)
-    elif call.text_room and kind == "response.output_item.added" and event.item.type == "function_call":
+    elif call.text_room and kind == "response.output_item.added" and event.item.type in _TOOL_CALLS:
         call.add_tool_call(event.item.name)
     return False
 
