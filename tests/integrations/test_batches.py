@@ -187,6 +187,6 @@ def test_with_no_thread_to_be_had_the_file_is_read_at_once(
             raise RuntimeError("can't create new thread at interpreter shutdown")
 
     # the integration's threads only: the fake provider's keep theirs
-    monkeypatch.setattr(_calls, "threading", SimpleNamespace(Thread=Refused, current_thread=threading.current_thread))
+    monkeypatch.setattr(_calls, "threading", SimpleNamespace(**{**vars(threading), "Thread": Refused}))
     client.files.content("batch-output")
     assert summary(traced[1]) == RESULTS  # read before the download returned

@@ -36,7 +36,7 @@ import msgspec
 
 from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_span, rate_attributes
 from ..spans import Span, Status, blank_span
-from ..tracer import _current, _flush_hooks, error_text
+from ..tracer import _current, _flush_hooks, _left, error_text
 
 if TYPE_CHECKING:
     from ..tracer import Trace, Tracer
@@ -45,6 +45,7 @@ __all__ = [
     "MODEL_AND_USAGE",
     "NOT_CONSUMED",
     "Call",
+    "Latest",
     "Operation",
     "Settings",
     "StreamCall",
@@ -56,6 +57,7 @@ __all__ = [
     "ran",
     "read_later",
     "record_abandoned",
+    "result_call",
     "traced_async",
     "traced_sync",
 ]
@@ -124,8 +126,29 @@ def for_provider(op: Operation, provider: str) -> Operation:
     return op if provider == op.provider else dataclasses.replace(op, provider=provider)
 
 
+class Latest:
+    """The latest ``size`` keys put, each with a value, the oldest forgotten first; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: Any = None) -> bool:
+        """Keep ``value`` under ``key``; whether the key was new (one already kept keeps its place)."""
+        with self._lock:
+            new = key not in self._items
+            self._items[key] = value
+            if len(self._items) > self._size:
+                del self._items[next(iter(self._items))]
+            return new
+
+    def get(self, key: str) -> Any:
+        return self._items.get(key)
+
+
 _MAX_RECORDED = 10_000
-_recorded: weakref.WeakKeyDictionary[Tracer, collections.OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+_recorded: weakref.WeakKeyDictionary[Tracer, Latest] = weakref.WeakKeyDictionary()
 _recorded_lock = threading.Lock()
 
 
@@ -135,13 +158,18 @@ def first_time(tracer: Tracer, key: str) -> bool:
     with _recorded_lock:
         seen = _recorded.get(tracer)
         if seen is None:
-            seen = _recorded[tracer] = collections.OrderedDict()
-        if key in seen:
-            return False
-        seen[key] = None
-        if len(seen) > _MAX_RECORDED:
-            seen.popitem(last=False)
-        return True
+            seen = _recorded[tracer] = Latest(_MAX_RECORDED)
+    return seen.put(key)
+
+
+def result_call(settings: Settings, op: Operation, response_id: str) -> Call | None:
+    """A call for a result read after it ran (a finished background response, a batch's
+    result), None when it is not to be traced: its span id derives from ``response_id``, and it
+    names no model asked for, only the one that answered, which is all that is known there."""
+    call = begin(Call, settings, op, {})
+    if call is not None:
+        call.response_id = response_id
+    return call
 
 
 _readers: set[threading.Thread] = set()
@@ -183,8 +211,8 @@ def wait_for_readers(timeout: float | None = None) -> None:
         if not reading:
             return
         for thread in reading:
-            thread.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
-        if deadline is not None and time.monotonic() >= deadline:
+            thread.join(_left(deadline))
+        if _left(deadline) == 0:
             return
 
 

@@ -23,7 +23,6 @@ import dataclasses
 import datetime
 import functools
 import operator
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -38,6 +37,7 @@ from ..pricing import Usage, normalize_usage, provider_at
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
+    Latest,
     Operation,
     Settings,
     StreamCall,
@@ -47,6 +47,7 @@ from ._calls import (
     for_provider,
     note_failure,
     ran,
+    result_call,
     traced_async,
     traced_sync,
 )
@@ -229,9 +230,7 @@ class _AsyncStreamManager(AsyncStandIn):
 # keeps one span when several processes read the results. Errored, canceled and expired requests
 # are not billed, nor recorded.
 
-_MAX_ENDED = 1000
-_ended: dict[str, float] = {}  # batch id -> when it ended (unix seconds), the latest 1,000 retrieved
-_ended_lock = threading.Lock()
+_ended = Latest(1000)  # batch id -> when it ended (unix seconds), for the latest 1,000 retrieved
 
 
 def _retrieved(settings: Settings, batch: Any, args: Any, kwargs: Any) -> Any:
@@ -239,10 +238,7 @@ def _retrieved(settings: Settings, batch: Any, args: Any, kwargs: Any) -> Any:
     try:
         ended = getattr(batch, "ended_at", None)  # none on a raw response (with_raw_response), nor before the end
         if isinstance(ended, datetime.datetime):
-            with _ended_lock:
-                _ended[batch.id] = ended.timestamp()
-                if len(_ended) > _MAX_ENDED:
-                    del _ended[next(iter(_ended))]
+            _ended.put(batch.id, ended.timestamp())
     except Exception as exc:
         note_failure(settings.tracer, exc)
     return batch
@@ -254,10 +250,10 @@ def _record_result(settings: Settings, op: Operation, batch_id: str, item: Any) 
         key = f"{batch_id}:{item.custom_id}"
         if message is None or not first_time(settings.tracer, key):
             return
-        call = begin(Call, settings, op, {})  # the model asked for is not known here: only the one that answered
+        call = result_call(settings, op, key)
         if call is None:
             return
-        call.response_id, call.timed = key, False
+        call.timed = False
         if call.texts is not None:  # content is captured: the reply's text
             op.read(call, message)
         call.model, call.usage = message.model, normalize_usage(message.usage)  # its service tier says batch

@@ -46,12 +46,12 @@ from ._calls import (
     Operation,
     Settings,
     StreamCall,
-    begin,
     first_time,
     for_provider,
     note_failure,
     ran,
     read_later,
+    result_call,
     traced_async,
     traced_sync,
 )
@@ -255,10 +255,9 @@ def _retrieved(settings: Settings, op: Operation, response: Any, args: Any, kwar
             return response
         if not first_time(settings.tracer, response.id):
             return response
-        call = begin(Call, settings, op, {})  # the model asked for is not known here: only the one that answered
+        call = result_call(settings, op, response.id)
         if call is None:
             return response
-        call.response_id = response.id
         call.complete(response, ran(call, response.created_at, getattr(response, "completed_at", None)))
     except Exception as exc:
         note_failure(settings.tracer, exc)
@@ -429,10 +428,10 @@ def _record_result(settings: Settings, provider: str, line: bytes) -> None:
             parsed = sdk_type.model_validate(body)
         except Exception:  # a body the SDK's types do not accept: read as it stands
             parsed = sdk_type.construct(**body)
-        call = begin(Call, settings, _batched(for_provider(op, provider)), {})  # as in _retrieved
+        request_id = str(result.get("id") or result.get("custom_id"))  # the request's, in the batch
+        call = result_call(settings, _batched(for_provider(op, provider)), request_id)
         if call is None:
             return
-        call.response_id = str(result.get("id") or result.get("custom_id"))
         ended = ran(call, body.get("created_at", body.get("created")), body.get("completed_at"))
         call.timed = ended is not None  # a latency only where the result says when it completed
         call.complete(parsed, call.t0 if ended is None else ended)
@@ -511,13 +510,12 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]
-    retrieved = then(
-        functools.partial(_retrieved, settings, for_provider(RESPONSES, provider)), awaited=wrap is traced_async
-    )
+    is_async = wrap is traced_async
+    retrieved = then(functools.partial(_retrieved, settings, for_provider(RESPONSES, provider)), awaited=is_async)
     patches += [replace(responses, name, retrieved) for name in ("retrieve", "cancel") if hasattr(responses, name)]
     files = getattr(client, "files", None)
     if callable(getattr(files, "content", None)):
-        downloaded = then(functools.partial(_downloaded, settings, provider), awaited=wrap is traced_async)
+        downloaded = then(functools.partial(_downloaded, settings, provider), awaited=is_async)
         patches.append(replace(files, "content", downloaded))
     helper = returning(lambda inner, kwargs: manager(inner, settings))
     return patches + [replace(owner, "stream", helper) for owner in (chat, responses) if hasattr(owner, "stream")]
