@@ -17,6 +17,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
+from . import _fork
+
 T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ class BatchWorker(Generic[T]):
     def _reset(self) -> None:
         self._queue: collections.deque[T] = collections.deque()
         self._wake = threading.Event()
-        self._done = threading.Condition()
+        self._done = _fork.condition()
         self._put = 0  # items accepted
         self._handled = 0  # items handed to the handler and returned
         self._thread: threading.Thread | None = None
@@ -174,13 +176,11 @@ class BatchWorker(Generic[T]):
         self._reset()
 
 
-_start_lock = threading.Lock()
+_start_lock = _fork.lock()
 _workers: weakref.WeakSet[BatchWorker[object]] = weakref.WeakSet()
 
 
 def _reinit_after_fork() -> None:
-    global _start_lock
-    _start_lock = threading.Lock()
     for worker in list(_workers):
         worker._after_fork()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -22,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from . import _fork
 from .spans import Span, exact
 
 __all__ = ["Usage", "cost", "normalize_usage", "price", "price_span", "register_price", "unregister_prices"]
@@ -189,7 +189,7 @@ class _Override(msgspec.Struct, frozen=True):
     price: _Price
 
 
-_lock = threading.Lock()
+_lock = _fork.lock()
 _cache: dict[tuple[str, str | None, tuple[str | None, ...]], _Price | None] = {}
 # The span attributes whose values pick among a model's rates: OpenAI's service tier, Anthropic's
 # speed, and (true) a batch API's

@@ -12,11 +12,11 @@ Example::
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from . import _fork
 from .spans import Span
 from .tracer import Tracer
 from .transports.base import Transport
@@ -32,7 +32,7 @@ class InMemoryTransport(Transport):
     def __init__(self) -> None:
         super().__init__()
         self.spans: list[Span] = []
-        self._lock = threading.Lock()
+        self._lock = _fork.lock()
 
     def emit(self, spans: list[Span]) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import pricing
+from . import _fork, pricing
 from ._worker import BatchWorker, Counters
 from .spans import Span, Status, new_id, new_ids, now_ms
 
@@ -279,7 +279,7 @@ class Tracer:
         # a list already handed on. One lock for all of the tracer's traces: it is held for a
         # list append at most, which allocates nothing the garbage collector could run on. It is
         # reentrant: a signal handler may run, and record, while its thread holds it.
-        self._trace_lock = threading.RLock()
+        self._trace_lock = _fork.rlock()
         self._clock = clock
         self._pipeline = _Pipeline(self, alerts, clock, max_queue)
         # Where a span that is a trace by itself goes: straight onto the worker's queue (which
@@ -571,8 +571,6 @@ class _Ticker:
     """Calls ``engine.tick()`` every second so windows that slide past the spans resolve."""
 
     def __init__(self, engine: Any, interval: float = 1.0) -> None:
-        import threading
-
         self._engine = engine
         self._interval = interval
         self._stop = threading.Event()
@@ -616,13 +614,3 @@ def _close_all() -> None:
                 _log.warning("tokentrace exited with %d span(s) undelivered", tracer.stats()["queued"])
         except Exception as exc:
             _log.warning("tokentrace could not flush at exit: %r", exc)
-
-
-def _after_fork() -> None:
-    # Another thread of the parent may have held a trace lock at the fork: the child gets its own.
-    for tracer in _live:
-        tracer._trace_lock = threading.RLock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)

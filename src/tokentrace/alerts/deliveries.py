@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import httpx
 import msgspec
 
+from .. import _fork
 from .._retry import backoff_delay, retry_after
 from .._version import __version__
 
@@ -91,7 +92,7 @@ class StdoutDelivery(Delivery):
     def __init__(self, out: TextIO | None = None, *, pretty: bool = True) -> None:
         self._out = out
         self._pretty = pretty
-        self._lock = threading.Lock()
+        self._lock = _fork.lock()
 
     def send(self, payload: dict[str, Any], *, key: str) -> DeliveryOutcome:
         body = encode_payload(payload)

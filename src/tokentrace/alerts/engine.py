@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -24,6 +23,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from .. import _fork
 from .._worker import BatchWorker, Counters
 from ..durations import format_duration
 from ..spans import Span, Status, exact, format_timestamp
@@ -211,7 +211,7 @@ class AlertEngine:
         self._aggregator = aggregator
         self._clock = clock or aggregator.clock
         self.counters = counters or Counters()
-        self._lock = threading.Lock()
+        self._lock = _fork.lock()
         self._closed = False
         self._workers: dict[int, tuple[Delivery, BatchWorker[_Notice]]] = {}
         for track in self._tracks:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from .. import _fork
 from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_span, rate_attributes
 from ..spans import Span, Status, blank_span
 from ..tracer import _current, _flush_hooks, _left, error_text
@@ -132,7 +133,7 @@ class Latest:
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = _fork.lock()
 
     def put(self, key: str, value: Any = None) -> bool:
         """Keep ``value`` under ``key``; whether the key was new (one already kept keeps its place)."""
@@ -149,7 +150,7 @@ class Latest:
 
 _MAX_RECORDED = 10_000
 _recorded: weakref.WeakKeyDictionary[Tracer, Latest] = weakref.WeakKeyDictionary()
-_recorded_lock = threading.Lock()
+_recorded_lock = _fork.lock()
 
 
 def first_time(tracer: Tracer, key: str) -> bool:
@@ -173,7 +174,7 @@ def result_call(settings: Settings, op: Operation, response_id: str) -> Call | N
 
 
 _readers: set[threading.Thread] = set()
-_readers_lock = threading.Lock()
+_readers_lock = _fork.lock()
 
 
 def read_later(tracer: Tracer, read: Callable[[], None]) -> None:
@@ -548,8 +549,8 @@ def _record(tracer: Tracer, trace: Trace | None, span: Span, own_trace: bool) ->
 
 _abandoned: collections.deque[tuple[Tracer, Trace | None, Span, bool]] = collections.deque()
 _reaper: threading.Thread | None = None
-_reaper_lock = threading.Lock()
-_drain_lock = threading.Lock()
+_reaper_lock = _fork.lock()
+_drain_lock = _fork.lock()
 
 
 def record_abandoned() -> None:
@@ -583,8 +584,8 @@ def ensure_reaper() -> None:
 
 
 def _after_fork() -> None:
-    global _reaper, _reaper_lock, _drain_lock, _readers_lock
-    _reaper, _reaper_lock, _drain_lock, _readers_lock = None, threading.Lock(), threading.Lock(), threading.Lock()
+    global _reaper
+    _reaper = None  # the parent's thread: the child starts its own
     _abandoned.clear()  # the parent records its own
     _readers.clear()  # and reads its own files
 

@@ -13,7 +13,6 @@ read, which it would take for a reset and count the whole total again.
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
@@ -24,6 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .. import _fork
 from ..spans import Span, Status
 
 __all__ = ["LATENCY_BUCKETS_S", "SpanCounters", "render"]
@@ -95,7 +95,7 @@ class SpanCounters(Collector):
     ) -> None:
         self._stats = stats
         self.keep = keep  # given the span totals' state after every scrape (see render)
-        self._lock = threading.Lock()
+        self._lock = _fork.lock()
         self._series: dict[tuple[str, str], _Series] = {}
         self.ingest = {"stored": 0, "duplicate": 0}
         self.rejected: dict[int, int] = {}

@@ -7,10 +7,10 @@ go through an index kept in step with the ring, so ``/traces/{id}`` never scans.
 from __future__ import annotations
 
 import collections
-import threading
 from collections.abc import Iterator, Sequence
 from itertools import islice
 
+from .. import _fork
 from ..spans import Span
 from .base import StoreError, TraceSummary, summarize
 
@@ -39,7 +39,7 @@ class MemoryStore:
         if type(max_spans) is not int or max_spans < 1:
             raise ValueError(f"MemoryStore.max_spans must be an int of at least 1, got {max_spans!r}")
         self.max_spans = max_spans
-        self._lock = threading.Lock()
+        self._lock = _fork.lock()
         self._ring: collections.OrderedDict[str, Span] = collections.OrderedDict()
         self._by_trace: dict[str, collections.deque[Span]] = {}
         self._closed = False

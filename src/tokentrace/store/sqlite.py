@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from .. import _fork
 from ..spans import _STATUSES, Span, Status, blank_span, now_ms
 from .base import StoreBusyError, StoreError, TraceSummary, summarize
 
@@ -175,10 +176,10 @@ class SQLiteStore:
         self._writer_db = self._connect()
         _migrate(self._writer_db)
         self._reader = self._connect()
-        self._read_lock = threading.Lock()
+        self._read_lock = _fork.lock()
         self._jobs: collections.deque[_Job] = collections.deque()
         self._pending = 0
-        self._wake = threading.Condition()
+        self._wake = _fork.condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="tokentrace.store", daemon=True)
         self._thread.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -11,6 +10,7 @@ from decimal import Context as DecimalContext
 from decimal import localcontext
 from typing import Any
 
+from .. import _fork
 from ..durations import DurationLike, format_duration
 from ..spans import Span, format_timestamp
 from . import persist
@@ -82,7 +82,7 @@ class WindowAggregator:
         self.clock = clock
         self._grace = math.ceil(grace)
         self._max_series = max_series
-        self._lock = threading.Lock()
+        self._lock = _fork.lock()
         self._open: dict[int, _OpenBucket] = {}
         self._levels = [_Level(r, _keep(i)) for i, r in enumerate(_LEVELS)]
         self._coarse_first = self._levels[::-1]
