@@ -152,3 +152,39 @@ def test_every_lock_of_the_package_is_made_fork_safe() -> None:
                         if any(f"threading.{kind}(" in line for kind in ("Lock", "RLock", "Condition", "Semaphore")):
                             plain.append(f"{os.path.relpath(path, root)}:{number}")
     assert plain == []
+
+
+def test_a_forked_child_counts_and_alerts_on_its_own_spans_and_its_rules_tick() -> None:
+    notices: list[tuple[str, str]] = []
+    delivery = CallbackDelivery(lambda payload: notices.append((payload["alert"], payload["state"])))
+    rules = [
+        AlertRule("spend", "total_cost", ">", 0.005, "1h", delivery),
+        AlertRule("burst", "span_count", ">", 0, "2s", delivery),
+    ]
+    with Tracer(transport=InMemoryTransport(), alerts=rules) as tracer:
+        for _ in range(2):  # $0.0035 each: the hour's spend crosses $0.005
+            with tracer.trace("parent") as trace:
+                trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=1000, comp_tokens=100))
+        assert tracer.flush(5)
+        assert sorted(notices) == [("burst", "firing"), ("spend", "firing")]
+
+        def child() -> Any:
+            del notices[:]  # the parent's, copied
+            with tracer.trace("child") as trace:
+                trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=1000, comp_tokens=100))
+            assert tracer.flush(5)
+            snapshot = tracer.metrics("1h")
+            states = {state["name"]: state["state"] for state in tracer.alert_engine.states()}
+            deadline = time.monotonic() + 15
+            while ("burst", "resolved") not in notices and time.monotonic() < deadline:
+                time.sleep(0.05)  # only the ticker resolves it: no span comes to evaluate it
+            return [snapshot.span_count, str(snapshot.total_cost), states, notices]
+
+        status, result = in_child(child)
+    assert status == 0
+    assert result == [
+        1,  # not the parent's 2 as well
+        "0.0035",
+        {"spend": "inactive", "burst": "firing"},  # the spend is under $0.005 without the parent's
+        [["burst", "firing"], ["burst", "resolved"]],
+    ]

@@ -506,12 +506,25 @@ class _Pipeline:
         )  # fmt: skip
         self.put = self._worker.put
         self._ticker = _Ticker(self.engine) if self.engine is not None else None
+        self._tick_again = False  # in a forked child: start the ticker with the first batch
 
     @property
     def queued(self) -> int:
         return self._worker.queued
 
+    def _after_fork(self) -> None:
+        # The parent's spans are the parent's, as its queue is: a child's windows and rules start
+        # from nothing (or each child would count, and alert on, what its parent spent), and its
+        # ticker, a thread of the parent's, starts again once the child traces.
+        self.aggregator._forget()
+        if self.engine is not None:
+            self.engine._forget()
+            self._tick_again = True
+
     def _handle(self, batch: list[_Item]) -> None:
+        if self._tick_again and self._ticker is not None:
+            self._tick_again = False
+            self._ticker.start()
         pricing.expire_stale()
         tracer = self._tracer
         ids = new_ids(_ids_needed(batch))
@@ -573,12 +586,15 @@ class _Ticker:
     def __init__(self, engine: Any, interval: float = 1.0) -> None:
         self._engine = engine
         self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tokentrace.alerts.tick", daemon=True)
-        self._thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+    def start(self) -> None:
+        """Start ticking (again, in a forked child, where the parent's thread does not run)."""
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, args=(self._stop,), name="tokentrace.alerts.tick", daemon=True).start()
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self._interval):
             try:
                 self._engine.tick()
             except Exception as exc:
@@ -614,3 +630,12 @@ def _close_all() -> None:
                 _log.warning("tokentrace exited with %d span(s) undelivered", tracer.stats()["queued"])
         except Exception as exc:
             _log.warning("tokentrace could not flush at exit: %r", exc)
+
+
+def _after_fork() -> None:
+    for tracer in _live:
+        tracer._pipeline._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -227,6 +227,10 @@ class AlertEngine:
     def rules(self) -> list[AlertRule]:
         return [track.rule for track in self._tracks]
 
+    def _forget(self) -> None:
+        """Every rule back where it starts: inactive, never notified."""
+        self._tracks = [_Track(track.rule) for track in self._tracks]
+
     def observe(self, spans: Sequence[Span]) -> None:
         """Evaluate the rules after ``spans`` were aggregated (call it on the same thread,
         right after ``aggregator.add_many(spans)``). Never raises; never waits on a delivery.

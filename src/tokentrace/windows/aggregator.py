@@ -83,6 +83,10 @@ class WindowAggregator:
         self._grace = math.ceil(grace)
         self._max_series = max_series
         self._lock = _fork.lock()
+        self._forget()
+
+    def _forget(self) -> None:
+        """Hold nothing, as when made."""
         self._open: dict[int, _OpenBucket] = {}
         self._levels = [_Level(r, _keep(i)) for i, r in enumerate(_LEVELS)]
         self._coarse_first = self._levels[::-1]
