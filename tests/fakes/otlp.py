@@ -33,7 +33,7 @@ class _OTLPHandler(Handler):
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         headers = {key.lower(): value for key, value in self.headers.items()}
-        status = self.owner.received(self.path, headers, body)
+        status = self.owner.received(self.path, headers, body, self.client_address[1])
         if status != 200:
             self.send_bytes(status, b"", "application/x-protobuf")
             return
@@ -53,15 +53,17 @@ class OTLPReceiver(LocalServer):
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.requests: list[ExportTraceServiceRequest] = []
+        self.ports: list[int] = []  # the client's port of each request: its connection
         self._lock = threading.Lock()
 
-    def received(self, path: str, headers: dict[str, str], body: bytes) -> int:
+    def received(self, path: str, headers: dict[str, str], body: bytes, port: int) -> int:
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         with self._lock:
             self.paths.append(path)
             self.headers.append(headers)
             self.requests.append(request)
+            self.ports.append(port)
             return self.statuses[min(len(self.requests), len(self.statuses)) - 1]
 
     def spans(self) -> list[ProtoSpan]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -178,6 +179,30 @@ def test_the_global_tracer_provider_is_left_alone(receiver: OTLPReceiver) -> Non
     assert otel_trace.get_tracer_provider() is before
     assert isinstance(before, otel_trace.ProxyTracerProvider)
     assert receiver.paths == ["/v1/traces"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_exports_over_a_connection_of_its_own(receiver: OTLPReceiver) -> None:
+    def one(tracer: Tracer, name: str) -> None:
+        with tracer.trace(name) as trace:
+            trace.record(Span(model="gpt-4o", provider="openai"))
+        assert tracer.flush(10)
+
+    with Tracer(transport=OTLPTransport(receiver.url, interval=60)) as tracer:
+        one(tracer, "parent")  # its connection stays open, kept for the next export
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                one(tracer, "child")
+                code = 0
+            finally:
+                os._exit(code)
+        assert os.waitpid(pid, 0)[1] == 0
+        one(tracer, "parent again")
+    assert [span.name for span in receiver.spans()] == ["parent", "child", "parent again"]
+    parent, child, again = receiver.ports
+    assert child != parent and again == parent  # sharing the parent's socket would mix their requests
 
 
 def test_a_rejected_batch_is_dropped_and_counted_without_retries() -> None:

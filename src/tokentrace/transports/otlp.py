@@ -42,8 +42,10 @@ Ids that are not UUIDs are hashed (BLAKE2b) to the same widths, so they stay det
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -102,7 +104,11 @@ class OTLPTransport(BatchingTransport):
         super().__init__("tokentrace.otlp", max_queue=max_queue, max_batch=max_batch, interval=interval)
         base = endpoint.rstrip("/")
         self.endpoint = base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
-        self._exporter = otel.OTLPSpanExporter(endpoint=self.endpoint, headers=dict(headers or {}), timeout=timeout)
+        self._make_exporter = functools.partial(
+            otel.OTLPSpanExporter, endpoint=self.endpoint, headers=dict(headers or {}), timeout=timeout
+        )
+        self._exporter = self._make_exporter()
+        self._exporter_pid = os.getpid()
         self._success = otel.SpanExportResult.SUCCESS
         self._resource = otel.Resource.create({"service.name": service_name} if service_name else {})
         self._scope = otel.InstrumentationScope("tokentrace", __version__)
@@ -117,6 +123,8 @@ class OTLPTransport(BatchingTransport):
                 self.counters.drop("otlp_encode_error", 1, repr(exc))
         if not converted:
             return
+        if self._exporter_pid != os.getpid():  # a forked child never shares the parent's sockets
+            self._exporter, self._exporter_pid = self._make_exporter(), os.getpid()
         if self._exporter.export(converted) == self._success:
             self.counters.written += len(converted)
         else:
