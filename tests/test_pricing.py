@@ -11,6 +11,7 @@ import pytest
 import tokentrace
 from tokentrace import Span
 from tokentrace.pricing import Usage, normalize_usage, price, price_span, resolve
+from tokentrace.testing import capture_spans
 
 # (model, provider, prompt (incl. cached), cached, cache_write, completion, expected USD)
 TABLE = [
@@ -131,6 +132,57 @@ def test_anthropic_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
     more_than_written = {"input_tokens": 10, "output_tokens": 0, "cache_creation_input_tokens": 5,
                          "cache_creation": {"ephemeral_1h_input_tokens": 9}}  # fmt: skip
     assert normalize_usage(more_than_written).cache_write_1h_tokens == 5
+
+
+def test_audio_tokens_are_priced_at_the_audio_rates() -> None:
+    from genai_prices import Usage as TableUsage
+    from genai_prices import calc_price
+    from openai.types.completion_usage import CompletionTokensDetails, CompletionUsage, PromptTokensDetails
+
+    chat = CompletionUsage(prompt_tokens=1000, completion_tokens=500, total_tokens=1500,
+                           prompt_tokens_details=PromptTokensDetails(audio_tokens=600, cached_tokens=0),
+                           completion_tokens_details=CompletionTokensDetails(audio_tokens=400))  # fmt: skip
+    counts = Usage(prompt_tokens=1000, completion_tokens=500, audio_prompt_tokens=600, audio_completion_tokens=400)
+    assert normalize_usage(chat) == counts
+    assert normalize_usage(chat.model_dump()) == counts
+    # gpt-audio per Mtok: 400 text in x $2.50 + 600 audio in x $32 + 100 text out x $10 + 400 audio out x $64
+    table = calc_price(TableUsage(input_tokens=1000, input_audio_tokens=600, output_tokens=500,
+                                  output_audio_tokens=400), "gpt-audio", provider_id="openai")  # fmt: skip
+    assert price("gpt-audio", chat) == table.total_price == Decimal("0.0468")
+    assert tokentrace.cost("gpt-audio", chat) == 0.0468
+    assert price("gpt-4o", chat) == Decimal("0.0075")  # no audio rates in the table: the text rates
+    # a span keeps the audio in its attributes, whose values may come from anywhere: read back only when counts
+    attributes = {"tokentrace.usage.audio_prompt_tokens": 600, "tokentrace.usage.audio_completion_tokens": 400}
+    spans = [
+        Span(model="gpt-audio", prompt_tokens=1000, comp_tokens=500, attributes=given)
+        for given in (attributes, {"tokentrace.usage.audio_prompt_tokens": "600"},
+                      {"tokentrace.usage.audio_completion_tokens": -4}, {"tokentrace.usage.audio_prompt_tokens": True})
+    ]  # fmt: skip
+    for span in spans:
+        assert price_span(span)
+    assert [span.cost for span in spans] == [Decimal("0.0468")] + [Decimal("0.0075")] * 3
+    tokentrace.register_price("my-voice", 1, 2, input_audio_per_mtok=10, output_audio_per_mtok="20")
+    try:  # 400 x $1 + 600 x $10 + 100 x $2 + 400 x $20 per Mtok
+        assert price("my-voice", counts) == Decimal("0.0146")
+        assert price("my-voice", Usage(prompt_tokens=1000, completion_tokens=500)) == Decimal("0.002")
+    finally:
+        tokentrace.unregister_prices()
+    with pytest.raises(ValueError, match="output_audio_per_mtok must be a non-negative number of USD"):
+        tokentrace.register_price("my-voice", 1, 2, output_audio_per_mtok="loud")
+
+
+def test_a_span_with_audio_records_it_and_is_priced_when_it_ends() -> None:
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500, "prompt_tokens_details": {"audio_tokens": 600},
+             "completion_tokens_details": {"audio_tokens": 400}}  # fmt: skip
+    with capture_spans() as (tracer, spans):
+        with tracer.trace("voice") as trace, trace.span(model="gpt-audio", provider="openai") as call:
+            call.set_usage(usage)
+    [span] = spans
+    assert span.cost == Decimal("0.0468")
+    assert span.attributes == {
+        "tokentrace.usage.audio_prompt_tokens": 600,
+        "tokentrace.usage.audio_completion_tokens": 400,
+    }
 
 
 def test_unknown_model_is_none_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -37,7 +37,10 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     ``prompt_tokens`` is the whole input including ``cached_tokens`` (cache reads) and
     ``cache_write_tokens``, of which ``cache_write_1h_tokens`` were written for an hour (Anthropic's
     ``cache_creation.ephemeral_1h_input_tokens``, dearer than the default five minutes);
-    ``completion_tokens`` includes ``reasoning_tokens``. ``speed`` is Anthropic's speed mode, as
+    ``completion_tokens`` includes ``reasoning_tokens``. Of each, ``audio_prompt_tokens`` and
+    ``audio_completion_tokens`` are audio (OpenAI's ``prompt_tokens_details.audio_tokens`` and
+    ``completion_tokens_details.audio_tokens``), billed at the model's audio rates where the
+    table has them (``gpt-audio``'s are 13 and 6.4 times its text rates). ``speed`` is Anthropic's speed mode, as
     its usage reports it (``"fast"`` is billed at rates of its own); ``batch``, that the call went
     through a batch API, billed at its rates (Anthropic's usage says ``service_tier: "batch"``).
     """
@@ -48,6 +51,8 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    audio_prompt_tokens: int = 0
+    audio_completion_tokens: int = 0
     speed: str | None = None
     batch: bool = False
 
@@ -98,14 +103,15 @@ def normalize_usage(usage: Any) -> Usage:
     if isinstance(usage, Usage):
         return usage
     if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
-        details = _get(usage, "prompt_tokens_details")
+        details, out_details = _get(usage, "prompt_tokens_details"), _get(usage, "completion_tokens_details")
         return Usage(
             prompt_tokens=_int(usage, "prompt_tokens"),
             completion_tokens=_int(usage, "completion_tokens"),
             cached_tokens=_int(details, "cached_tokens") or _int(usage, "cached_tokens"),
             cache_write_tokens=_int(details, "cache_write_tokens") or _int(usage, "cache_write_tokens"),
-            reasoning_tokens=_int(_get(usage, "completion_tokens_details"), "reasoning_tokens")
-            or _int(usage, "reasoning_tokens"),
+            reasoning_tokens=_int(out_details, "reasoning_tokens") or _int(usage, "reasoning_tokens"),
+            audio_prompt_tokens=_int(details, "audio_tokens") or _int(usage, "audio_prompt_tokens"),
+            audio_completion_tokens=_int(out_details, "audio_tokens") or _int(usage, "audio_completion_tokens"),
         )
     if _get(usage, "input_tokens") is not None or _get(usage, "output_tokens") is not None:
         read, write = _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens")
@@ -157,24 +163,42 @@ class _Price(msgspec.Struct, frozen=True):
     source: str
     tiers: tuple[tuple[int, _Price], ...] = ()
     cache_write_1h: Decimal | None = None  # one-hour cache writes; None: see amount()
+    input_audio: Decimal | None = None  # audio in and out; None: the text rates
+    output_audio: Decimal | None = None
 
     def total(self, u: Usage) -> Decimal:
         return self.amount(
-            u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens, u.cache_write_1h_tokens
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.cached_tokens,
+            u.cache_write_tokens,
+            u.cache_write_1h_tokens,
+            (u.audio_prompt_tokens, u.audio_completion_tokens),
         )
 
     def amount(
-        self, prompt: int, completion: int, cached: int = 0, cache_write: int = 0, cache_write_1h: int = 0
+        self,
+        prompt: int,
+        completion: int,
+        cached: int = 0,
+        cache_write: int = 0,
+        cache_write_1h: int = 0,
+        audio: tuple[int, int] = (0, 0),
     ) -> Decimal:
         """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``, which
-        includes ``cache_write_1h``. Where no one-hour write rate is given (the table has none
-        for Claude on Bedrock and Vertex AI), those writes cost twice the input rate, as Anthropic
-        bills them wherever Claude runs; only Anthropic's usage reports them."""
+        includes ``cache_write_1h``; ``audio`` is how many of the uncached input and of the output
+        are audio. Where no one-hour write rate is given (the table has none for Claude on Bedrock
+        and Vertex AI), those writes cost twice the input rate, as Anthropic bills them wherever
+        Claude runs; only Anthropic's usage reports them."""
         for start, tier in self.tiers:
             if prompt > start:
-                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h)
+                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h, audio)
         uncached = max(prompt - cached - cache_write, 0)
         total = uncached * self.input + completion * self.output
+        if audio[0] and self.input_audio is not None:  # priced as text above: the difference
+            total += min(audio[0], uncached) * (self.input_audio - self.input)
+        if audio[1] and self.output_audio is not None:
+            total += min(audio[1], completion) * (self.output_audio - self.output)
         if cached:
             total += cached * self.cache_read
         if cache_write:
@@ -196,6 +220,10 @@ _cache: dict[tuple[str, str | None, tuple[str | None, ...]], _Price | None] = {}
 SERVICE_TIER = "openai.response.service_tier"
 SPEED = "anthropic.response.speed"
 BATCH = "tokentrace.batch"
+# The audio among a span's input and output tokens, priced at the model's audio rates
+AUDIO_PROMPT = "tokentrace.usage.audio_prompt_tokens"
+AUDIO_COMPLETION = "tokentrace.usage.audio_completion_tokens"
+_NO_AUDIO = (0, 0)
 _CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
 _STANDARD = (None, None, None)
 _overrides: list[_Override] = []
@@ -211,6 +239,8 @@ def register_price(
     cache_read_per_mtok: float | Decimal | str | None = None,
     cache_write_per_mtok: float | Decimal | str | None = None,
     cache_write_1h_per_mtok: float | Decimal | str | None = None,
+    input_audio_per_mtok: float | Decimal | str | None = None,
+    output_audio_per_mtok: float | Decimal | str | None = None,
     provider: str | None = None,
 ) -> None:
     """Price models the table lacks, or override it (user prices win).
@@ -223,6 +253,8 @@ def register_price(
         cache_write_per_mtok: USD per million cache-write tokens (default: the input price).
         cache_write_1h_per_mtok: USD per million tokens written to Anthropic's one-hour cache
             (default: twice the input price, as Anthropic bills them).
+        input_audio_per_mtok: USD per million audio input tokens (default: the input price).
+        output_audio_per_mtok: USD per million audio output tokens (default: the output price).
         provider: only for this provider (default: any).
 
     Raises:
@@ -233,7 +265,19 @@ def register_price(
     read = inp if cache_read_per_mtok is None else _money("cache_read_per_mtok", cache_read_per_mtok)
     write = inp if cache_write_per_mtok is None else _money("cache_write_per_mtok", cache_write_per_mtok)
     hour = None if cache_write_1h_per_mtok is None else _money("cache_write_1h_per_mtok", cache_write_1h_per_mtok)
-    price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour)
+    audio_in = None if input_audio_per_mtok is None else _money("input_audio_per_mtok", input_audio_per_mtok)
+    audio_out = None if output_audio_per_mtok is None else _money("output_audio_per_mtok", output_audio_per_mtok)
+    price = _Price(
+        provider or "",
+        inp,
+        out,
+        read,
+        write,
+        source="override",
+        cache_write_1h=hour,
+        input_audio=audio_in,
+        output_audio=audio_out,
+    )
     with _lock:
         _overrides.insert(0, _Override(model_pattern.lower(), provider, price))
         _cache.clear()
@@ -256,18 +300,23 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
     return amount
 
 
-def rate_attributes(usage: Usage) -> dict[str, Any]:
-    """The span attributes that keep the rates a usage was billed at (Anthropic's speed, a batch
-    API's), which :func:`price_span` reads back; empty for the standard rates."""
-    if not (usage.speed or usage.batch):
-        return _NO_RATES
+def price_attributes(usage: Usage) -> dict[str, Any]:
+    """The span attributes that keep what a usage's price depends on beyond a span's token
+    fields: the rates it was billed at (Anthropic's speed, a batch API's) and the audio among its
+    tokens, which :func:`price_span` reads back; empty for text at the standard rates."""
+    if not (usage.speed or usage.batch or usage.audio_prompt_tokens or usage.audio_completion_tokens):
+        return _NOTHING_APART
     attributes: dict[str, Any] = {SPEED: usage.speed} if usage.speed else {}
     if usage.batch:
         attributes[BATCH] = True
+    if usage.audio_prompt_tokens:
+        attributes[AUDIO_PROMPT] = usage.audio_prompt_tokens
+    if usage.audio_completion_tokens:
+        attributes[AUDIO_COMPLETION] = usage.audio_completion_tokens
     return attributes
 
 
-_NO_RATES: dict[str, Any] = {}  # never changed: callers only read it
+_NOTHING_APART: dict[str, Any] = {}  # never changed: callers only read it
 
 
 def price(
@@ -285,7 +334,8 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
     the span's token counts or, when given, the ``usage`` it was made from (which can say more,
     such as one-hour cache writes), at the rates its attributes pick (:data:`SERVICE_TIER`,
-    :data:`SPEED`, :data:`BATCH`).
+    :data:`SPEED`, :data:`BATCH`), its audio tokens (:data:`AUDIO_PROMPT`, :data:`AUDIO_COMPLETION`)
+    at the audio rates.
 
     Returns:
         False when the model has no price (its cost stays ``None``).
@@ -307,8 +357,11 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     if usage is not None:
         span.cost = entry.total(usage)
     else:
+        audio = _NO_AUDIO
+        if attributes and (AUDIO_PROMPT in attributes or AUDIO_COMPLETION in attributes):
+            audio = (_int(attributes, AUDIO_PROMPT), _int(attributes, AUDIO_COMPLETION))  # any value: checked
         span.cost = entry.amount(
-            span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0
+            span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0, 0, audio
         )
     span.cost_source = entry.source
     if not span.provider:
@@ -466,7 +519,15 @@ def provider_at(base_url: str) -> str | None:
     return _OTEL_NAMES.get(found.id, found.id)
 
 
-_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
+_PRICE_KEYS = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "input_audio_mtok",
+    "output_audio_mtok",
+)
 
 
 def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
@@ -491,6 +552,8 @@ def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
         cache_write=_or(rate("cache_write_mtok"), inp),
         source="genai-prices",
         cache_write_1h=rate("cache_write_1h_mtok"),
+        input_audio=rate("input_audio_mtok"),
+        output_audio=rate("output_audio_mtok"),
     )
 
 

@@ -34,6 +34,7 @@ from . import Handler, LocalServer
 __all__ = [
     "ANTHROPIC_USAGE",
     "CANARY",
+    "CHAT_AUDIO_USAGE",
     "CHAT_USAGE",
     "COMPLETION_USAGE",
     "EMBEDDING_USAGE",
@@ -59,6 +60,13 @@ CHAT_USAGE = {
     "total_tokens": 1100,
     "prompt_tokens_details": {"cached_tokens": 800, "cache_write_tokens": 100, "audio_tokens": 0},
     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+}
+CHAT_AUDIO_USAGE = {  # a chat call asking for spoken output (modalities: text and audio)
+    "prompt_tokens": 1000,
+    "completion_tokens": 500,
+    "total_tokens": 1500,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 600},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 400},
 }
 RESPONSES_USAGE = {
     "input_tokens": 1200,
@@ -273,11 +281,15 @@ def _chat(body: dict[str, Any], broken: bool) -> Any:
             "created": 1_700_000_000,
             "model": _model(body),
             "choices": [choice],
-            "usage": CHAT_USAGE,
+            "usage": _chat_usage(body),
             "system_fingerprint": "fp_fake",
             **_served(body),
         }
     return _chat_events(body, broken, called)
+
+
+def _chat_usage(body: dict[str, Any]) -> dict[str, Any]:
+    return CHAT_AUDIO_USAGE if "audio" in (body.get("modalities") or ()) else CHAT_USAGE
 
 
 def _served(body: dict[str, Any]) -> dict[str, Any]:
@@ -303,7 +315,7 @@ def _chat_events(body: dict[str, Any], broken: bool, called: tuple[str, dict[str
         return [*chunks[:2], _sse({"error": {"message": "fake overload mid-stream", "type": "server_error"}})]
     chunks.append(_chat_chunk(body, [_choice({}, "tool_calls" if called else "stop")], with_usage))
     if with_usage:
-        chunks.append(_sse({**_chunk_head(body), "choices": [], "usage": CHAT_USAGE}))
+        chunks.append(_sse({**_chunk_head(body), "choices": [], "usage": _chat_usage(body)}))
     return [*chunks, _sse("[DONE]")]
 
 

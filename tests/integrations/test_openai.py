@@ -153,6 +153,24 @@ def test_the_service_tier_a_response_reports_prices_it(client: openai.OpenAI, tr
     assert [s.cost for s in traced[1]] == costs
 
 
+def test_spoken_output_is_priced_at_the_audio_rates(client: openai.OpenAI, traced: Any) -> None:
+    audio = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}
+    client.chat.completions.create(model="gpt-audio", messages=MESSAGES, **audio)
+    list(client.chat.completions.create(model="gpt-audio", messages=MESSAGES, stream=True, **audio))
+    for span in traced[1]:
+        assert (span.prompt_tokens, span.comp_tokens) == (1000, 500)
+        # per Mtok: 400 text in x $2.50 + 600 audio in x $32 + 100 text out x $10 + 400 audio out x $64
+        # (as text alone: $0.0075)
+        assert span.cost == Decimal("0.0468")
+        assert span.attributes == {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-audio",
+            "tokentrace.usage.audio_prompt_tokens": 600,
+            "tokentrace.usage.audio_completion_tokens": 400,
+        }
+    assert len(traced[1]) == 2
+
+
 # --- legacy text completions ---------------------------------------------------------------------
 
 INSTRUCT_COST = Decimal("0.000115")  # gpt-3.5-turbo-instruct per Mtok: 50 in x $1.50 + 20 out x $2

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from .. import _fork
-from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_span, rate_attributes
+from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_attributes, price_span
 from ..spans import Span, Status, blank_span
 from ..tracer import _current, _flush_hooks, _left, error_text
 
@@ -412,7 +412,7 @@ class Call(msgspec.Struct, gc=False):
             attributes[SERVICE_TIER] = self.service_tier
         if self.background is not None:
             attributes["tokentrace.background"] = self.background
-        attributes.update(rate_attributes(self.usage))  # Anthropic's speed, a batch result's rates
+        attributes.update(price_attributes(self.usage))  # Anthropic's speed, a batch result's rates, audio
         return attributes
 
 

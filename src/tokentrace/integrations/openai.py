@@ -106,16 +106,18 @@ def _counts(usage: Any) -> Usage:
     fields = usage.__dict__
     if "input_tokens" in fields:  # Responses: input and output, with the cache in the input
         prompt, completion = fields["input_tokens"], fields.get("output_tokens")
-        cached, reasoning = fields.get("input_tokens_details"), fields.get("output_tokens_details")
+        details, out_details = fields.get("input_tokens_details"), fields.get("output_tokens_details")
     else:
         prompt, completion = fields.get("prompt_tokens"), fields.get("completion_tokens")
-        cached, reasoning = fields.get("prompt_tokens_details"), fields.get("completion_tokens_details")
+        details, out_details = fields.get("prompt_tokens_details"), fields.get("completion_tokens_details")
     return Usage(
         prompt_tokens=prompt or 0,
         completion_tokens=completion or 0,
-        cached_tokens=0 if cached is None else getattr(cached, "cached_tokens", None) or 0,
-        cache_write_tokens=0 if cached is None else getattr(cached, "cache_write_tokens", None) or 0,
-        reasoning_tokens=0 if reasoning is None else getattr(reasoning, "reasoning_tokens", None) or 0,
+        cached_tokens=0 if details is None else getattr(details, "cached_tokens", None) or 0,
+        cache_write_tokens=0 if details is None else getattr(details, "cache_write_tokens", None) or 0,
+        reasoning_tokens=0 if out_details is None else getattr(out_details, "reasoning_tokens", None) or 0,
+        audio_prompt_tokens=0 if details is None else getattr(details, "audio_tokens", None) or 0,
+        audio_completion_tokens=0 if out_details is None else getattr(out_details, "audio_tokens", None) or 0,
     )
 
 
