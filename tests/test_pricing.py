@@ -171,6 +171,37 @@ def test_audio_tokens_are_priced_at_the_audio_rates() -> None:
         tokentrace.register_price("my-voice", 1, 2, output_audio_per_mtok="loud")
 
 
+def test_searches_of_the_providers_tools_are_priced_per_thousand() -> None:
+    from anthropic.types import ServerToolUsage
+    from anthropic.types import Usage as AnthropicUsage
+
+    claude = AnthropicUsage(input_tokens=1000, output_tokens=100, cache_read_input_tokens=0,
+                            server_tool_use=ServerToolUsage(web_search_requests=3, web_fetch_requests=2))  # fmt: skip
+    assert normalize_usage(claude) == Usage(prompt_tokens=1000, completion_tokens=100, web_searches=3)
+    assert normalize_usage(claude.model_dump()).web_searches == 3
+    # claude-sonnet-4-5 per Mtok: 1000 in x $3 + 100 out x $15, and 3 searches at $10 per thousand
+    assert price("claude-sonnet-4-5", claude) == Decimal("0.0345")
+    # gpt-4o: 2 web searches at $10 per thousand, 4 file searches at $2.50
+    searched = Usage(prompt_tokens=1000, completion_tokens=100, web_searches=2, file_searches=4)
+    assert price("gpt-4o", searched) == Decimal("0.0335")
+    spans = [
+        Span(model="gpt-4o", prompt_tokens=1000, comp_tokens=100, attributes=given)
+        for given in ({"tokentrace.usage.web_searches": 2, "tokentrace.usage.file_searches": 4},
+                      {"tokentrace.usage.web_searches": 2.5}, {"tokentrace.usage.file_searches": "4"})
+    ]  # fmt: skip
+    for span in spans:
+        assert price_span(span)
+    assert [span.cost for span in spans] == [Decimal("0.0335"), Decimal("0.0035"), Decimal("0.0035")]
+    tokentrace.register_price("my-searcher", 1, 2, web_search_per_k=5, file_search_per_k="0.5")
+    try:  # 1000 x $1 + 100 x $2 per Mtok, 2 x $0.005 + 4 x $0.0005
+        assert price("my-searcher", searched) == Decimal("0.0132")
+        assert price("my-searcher", Usage(prompt_tokens=1000, completion_tokens=100)) == Decimal("0.0012")
+    finally:
+        tokentrace.unregister_prices()
+    with pytest.raises(ValueError, match="web_search_per_k must be a non-negative number of USD"):
+        tokentrace.register_price("my-searcher", 1, 2, web_search_per_k=-10)
+
+
 def test_a_span_with_audio_records_it_and_is_priced_when_it_ends() -> None:
     usage = {"prompt_tokens": 1000, "completion_tokens": 500, "prompt_tokens_details": {"audio_tokens": 600},
              "completion_tokens_details": {"audio_tokens": 400}}  # fmt: skip

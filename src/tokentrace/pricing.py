@@ -40,7 +40,10 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     ``completion_tokens`` includes ``reasoning_tokens``. Of each, ``audio_prompt_tokens`` and
     ``audio_completion_tokens`` are audio (OpenAI's ``prompt_tokens_details.audio_tokens`` and
     ``completion_tokens_details.audio_tokens``), billed at the model's audio rates where the
-    table has them (``gpt-audio``'s are 13 and 6.4 times its text rates). ``speed`` is Anthropic's speed mode, as
+    table has them (``gpt-audio``'s are 13 and 6.4 times its text rates). ``web_searches`` and
+    ``file_searches`` are the searches the provider's own tools made (Anthropic's
+    ``server_tool_use.web_search_requests``, OpenAI's ``web_search_call`` and ``file_search_call``
+    output items), billed per thousand on top of the tokens. ``speed`` is Anthropic's speed mode, as
     its usage reports it (``"fast"`` is billed at rates of its own); ``batch``, that the call went
     through a batch API, billed at its rates (Anthropic's usage says ``service_tier: "batch"``).
     """
@@ -53,6 +56,8 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     cache_write_1h_tokens: int = 0
     audio_prompt_tokens: int = 0
     audio_completion_tokens: int = 0
+    web_searches: int = 0
+    file_searches: int = 0
     speed: str | None = None
     batch: bool = False
 
@@ -110,8 +115,8 @@ def normalize_usage(usage: Any) -> Usage:
             cached_tokens=_int(details, "cached_tokens") or _int(usage, "cached_tokens"),
             cache_write_tokens=_int(details, "cache_write_tokens") or _int(usage, "cache_write_tokens"),
             reasoning_tokens=_int(out_details, "reasoning_tokens") or _int(usage, "reasoning_tokens"),
-            audio_prompt_tokens=_int(details, "audio_tokens") or _int(usage, "audio_prompt_tokens"),
-            audio_completion_tokens=_int(out_details, "audio_tokens") or _int(usage, "audio_completion_tokens"),
+            audio_prompt_tokens=_int(details, "audio_tokens"),
+            audio_completion_tokens=_int(out_details, "audio_tokens"),
         )
     if _get(usage, "input_tokens") is not None or _get(usage, "output_tokens") is not None:
         read, write = _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens")
@@ -123,6 +128,7 @@ def normalize_usage(usage: Any) -> Usage:
                 cache_write_tokens=write,
                 reasoning_tokens=_int(_get(usage, "output_tokens_details"), "thinking_tokens"),
                 cache_write_1h_tokens=min(_int(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"), write),
+                web_searches=_int(_get(usage, "server_tool_use"), "web_search_requests"),
                 speed=speed if isinstance(speed := _get(usage, "speed"), str) else None,
                 batch=_get(usage, "service_tier") == "batch",
             )
@@ -165,6 +171,8 @@ class _Price(msgspec.Struct, frozen=True):
     cache_write_1h: Decimal | None = None  # one-hour cache writes; None: see amount()
     input_audio: Decimal | None = None  # audio in and out; None: the text rates
     output_audio: Decimal | None = None
+    web_search: Decimal | None = None  # per thousand searches; None: not billed apart
+    file_search: Decimal | None = None
 
     def total(self, u: Usage) -> Decimal:
         return self.amount(
@@ -174,6 +182,7 @@ class _Price(msgspec.Struct, frozen=True):
             u.cache_write_tokens,
             u.cache_write_1h_tokens,
             (u.audio_prompt_tokens, u.audio_completion_tokens),
+            (u.web_searches, u.file_searches),
         )
 
     def amount(
@@ -184,21 +193,27 @@ class _Price(msgspec.Struct, frozen=True):
         cache_write: int = 0,
         cache_write_1h: int = 0,
         audio: tuple[int, int] = (0, 0),
+        searches: tuple[int, int] = (0, 0),
     ) -> Decimal:
         """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``, which
         includes ``cache_write_1h``; ``audio`` is how many of the uncached input and of the output
-        are audio. Where no one-hour write rate is given (the table has none for Claude on Bedrock
-        and Vertex AI), those writes cost twice the input rate, as Anthropic bills them wherever
-        Claude runs; only Anthropic's usage reports them."""
+        are audio, ``searches`` how many web and file searches the provider's tools made. Where no
+        one-hour write rate is given (the table has none for Claude on Bedrock and Vertex AI),
+        those writes cost twice the input rate, as Anthropic bills them wherever Claude runs; only
+        Anthropic's usage reports them."""
         for start, tier in self.tiers:
             if prompt > start:
-                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h, audio)
+                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h, audio, searches)
         uncached = max(prompt - cached - cache_write, 0)
         total = uncached * self.input + completion * self.output
         if audio[0] and self.input_audio is not None:  # priced as text above: the difference
             total += min(audio[0], uncached) * (self.input_audio - self.input)
         if audio[1] and self.output_audio is not None:
             total += min(audio[1], completion) * (self.output_audio - self.output)
+        if searches[0] and self.web_search is not None:  # per thousand: 1,000 per million
+            total += searches[0] * self.web_search * 1000
+        if searches[1] and self.file_search is not None:
+            total += searches[1] * self.file_search * 1000
         if cached:
             total += cached * self.cache_read
         if cache_write:
@@ -220,10 +235,13 @@ _cache: dict[tuple[str, str | None, tuple[str | None, ...]], _Price | None] = {}
 SERVICE_TIER = "openai.response.service_tier"
 SPEED = "anthropic.response.speed"
 BATCH = "tokentrace.batch"
-# The audio among a span's input and output tokens, priced at the model's audio rates
+# The audio among a span's input and output tokens, priced at the model's audio rates, and the
+# searches its provider's tools made, priced per thousand
 AUDIO_PROMPT = "tokentrace.usage.audio_prompt_tokens"
 AUDIO_COMPLETION = "tokentrace.usage.audio_completion_tokens"
-_NO_AUDIO = (0, 0)
+WEB_SEARCHES = "tokentrace.usage.web_searches"
+FILE_SEARCHES = "tokentrace.usage.file_searches"
+_NONE = (0, 0)
 _CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
 _STANDARD = (None, None, None)
 _overrides: list[_Override] = []
@@ -241,6 +259,8 @@ def register_price(
     cache_write_1h_per_mtok: float | Decimal | str | None = None,
     input_audio_per_mtok: float | Decimal | str | None = None,
     output_audio_per_mtok: float | Decimal | str | None = None,
+    web_search_per_k: float | Decimal | str | None = None,
+    file_search_per_k: float | Decimal | str | None = None,
     provider: str | None = None,
 ) -> None:
     """Price models the table lacks, or override it (user prices win).
@@ -255,6 +275,8 @@ def register_price(
             (default: twice the input price, as Anthropic bills them).
         input_audio_per_mtok: USD per million audio input tokens (default: the input price).
         output_audio_per_mtok: USD per million audio output tokens (default: the output price).
+        web_search_per_k: USD per thousand web searches of the provider's tool (default: none).
+        file_search_per_k: USD per thousand file searches of the provider's tool (default: none).
         provider: only for this provider (default: any).
 
     Raises:
@@ -267,6 +289,8 @@ def register_price(
     hour = None if cache_write_1h_per_mtok is None else _money("cache_write_1h_per_mtok", cache_write_1h_per_mtok)
     audio_in = None if input_audio_per_mtok is None else _money("input_audio_per_mtok", input_audio_per_mtok)
     audio_out = None if output_audio_per_mtok is None else _money("output_audio_per_mtok", output_audio_per_mtok)
+    web = None if web_search_per_k is None else _money("web_search_per_k", web_search_per_k)
+    files = None if file_search_per_k is None else _money("file_search_per_k", file_search_per_k)
     price = _Price(
         provider or "",
         inp,
@@ -277,6 +301,8 @@ def register_price(
         cache_write_1h=hour,
         input_audio=audio_in,
         output_audio=audio_out,
+        web_search=web,
+        file_search=files,
     )
     with _lock:
         _overrides.insert(0, _Override(model_pattern.lower(), provider, price))
@@ -302,9 +328,17 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
 
 def price_attributes(usage: Usage) -> dict[str, Any]:
     """The span attributes that keep what a usage's price depends on beyond a span's token
-    fields: the rates it was billed at (Anthropic's speed, a batch API's) and the audio among its
-    tokens, which :func:`price_span` reads back; empty for text at the standard rates."""
-    if not (usage.speed or usage.batch or usage.audio_prompt_tokens or usage.audio_completion_tokens):
+    fields: the rates it was billed at (Anthropic's speed, a batch API's), the audio among its
+    tokens and the searches its provider's tools made, which :func:`price_span` reads back; empty
+    for text at the standard rates and no search."""
+    if not (
+        usage.speed
+        or usage.batch
+        or usage.audio_prompt_tokens
+        or usage.audio_completion_tokens
+        or usage.web_searches
+        or usage.file_searches
+    ):
         return _NOTHING_APART
     attributes: dict[str, Any] = {SPEED: usage.speed} if usage.speed else {}
     if usage.batch:
@@ -313,6 +347,10 @@ def price_attributes(usage: Usage) -> dict[str, Any]:
         attributes[AUDIO_PROMPT] = usage.audio_prompt_tokens
     if usage.audio_completion_tokens:
         attributes[AUDIO_COMPLETION] = usage.audio_completion_tokens
+    if usage.web_searches:
+        attributes[WEB_SEARCHES] = usage.web_searches
+    if usage.file_searches:
+        attributes[FILE_SEARCHES] = usage.file_searches
     return attributes
 
 
@@ -335,7 +373,7 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     the span's token counts or, when given, the ``usage`` it was made from (which can say more,
     such as one-hour cache writes), at the rates its attributes pick (:data:`SERVICE_TIER`,
     :data:`SPEED`, :data:`BATCH`), its audio tokens (:data:`AUDIO_PROMPT`, :data:`AUDIO_COMPLETION`)
-    at the audio rates.
+    at the audio rates, and the searches it made (:data:`WEB_SEARCHES`, :data:`FILE_SEARCHES`).
 
     Returns:
         False when the model has no price (its cost stays ``None``).
@@ -357,11 +395,20 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     if usage is not None:
         span.cost = entry.total(usage)
     else:
-        audio = _NO_AUDIO
-        if attributes and (AUDIO_PROMPT in attributes or AUDIO_COMPLETION in attributes):
-            audio = (_int(attributes, AUDIO_PROMPT), _int(attributes, AUDIO_COMPLETION))  # any value: checked
+        audio = searches = _NONE
+        if attributes:  # their values may come from anywhere: read as counts only when they are
+            if AUDIO_PROMPT in attributes or AUDIO_COMPLETION in attributes:
+                audio = (_int(attributes, AUDIO_PROMPT), _int(attributes, AUDIO_COMPLETION))
+            if WEB_SEARCHES in attributes or FILE_SEARCHES in attributes:
+                searches = (_int(attributes, WEB_SEARCHES), _int(attributes, FILE_SEARCHES))
         span.cost = entry.amount(
-            span.prompt_tokens, span.comp_tokens, span.cached_tokens or 0, span.cache_write_tokens or 0, 0, audio
+            span.prompt_tokens,
+            span.comp_tokens,
+            span.cached_tokens or 0,
+            span.cache_write_tokens or 0,
+            0,
+            audio,
+            searches,
         )
     span.cost_source = entry.source
     if not span.provider:
@@ -527,6 +574,8 @@ _PRICE_KEYS = (
     "cache_write_1h_mtok",
     "input_audio_mtok",
     "output_audio_mtok",
+    "web_searches_kcount",
+    "storage_searches_kcount",
 )
 
 
@@ -554,6 +603,8 @@ def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
         cache_write_1h=rate("cache_write_1h_mtok"),
         input_audio=rate("input_audio_mtok"),
         output_audio=rate("output_audio_mtok"),
+        web_search=rate("web_searches_kcount"),
+        file_search=rate("storage_searches_kcount"),
     )
 
 

@@ -92,6 +92,7 @@ ANTHROPIC_USAGE = {
     "output_tokens": 200,
 }
 THINKING_TOKENS = 50  # reported in output_tokens_details when the request asks for thinking
+WEB_SEARCHES = 2  # the searches a provider's web search tool makes, when the request offers it
 
 
 @dataclass
@@ -369,13 +370,15 @@ def _response(
     output = [{"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content}]
     if called is not None:
         output = [_function_call(body, called, _call_input(body, called), status)]
+    if text or called:
+        output = [*_searched(body), *output]
     return {
         "id": "resp_fake",
         "object": "response",
         "created_at": 1_700_000_000,
         "model": _model(body),
         "status": status,
-        "output": output if text or called else [],
+        "output": output if text or called else [],  # with the searches made before it
         "usage": usage,
         "error": None,
         "incomplete_details": None,
@@ -625,6 +628,8 @@ def _anthropic_usage(body: dict[str, Any]) -> dict[str, Any]:
     usage = {**ANTHROPIC_USAGE, **({"speed": body["speed"]} if body.get("speed") else {})}  # as asked
     if body.get("thinking"):
         usage["output_tokens_details"] = {"thinking_tokens": THINKING_TOKENS}
+    if _hosted(body):  # Anthropic's web search tool, run on its side
+        usage["server_tool_use"] = {"web_search_requests": WEB_SEARCHES, "web_fetch_requests": 1}
     return usage
 
 
@@ -652,11 +657,36 @@ def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": "tool_use", "id": "toolu_fake", "name": called[0], "input": called[1]}
 
 
+def _hosted(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tools offered that the provider runs itself (web and file search), not the caller."""
+    kinds = ("web_search", "file_search")
+    return [tool for tool in body.get("tools") or [] if str(tool.get("type", "")).startswith(kinds)]
+
+
+def _searched(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Responses output items of the searches the offered search tools made: per web search
+    tool, ``WEB_SEARCHES`` searches and a page opened; per file search tool, one search."""
+    items: list[dict[str, Any]] = []
+    for tool in _hosted(body):
+        if tool["type"] == "file_search":
+            items.append({"type": "file_search_call", "id": "fs_fake", "status": "completed", "queries": ["fake"]})
+            continue
+        actions = [{"type": "search", "query": "fake"}] * WEB_SEARCHES + [
+            {"type": "open_page", "url": "https://example.com"}
+        ]
+        items += [
+            {"type": "web_search_call", "id": f"ws_fake_{number}", "status": "completed", "action": action}
+            for number, action in enumerate(actions)
+        ]
+    return items
+
+
 def _first_tool(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The first tool offered and the arguments it is called with, as :func:`_tool_call` says;
     tools in Anthropic's form, or OpenAI's (``{"type": "function", "function": {...}}``, flat in
     the Responses API)."""
-    tools, items = body.get("tools") or [], body.get("messages") or body.get("input") or [{}]
+    tools = [tool for tool in body.get("tools") or [] if tool not in _hosted(body)]
+    items = body.get("messages") or body.get("input") or [{}]
     last = items[-1] if isinstance(items, list) else {}  # the Responses API's input may be a string
     content = last.get("content")
     answered = (
@@ -702,7 +732,8 @@ def _messages(body: dict[str, Any], broken: bool) -> Any:
             "error": {"type": "overloaded_error", "message": "fake overload mid-stream"},
         }
         return [*events[:4], _sse(error, "error")]
-    delta_usage = {key: usage[key] for key in ("output_tokens", "output_tokens_details") if key in usage}
+    cumulative = ("output_tokens", "output_tokens_details", "server_tool_use")  # what message_delta reports
+    delta_usage = {key: usage[key] for key in cumulative if key in usage}
     message_delta = {
         "type": "message_delta",
         "delta": {"stop_reason": "tool_use" if call else "end_turn", "stop_sequence": None},

@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.fakes.providers import CANARY, REPLY, THINKING_TOKENS, Fault, ProviderServer
+from tests.fakes.providers import CANARY, REPLY, THINKING_TOKENS, WEB_SEARCHES, Fault, ProviderServer
 from tokentrace import Span, Status, Tracer
 from tokentrace.integrations import uninstrument
 from tokentrace.integrations._calls import record_abandoned
@@ -67,6 +67,22 @@ def test_streamed_create_takes_usage_from_start_and_delta(client: anthropic.Anth
     [span] = traced[1]
     assert_sonnet(span)
     assert span.ttft_ms is not None and 0 <= span.ttft_ms <= span.latency_ms
+
+
+def test_web_searches_are_priced_per_thousand_on_top_of_the_tokens(client: anthropic.Anthropic, traced: Any) -> None:
+    tools: Any = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]
+    assert ask(client, tools=tools).usage.server_tool_use.web_search_requests == WEB_SEARCHES
+    list(ask(client, tools=tools, stream=True))
+    with stream_manager(client, tools=tools) as stream:
+        stream.until_done()
+    assert len(traced[1]) == 3
+    for span in traced[1]:
+        assert span.cost == SONNET_COST + Decimal("0.02")  # 2 searches at $10 per thousand
+        assert span.attributes == {
+            "gen_ai.operation.name": "messages",
+            "gen_ai.request.model": "claude-sonnet-4-0",
+            "tokentrace.usage.web_searches": 2,
+        }
 
 
 def test_raw_response_calls_are_traced_sync_and_async(

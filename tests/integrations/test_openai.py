@@ -231,6 +231,23 @@ def test_responses_api_plain_and_streamed(client: openai.OpenAI, traced: Any) ->
     assert plain.ttft_ms is None and streamed.ttft_ms is not None
 
 
+def test_searches_of_the_responses_tools_are_priced_per_thousand(client: openai.OpenAI, traced: Any) -> None:
+    tools: Any = [{"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_fake"]}]
+    response = client.responses.create(model="o4-mini", input="hi", tools=tools)
+    assert [item.type for item in response.output].count("web_search_call") == 3  # 2 searches, a page opened
+    list(client.responses.create(model="o4-mini", input="hi", tools=tools, stream=True))
+    assert len(traced[1]) == 2
+    for span in traced[1]:
+        # 2 web searches at $10 per thousand, 1 file search at $2.50
+        assert span.cost == O4_MINI_COST + Decimal("0.0225")
+        assert span.attributes == {
+            "gen_ai.operation.name": "responses",
+            "gen_ai.request.model": "o4-mini",
+            "tokentrace.usage.web_searches": 2,
+            "tokentrace.usage.file_searches": 1,
+        }
+
+
 def test_failed_responses_plain_and_streamed_are_errors_with_the_usage_they_had(
     client: openai.OpenAI, server: ProviderServer, traced: Any
 ) -> None:

@@ -64,7 +64,7 @@ def _usage(kept: Any) -> Usage:
 
     Written out in one function, since it runs on the caller's thread: helper calls and an
     interim dict of the merged fields cost more there than the lines they would save."""
-    prompt = completion = read = write = creation = details = speed = None
+    prompt = completion = read = write = creation = details = speed = server = None
     for usage in kept if type(kept) is list else (kept,):
         fields = usage.__dict__
         if "output_tokens_details" not in fields:  # an older SDK: the newer fields are in its extras
@@ -90,6 +90,9 @@ def _usage(kept: Any) -> Usage:
         value = fields.get("speed")
         if value is not None:
             speed = value
+        value = fields.get("server_tool_use")
+        if value is not None:
+            server = value
     read, write = read or 0, write or 0
     return Usage(
         prompt_tokens=(prompt or 0) + read + write,
@@ -99,6 +102,7 @@ def _usage(kept: Any) -> Usage:
         reasoning_tokens=_count(details, "thinking_tokens") if details is not None else 0,
         cache_write_1h_tokens=min(_count(creation, "ephemeral_1h_input_tokens"), write) if creation is not None else 0,
         speed=speed if type(speed) is str else None,
+        web_searches=_count(server, "web_search_requests") if server is not None else 0,
     )
 
 

@@ -229,7 +229,8 @@ def _response_state(call: Call, response: Any) -> None:
         call.model = response.model
     call.service_tier = getattr(response, "service_tier", None)
     if response.usage is not None:
-        call.usage = response.usage
+        searches = _searches(response.output)
+        call.usage = response.usage if searches is None else (response.usage, searches)
     if response.status == "failed":
         error = response.error
         call.error = f"{error.code}: {error.message}" if error is not None else "response failed"
@@ -237,6 +238,30 @@ def _response_state(call: Call, response: Any) -> None:
         call.background = response.status
         if response.status in _FINISHED:  # its usage is in this span: a retrieval must not count it again
             first_time(call.settings.tracer, response.id)
+
+
+def _searches(output: Any) -> tuple[int, int] | None:
+    """The web and file searches a response's tools made (its ``web_search_call`` items that
+    searched, its ``file_search_call`` items), billed per thousand on top of its tokens; None when
+    there were none."""
+    web = files = 0
+    for item in output or ():
+        kind = item.type
+        if kind == "web_search_call":
+            action = getattr(item, "action", None)  # opening a page or finding in it is no search
+            web += action is None or getattr(action, "type", "search") == "search"
+        elif kind == "file_search_call":
+            files += 1
+    return (web, files) if web or files else None
+
+
+def _response_counts(kept: Any) -> Usage:
+    """The counts of a Responses usage model, with the searches it was kept with (see
+    ``_response_state``)."""
+    if type(kept) is tuple:
+        usage, (web, files) = kept
+        return msgspec.structs.replace(_counts(usage), web_searches=web, file_searches=files)
+    return _counts(kept)
 
 
 # --- background responses ------------------------------------------------------------------------
@@ -309,7 +334,7 @@ RESPONSES = Operation(
     prompt=_responses_prompt,
     read=_responses_read,
     observe=_responses_observe,
-    usage=_counts,
+    usage=_response_counts,
     skip=(operator.attrgetter("type"), _PASSING),
 )
 
