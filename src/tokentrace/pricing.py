@@ -65,6 +65,8 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
 def _get(obj: Any, key: str) -> Any:
     if type(obj) is dict:
         return obj.get(key)
+    if obj is None:  # a part the usage lacks (no details): not worth the checks below
+        return None
     fields = getattr(obj, "__dict__", None)
     if fields is not None:
         if key in fields:
