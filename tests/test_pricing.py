@@ -171,6 +171,34 @@ def test_audio_tokens_are_priced_at_the_audio_rates() -> None:
         tokentrace.register_price("my-voice", 1, 2, output_audio_per_mtok="loud")
 
 
+def test_image_tokens_are_priced_at_the_image_rates() -> None:
+    from genai_prices import Usage as TableUsage
+    from genai_prices import calc_price
+    from openai.types.images_response import Usage as ImagesUsage
+
+    details = {"text_tokens": 40, "image_tokens": 10}
+    made = ImagesUsage.model_validate(
+        {"input_tokens": 50, "input_tokens_details": details, "output_tokens": 4160, "total_tokens": 4210}
+    )
+    assert normalize_usage(made) == Usage(prompt_tokens=50, completion_tokens=4160, image_prompt_tokens=10)
+    # gpt-image-1 per Mtok: 40 text in x $5 + 10 image in x $10 + 4160 out x $40 (its output rate is for images)
+    table = calc_price(TableUsage(input_tokens=50, input_image_tokens=10, output_tokens=4160), "gpt-image-1",
+                       provider_id="openai")  # fmt: skip
+    assert price("gpt-image-1", made) == table.total_price == Decimal("0.1667")
+    split = made.model_copy(update={"output_tokens_details": {"text_tokens": 160, "image_tokens": 4000}})
+    # gpt-image-1.5: output text at $10, output images at $32 per Mtok
+    assert normalize_usage(split).image_completion_tokens == 4000
+    assert price("gpt-image-1.5", split) == Decimal("0.12988")  # 40 x 5 + 10 x 8 + 160 x 10 + 4000 x 32
+    kept = {"tokentrace.usage.image_prompt_tokens": 10, "tokentrace.usage.image_completion_tokens": 4000}
+    span = Span(model="gpt-image-1.5", prompt_tokens=50, comp_tokens=4160, attributes=kept)
+    assert price_span(span) and span.cost == Decimal("0.12988")
+    tokentrace.register_price("my-painter", 1, 2, input_image_per_mtok=3, output_image_per_mtok="4")
+    try:  # 40 x $1 + 10 x $3 + 160 x $2 + 4000 x $4 per Mtok
+        assert price("my-painter", split) == Decimal("0.01639")
+    finally:
+        tokentrace.unregister_prices()
+
+
 def test_searches_of_the_providers_tools_are_priced_per_thousand() -> None:
     from anthropic.types import ServerToolUsage
     from anthropic.types import Usage as AnthropicUsage

@@ -39,8 +39,10 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     ``cache_creation.ephemeral_1h_input_tokens``, dearer than the default five minutes);
     ``completion_tokens`` includes ``reasoning_tokens``. Of each, ``audio_prompt_tokens`` and
     ``audio_completion_tokens`` are audio (OpenAI's ``prompt_tokens_details.audio_tokens`` and
-    ``completion_tokens_details.audio_tokens``), billed at the model's audio rates where the
-    table has them (``gpt-audio``'s are 13 and 6.4 times its text rates). ``web_searches`` and
+    ``completion_tokens_details.audio_tokens``), ``image_prompt_tokens`` and
+    ``image_completion_tokens`` images (an image model's ``input_tokens_details.image_tokens``
+    and ``output_tokens_details.image_tokens``), billed at the model's audio and image rates where
+    the table has them (``gpt-audio``'s are 13 and 6.4 times its text rates). ``web_searches`` and
     ``file_searches`` are the searches the provider's own tools made (Anthropic's
     ``server_tool_use.web_search_requests``, OpenAI's ``web_search_call`` and ``file_search_call``
     output items), billed per thousand on top of the tokens. ``speed`` is Anthropic's speed mode, as
@@ -56,10 +58,24 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     cache_write_1h_tokens: int = 0
     audio_prompt_tokens: int = 0
     audio_completion_tokens: int = 0
+    image_prompt_tokens: int = 0
+    image_completion_tokens: int = 0
     web_searches: int = 0
     file_searches: int = 0
     speed: str | None = None
     batch: bool = False
+
+    def apart(self) -> tuple[int, ...]:
+        """The counts priced apart from text tokens, in the order of :data:`APART`; () when none."""
+        counts = (
+            self.audio_prompt_tokens,
+            self.audio_completion_tokens,
+            self.image_prompt_tokens,
+            self.image_completion_tokens,
+            self.web_searches,
+            self.file_searches,
+        )
+        return counts if any(counts) else ()
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -134,12 +150,15 @@ def normalize_usage(usage: Any) -> Usage:
                 speed=speed if isinstance(speed := _get(usage, "speed"), str) else None,
                 batch=_get(usage, "service_tier") == "batch",
             )
-        return Usage(  # OpenAI Responses: input includes cache
+        details, out_details = _get(usage, "input_tokens_details"), _get(usage, "output_tokens_details")
+        return Usage(  # OpenAI Responses, an image model's: input includes cache
             prompt_tokens=_int(usage, "input_tokens"),
             completion_tokens=_int(usage, "output_tokens"),
-            cached_tokens=_int(_get(usage, "input_tokens_details"), "cached_tokens"),
-            cache_write_tokens=_int(_get(usage, "input_tokens_details"), "cache_write_tokens"),
-            reasoning_tokens=_int(_get(usage, "output_tokens_details"), "reasoning_tokens"),
+            cached_tokens=_int(details, "cached_tokens"),
+            cache_write_tokens=_int(details, "cache_write_tokens"),
+            reasoning_tokens=_int(out_details, "reasoning_tokens"),
+            image_prompt_tokens=_int(details, "image_tokens"),
+            image_completion_tokens=_int(out_details, "image_tokens"),
         )
     raise TypeError(
         "usage must have prompt_tokens/completion_tokens or input_tokens/output_tokens "
@@ -171,9 +190,13 @@ class _Price(msgspec.Struct, frozen=True):
     source: str
     tiers: tuple[tuple[int, _Price], ...] = ()
     cache_write_1h: Decimal | None = None  # one-hour cache writes; None: see amount()
-    input_audio: Decimal | None = None  # audio in and out; None: the text rates
+    # the rates of the counts priced apart (see APART); None: audio and images at the text
+    # rates, searches not billed; searches per thousand
+    input_audio: Decimal | None = None
     output_audio: Decimal | None = None
-    web_search: Decimal | None = None  # per thousand searches; None: not billed apart
+    input_image: Decimal | None = None
+    output_image: Decimal | None = None
+    web_search: Decimal | None = None
     file_search: Decimal | None = None
 
     def total(self, u: Usage) -> Decimal:
@@ -183,8 +206,7 @@ class _Price(msgspec.Struct, frozen=True):
             u.cached_tokens,
             u.cache_write_tokens,
             u.cache_write_1h_tokens,
-            (u.audio_prompt_tokens, u.audio_completion_tokens),
-            (u.web_searches, u.file_searches),
+            u.apart(),
         )
 
     def amount(
@@ -194,34 +216,43 @@ class _Price(msgspec.Struct, frozen=True):
         cached: int = 0,
         cache_write: int = 0,
         cache_write_1h: int = 0,
-        audio: tuple[int, int] = (0, 0),
-        searches: tuple[int, int] = (0, 0),
+        apart: tuple[int, ...] = (),
     ) -> Decimal:
         """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``, which
-        includes ``cache_write_1h``; ``audio`` is how many of the uncached input and of the output
-        are audio, ``searches`` how many web and file searches the provider's tools made. Where no
-        one-hour write rate is given (the table has none for Claude on Bedrock and Vertex AI),
-        those writes cost twice the input rate, as Anthropic bills them wherever Claude runs; only
-        Anthropic's usage reports them."""
+        includes ``cache_write_1h``; ``apart`` holds the counts priced apart (see :data:`APART`),
+        or is empty. Where no one-hour write rate is given (the table has none for Claude on
+        Bedrock and Vertex AI), those writes cost twice the input rate, as Anthropic bills them
+        wherever Claude runs; only Anthropic's usage reports them."""
         for start, tier in self.tiers:
             if prompt > start:
-                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h, audio, searches)
+                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h, apart)
         uncached = max(prompt - cached - cache_write, 0)
         total = uncached * self.input + completion * self.output
-        if audio[0] and self.input_audio is not None:  # priced as text above: the difference
-            total += min(audio[0], uncached) * (self.input_audio - self.input)
-        if audio[1] and self.output_audio is not None:
-            total += min(audio[1], completion) * (self.output_audio - self.output)
-        if searches[0] and self.web_search is not None:  # per thousand: 1,000 per million
-            total += searches[0] * self.web_search * 1000
-        if searches[1] and self.file_search is not None:
-            total += searches[1] * self.file_search * 1000
+        if apart:
+            total += self._apart(uncached, completion, apart)
         if cached:
             total += cached * self.cache_read
         if cache_write:
             hour_rate = 2 * self.input if self.cache_write_1h is None else self.cache_write_1h
             total += (cache_write - cache_write_1h) * self.cache_write + cache_write_1h * hour_rate
         return exact(total / _MILLION)
+
+    def _apart(self, uncached: int, completion: int, counts: tuple[int, ...]) -> Decimal:
+        """What audio and images cost over the text rates they were counted at, and searches."""
+        audio_in, audio_out, image_in, image_out, *searches = counts
+        extra = Decimal(0)
+        for count, rate, text, most in (
+            (audio_in, self.input_audio, self.input, uncached),
+            (image_in, self.input_image, self.input, uncached),
+            (audio_out, self.output_audio, self.output, completion),
+            (image_out, self.output_image, self.output, completion),
+        ):
+            if count and rate is not None:
+                extra += min(count, most) * (rate - text)
+        for count, per_thousand in zip(searches, (self.web_search, self.file_search), strict=True):
+            if count and per_thousand is not None:
+                extra += count * per_thousand * 1000  # per million, as the token rates
+        return extra
 
 
 class _Override(msgspec.Struct, frozen=True):
@@ -237,13 +268,20 @@ _cache: dict[tuple[str, str | None, tuple[str | None, ...]], _Price | None] = {}
 SERVICE_TIER = "openai.response.service_tier"
 SPEED = "anthropic.response.speed"
 BATCH = "tokentrace.batch"
-# The audio among a span's input and output tokens, priced at the model's audio rates, and the
-# searches its provider's tools made, priced per thousand
-AUDIO_PROMPT = "tokentrace.usage.audio_prompt_tokens"
-AUDIO_COMPLETION = "tokentrace.usage.audio_completion_tokens"
-WEB_SEARCHES = "tokentrace.usage.web_searches"
-FILE_SEARCHES = "tokentrace.usage.file_searches"
-_NONE = (0, 0)
+# The span attributes keeping the counts priced apart from text tokens (``Usage.apart()``, in
+# this order): the audio and the images among its input and output tokens, at the model's audio
+# and image rates, and the searches its provider's tools made, per thousand
+APART = tuple(
+    f"tokentrace.usage.{name}"
+    for name in (
+        "audio_prompt_tokens",
+        "audio_completion_tokens",
+        "image_prompt_tokens",
+        "image_completion_tokens",
+        "web_searches",
+        "file_searches",
+    )
+)
 _CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
 _STANDARD = (None, None, None)
 _overrides: list[_Override] = []
@@ -261,6 +299,8 @@ def register_price(
     cache_write_1h_per_mtok: float | Decimal | str | None = None,
     input_audio_per_mtok: float | Decimal | str | None = None,
     output_audio_per_mtok: float | Decimal | str | None = None,
+    input_image_per_mtok: float | Decimal | str | None = None,
+    output_image_per_mtok: float | Decimal | str | None = None,
     web_search_per_k: float | Decimal | str | None = None,
     file_search_per_k: float | Decimal | str | None = None,
     provider: str | None = None,
@@ -277,6 +317,8 @@ def register_price(
             (default: twice the input price, as Anthropic bills them).
         input_audio_per_mtok: USD per million audio input tokens (default: the input price).
         output_audio_per_mtok: USD per million audio output tokens (default: the output price).
+        input_image_per_mtok: USD per million image input tokens (default: the input price).
+        output_image_per_mtok: USD per million image output tokens (default: the output price).
         web_search_per_k: USD per thousand web searches of the provider's tool (default: none).
         file_search_per_k: USD per thousand file searches of the provider's tool (default: none).
         provider: only for this provider (default: any).
@@ -289,23 +331,18 @@ def register_price(
     read = inp if cache_read_per_mtok is None else _money("cache_read_per_mtok", cache_read_per_mtok)
     write = inp if cache_write_per_mtok is None else _money("cache_write_per_mtok", cache_write_per_mtok)
     hour = None if cache_write_1h_per_mtok is None else _money("cache_write_1h_per_mtok", cache_write_1h_per_mtok)
-    audio_in = None if input_audio_per_mtok is None else _money("input_audio_per_mtok", input_audio_per_mtok)
-    audio_out = None if output_audio_per_mtok is None else _money("output_audio_per_mtok", output_audio_per_mtok)
-    web = None if web_search_per_k is None else _money("web_search_per_k", web_search_per_k)
-    files = None if file_search_per_k is None else _money("file_search_per_k", file_search_per_k)
-    price = _Price(
-        provider or "",
-        inp,
-        out,
-        read,
-        write,
-        source="override",
-        cache_write_1h=hour,
-        input_audio=audio_in,
-        output_audio=audio_out,
-        web_search=web,
-        file_search=files,
-    )
+    apart: dict[str, Any] = {
+        field: None if value is None else _money(name, value)
+        for field, name, value in (
+            ("input_audio", "input_audio_per_mtok", input_audio_per_mtok),
+            ("output_audio", "output_audio_per_mtok", output_audio_per_mtok),
+            ("input_image", "input_image_per_mtok", input_image_per_mtok),
+            ("output_image", "output_image_per_mtok", output_image_per_mtok),
+            ("web_search", "web_search_per_k", web_search_per_k),
+            ("file_search", "file_search_per_k", file_search_per_k),
+        )
+    }
+    price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour, **apart)
     with _lock:
         _overrides.insert(0, _Override(model_pattern.lower(), provider, price))
         _cache.clear()
@@ -330,29 +367,17 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
 
 def price_attributes(usage: Usage) -> dict[str, Any]:
     """The span attributes that keep what a usage's price depends on beyond a span's token
-    fields: the rates it was billed at (Anthropic's speed, a batch API's), the audio among its
-    tokens and the searches its provider's tools made, which :func:`price_span` reads back; empty
-    for text at the standard rates and no search."""
-    if not (
-        usage.speed
-        or usage.batch
-        or usage.audio_prompt_tokens
-        or usage.audio_completion_tokens
-        or usage.web_searches
-        or usage.file_searches
-    ):
+    fields: the rates it was billed at (Anthropic's speed, a batch API's) and the counts priced
+    apart (:data:`APART`), which :func:`price_span` reads back; empty for text tokens at the
+    standard rates."""
+    apart = usage.apart()
+    if not (usage.speed or usage.batch or apart):
         return _NOTHING_APART
     attributes: dict[str, Any] = {SPEED: usage.speed} if usage.speed else {}
     if usage.batch:
         attributes[BATCH] = True
-    if usage.audio_prompt_tokens:
-        attributes[AUDIO_PROMPT] = usage.audio_prompt_tokens
-    if usage.audio_completion_tokens:
-        attributes[AUDIO_COMPLETION] = usage.audio_completion_tokens
-    if usage.web_searches:
-        attributes[WEB_SEARCHES] = usage.web_searches
-    if usage.file_searches:
-        attributes[FILE_SEARCHES] = usage.file_searches
+    if apart:
+        attributes.update((key, count) for key, count in zip(APART, apart, strict=True) if count)
     return attributes
 
 
@@ -374,8 +399,7 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
     the span's token counts or, when given, the ``usage`` it was made from (which can say more,
     such as one-hour cache writes), at the rates its attributes pick (:data:`SERVICE_TIER`,
-    :data:`SPEED`, :data:`BATCH`), its audio tokens (:data:`AUDIO_PROMPT`, :data:`AUDIO_COMPLETION`)
-    at the audio rates, and the searches it made (:data:`WEB_SEARCHES`, :data:`FILE_SEARCHES`).
+    :data:`SPEED`, :data:`BATCH`), with the counts priced apart its attributes keep (:data:`APART`).
 
     Returns:
         False when the model has no price (its cost stays ``None``).
@@ -397,21 +421,11 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
     if usage is not None:
         span.cost = entry.total(usage)
     else:
-        audio = searches = _NONE
-        if attributes:  # their values may come from anywhere: read as counts only when they are
-            if AUDIO_PROMPT in attributes or AUDIO_COMPLETION in attributes:
-                audio = (_int(attributes, AUDIO_PROMPT), _int(attributes, AUDIO_COMPLETION))
-            if WEB_SEARCHES in attributes or FILE_SEARCHES in attributes:
-                searches = (_int(attributes, WEB_SEARCHES), _int(attributes, FILE_SEARCHES))
-        span.cost = entry.amount(
-            span.prompt_tokens,
-            span.comp_tokens,
-            span.cached_tokens or 0,
-            span.cache_write_tokens or 0,
-            0,
-            audio,
-            searches,
-        )
+        apart: tuple[int, ...] = ()
+        if attributes and not attributes.keys().isdisjoint(APART):  # values from anywhere: counts only
+            apart = tuple(_int(attributes, key) for key in APART)
+        cached, written = span.cached_tokens or 0, span.cache_write_tokens or 0
+        span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, cached, written, 0, apart)
     span.cost_source = entry.source
     if not span.provider:
         span.provider = entry.provider
@@ -576,6 +590,8 @@ _PRICE_KEYS = (
     "cache_write_1h_mtok",
     "input_audio_mtok",
     "output_audio_mtok",
+    "input_image_mtok",
+    "output_image_mtok",
     "web_searches_kcount",
     "storage_searches_kcount",
 )
@@ -605,6 +621,8 @@ def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
         cache_write_1h=rate("cache_write_1h_mtok"),
         input_audio=rate("input_audio_mtok"),
         output_audio=rate("output_audio_mtok"),
+        input_image=rate("input_image_mtok"),
+        output_image=rate("output_image_mtok"),
         web_search=rate("web_searches_kcount"),
         file_search=rate("storage_searches_kcount"),
     )
