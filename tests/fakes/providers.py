@@ -18,6 +18,9 @@ Failures are scripted per request with :meth:`ProviderServer.script`: an HTTP er
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
+import functools
 import json
 import re
 import struct
@@ -38,6 +41,7 @@ __all__ = [
     "CHAT_USAGE",
     "COMPLETION_USAGE",
     "EMBEDDING_USAGE",
+    "IMAGE_USAGE",
     "RESPONSES_USAGE",
     "Fault",
     "ProviderServer",
@@ -117,7 +121,8 @@ class _ProviderHandler(Handler):
 
     def do_POST(self) -> None:
         raw = self.read_body()
-        body = json.loads(raw) if raw else {}
+        kind = self.headers.get("Content-Type", "")
+        body = _form(kind, raw) if kind.startswith("multipart/") else json.loads(raw) if raw else {}
         fault = self.owner.take(Request(self.path, dict(self.headers), body))
         if fault is not None and fault.delay:
             self.owner.release.wait(fault.delay)
@@ -155,6 +160,8 @@ class _ProviderHandler(Handler):
             "/v1/completions": _completions,
             "/v1/responses": _responses,
             "/v1/embeddings": _embeddings,
+            "/v1/images/generations": functools.partial(_images, "image_generation"),
+            "/v1/images/edits": functools.partial(_images, "image_edit"),
             "/v1/messages": _messages,
         }.get(_route(self.path))
         frame = None
@@ -603,6 +610,43 @@ def _text_part(text: str) -> dict[str, Any]:
 
 def _output_item(status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "message", "id": "msg_fake", "status": status, "role": "assistant", "content": content}
+
+
+# --- OpenAI images -------------------------------------------------------------------------------
+
+IMAGE_USAGE = {  # gpt-image-1's: the prompt's text and the image given to edit, then the image made
+    "input_tokens": 50,
+    "input_tokens_details": {"text_tokens": 40, "image_tokens": 10},
+    "output_tokens": 4160,
+    "total_tokens": 4210,
+}
+_PICTURE = base64.b64encode(b"a picture").decode()
+
+
+def _images(kind: str, body: dict[str, Any], broken: bool) -> Any:
+    """An image made (``kind``: ``"image_generation"``) or edited (``"image_edit"``): whole, or
+    streamed as two partial images and the finished one, whose event has the usage."""
+    made = {"background": "opaque", "output_format": "png", "quality": "high", "size": "1024x1024"}
+    if str(body.get("stream")).lower() != "true":  # a form's fields are text
+        picture = {"b64_json": _PICTURE, "revised_prompt": f"A picture ({CANARY})"}
+        return {"created": 1_700_000_000, "data": [picture], **made, "usage": IMAGE_USAGE}
+    events: list[dict[str, Any]] = [
+        {"type": f"{kind}.partial_image", "partial_image_index": index, "b64_json": _PICTURE, **made}
+        for index in range(2)
+    ]
+    events.append({"type": f"{kind}.completed", "b64_json": _PICTURE, **made, "usage": IMAGE_USAGE})
+    return [_sse({**event, "created_at": 1_700_000_000}, event["type"]) for event in events]
+
+
+def _form(content_type: str, raw: bytes) -> dict[str, Any]:
+    """The text fields of a ``multipart/form-data`` body (an image edit's), files left out."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    return {
+        str(part.get_param("name", header="content-disposition")): part.get_content()
+        for part in message.iter_parts()
+        if part.get_filename() is None
+    }
 
 
 # --- OpenAI embeddings --------------------------------------------------------------------------

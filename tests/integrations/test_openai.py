@@ -340,6 +340,31 @@ def test_structured_output_parse_calls_are_traced(client: openai.OpenAI, traced:
     assert_o4_mini(responses_span)
 
 
+def test_images_made_and_edited_are_priced_from_their_text_and_image_tokens(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    prompt = f"A lighthouse ({CANARY})"
+    made = client.images.generate(model="gpt-image-1", prompt=prompt)
+    assert made.data is not None and made.usage is not None and made.usage.output_tokens == 4160
+    events = list(client.images.generate(model="gpt-image-1", prompt=prompt, stream=True, partial_images=2))
+    assert [event.type for event in events] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+    client.images.edit(model="gpt-image-1", image=("in.png", b"a picture", "image/png"), prompt=prompt)
+    assert server.requests[-1].body == {"model": "gpt-image-1", "prompt": prompt}  # a form, the image left out
+    assert len(traced[1]) == 3
+    for span in traced[1]:
+        assert (span.name, span.provider, span.model) == ("images", "openai", "gpt-image-1")
+        assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens) == (50, 4160, None)
+        # per Mtok: 40 text in x $5 + 10 image in x $10 + 4160 out x $40 (gpt-image-1's output rate is for images)
+        assert span.cost == Decimal("0.1667")
+        assert span.attributes == {
+            "gen_ai.operation.name": "images",
+            "gen_ai.request.model": "gpt-image-1",
+            "tokentrace.usage.image_prompt_tokens": 10,
+        }
+        assert span.status is Status.OK
+    assert [span.ttft_ms is not None for span in traced[1]] == [False, True, False]
+
+
 def test_embeddings(client: openai.OpenAI, traced: Any) -> None:
     result = client.embeddings.create(model="text-embedding-3-small", input=f"embed {CANARY}")
     assert result.data[0].embedding == [0.25, -0.5, 0.125]
@@ -364,16 +389,19 @@ def test_async_client_chat_stream_responses_and_embeddings(server: ProviderServe
             chunks = [chunk async for chunk in stream]
             await client.responses.create(model="o4-mini", input="hi")
             await client.embeddings.create(model="text-embedding-3-small", input="hi")
+            async for _ in await client.images.generate(model="gpt-image-1", prompt="hi", stream=True):
+                pass
             return chunks
 
     chunks = asyncio.run(main())
     assert all(chunk.choices for chunk in chunks)
-    chat_plain, chat_streamed, responses, embeddings = spans
+    chat_plain, chat_streamed, responses, embeddings, image = spans
     assert_gpt4o(chat_plain)
     assert_gpt4o(chat_streamed)
     assert chat_streamed.ttft_ms is not None
     assert_o4_mini(responses)
     assert embeddings.cost == EMBEDDING_COST
+    assert (image.name, image.cost, image.ttft_ms is not None) == ("images", Decimal("0.1667"), True)
 
 
 # --- failures -----------------------------------------------------------------------------------

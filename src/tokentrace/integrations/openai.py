@@ -6,8 +6,9 @@ OpenAI-compatible API names that provider (``"groq"``, ``"deepseek"``, ``"x_ai"`
 Traced: ``chat.completions.create`` (also with ``stream=True``, and through the SDK's
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
 outputs, which sends its own request), ``responses.create`` (also streamed, and
-``responses.stream()``), ``responses.parse``, ``beta.responses.create``, ``embeddings.create``, and
-the legacy text ``completions.create`` (also streamed); ``responses.retrieve`` and
+``responses.stream()``), ``responses.parse``, ``beta.responses.create``, ``embeddings.create``,
+``images.generate`` and ``images.edit`` (also streamed), and the legacy text
+``completions.create`` (also streamed); ``responses.retrieve`` and
 ``responses.cancel`` record a background response the first time they return it finished (see
 "background responses" below), and ``files.content`` the results of a batch the first time it
 downloads them (see "Batch API results"). Calls made through
@@ -58,7 +59,7 @@ from ._calls import (
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning, then
 from ._streams import closer
 
-__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "patch"]
+__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "patch"]
 
 _PROVIDER = "openai"
 _PASSING = frozenset(  # events past the first output that the span does not need: the many deltas first
@@ -361,6 +362,34 @@ EMBEDDINGS = Operation(
 )
 
 
+# --- images -------------------------------------------------------------------------------------
+# An image model's response names no model (the request's is the span's); its usage counts text
+# and image tokens, priced at their rates. Streamed, the finished image's event has the usage.
+
+
+def _images_read(call: Call, response: Any) -> None:
+    call.usage = response.usage  # None for the older models, priced per image: the table has no price
+
+
+def _images_observe(call: StreamCall, event: Any) -> bool:
+    call.mark_output()  # a partial image, or the finished one
+    if event.type in _IMAGES_DONE:
+        call.usage = event.usage
+    return False
+
+
+_IMAGES_DONE = frozenset({"image_generation.completed", "image_edit.completed"})
+
+IMAGES = Operation(
+    _PROVIDER,
+    "images",
+    prompt=lambda kwargs: kwargs.get("prompt"),
+    read=_images_read,
+    observe=_images_observe,
+    skip=(operator.attrgetter("type"), frozenset({"image_generation.partial_image", "image_edit.partial_image"})),
+)
+
+
 # --- Batch API results ---------------------------------------------------------------------------
 # A batch's requests run later, billed at the batch rates; their responses come as a JSONL file
 # the caller downloads with ``files.content(output_file_id)``. The first time a traced client
@@ -531,6 +560,8 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (getattr(getattr(client, "beta", None), "responses", None), "create", RESPONSES),
         (client.embeddings, "create", EMBEDDINGS),
         (client.completions, "create", COMPLETIONS),
+        (getattr(client, "images", None), "generate", IMAGES),
+        (getattr(client, "images", None), "edit", IMAGES),
     ]
     patches = [
         replace(owner, name, functools.partial(wrap, settings, for_provider(op, provider)))
