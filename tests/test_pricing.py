@@ -78,7 +78,7 @@ def test_usage_shapes_are_normalized() -> None:
                           "cache_creation_input_tokens": None}  # fmt: skip
     assert normalize_usage(uncached_anthropic) == Usage(prompt_tokens=10, completion_tokens=5)
     with pytest.raises(
-        TypeError, match="usage must have prompt_tokens/completion_tokens or input_tokens/output_tokens"
+        TypeError, match="usage must have prompt_tokens/completion_tokens, input_tokens/output_tokens or seconds"
     ):
         normalize_usage(object())
 
@@ -197,6 +197,36 @@ def test_image_tokens_are_priced_at_the_image_rates() -> None:
         assert price("my-painter", split) == Decimal("0.01639")
     finally:
         tokentrace.unregister_prices()
+
+
+def test_transcriptions_are_priced_by_tokens_or_by_the_length_of_the_audio() -> None:
+    from openai.types.audio.transcription import UsageDuration, UsageTokens
+
+    details = {"text_tokens": 200, "audio_tokens": 1000}
+    tokens = UsageTokens.model_validate(
+        {
+            "type": "tokens",
+            "input_tokens": 1200,
+            "output_tokens": 300,
+            "total_tokens": 1500,
+            "input_token_details": details,
+        }
+    )
+    assert normalize_usage(tokens) == Usage(prompt_tokens=1200, completion_tokens=300, audio_prompt_tokens=1000)
+    assert price("gpt-4o-transcribe", tokens) == Decimal("0.0095")  # 200 x $2.50 + 1000 x $6 + 300 x $10 per Mtok
+    length = UsageDuration(type="duration", seconds=61.3)
+    assert normalize_usage(length) == Usage(audio_ms=61_300)
+    assert price("whisper-1", length) == Decimal("0.00613")  # $0.36 an hour, to the millisecond
+    assert tokentrace.cost("whisper-1", {"seconds": 30}) == 0.003
+    span = Span(model="whisper-1", attributes={"tokentrace.usage.audio_ms": 61_300})
+    assert price_span(span) and span.cost == Decimal("0.00613")
+    tokentrace.register_price("my-listener", 0, 0, audio_per_hour="0.5")
+    try:
+        assert price("my-listener", length) == Decimal("0.008513888889")  # 61.3 s of $0.50 an hour, to 1e-12 USD
+    finally:
+        tokentrace.unregister_prices()
+    with pytest.raises(TypeError, match="input_tokens/output_tokens or seconds"):
+        normalize_usage({"seconds": "long"})
 
 
 def test_searches_of_the_providers_tools_are_priced_per_thousand() -> None:

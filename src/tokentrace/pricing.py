@@ -28,6 +28,8 @@ __all__ = ["Usage", "cost", "normalize_usage", "price", "price_span", "register_
 
 _log = logging.getLogger(__name__)
 _MILLION = Decimal(1_000_000)
+_MS_PER_MILLION_HOURS = Decimal("3.6")
+_PICO_IN_MICROS = Decimal("1e-6")
 _RESOLVE_TTL_S = 3600.0  # prices can change on a date; re-resolve hourly
 
 
@@ -45,7 +47,9 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     the table has them (``gpt-audio``'s are 13 and 6.4 times its text rates). ``web_searches`` and
     ``file_searches`` are the searches the provider's own tools made (Anthropic's
     ``server_tool_use.web_search_requests``, OpenAI's ``web_search_call`` and ``file_search_call``
-    output items), billed per thousand on top of the tokens. ``speed`` is Anthropic's speed mode, as
+    output items), billed per thousand on top of the tokens. ``audio_ms`` is audio billed by its
+    length (a transcription model's ``usage.seconds``, as ``whisper-1`` reports it), in
+    milliseconds. ``speed`` is Anthropic's speed mode, as
     its usage reports it (``"fast"`` is billed at rates of its own); ``batch``, that the call went
     through a batch API, billed at its rates (Anthropic's usage says ``service_tier: "batch"``).
     """
@@ -62,6 +66,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     image_completion_tokens: int = 0
     web_searches: int = 0
     file_searches: int = 0
+    audio_ms: int = 0
     speed: str | None = None
     batch: bool = False
 
@@ -74,6 +79,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
             self.image_completion_tokens,
             self.web_searches,
             self.file_searches,
+            self.audio_ms,
         )
         return counts if any(counts) else ()
 
@@ -117,8 +123,10 @@ def normalize_usage(usage: Any) -> Usage:
     ``prompt_tokens_details`` with ``cached_tokens`` and ``cache_write_tokens``), an OpenAI
     Responses usage (``input_tokens``, ``output_tokens``, ``input_tokens_details``), an Anthropic
     usage (``input_tokens`` excluding cache, plus ``cache_read_input_tokens`` and
-    ``cache_creation_input_tokens``, which are added to the input total), a :class:`Usage`, or
-    anything else with those attribute or key names.
+    ``cache_creation_input_tokens``, which are added to the input total), an image model's and a
+    transcription model's (``input_tokens``, ``output_tokens``, with the images or audio among
+    them, or ``seconds`` of audio), a :class:`Usage`, or anything else with those attribute or
+    key names.
 
     Raises:
         TypeError: ``usage`` has none of the accepted fields.
@@ -150,8 +158,9 @@ def normalize_usage(usage: Any) -> Usage:
                 speed=speed if isinstance(speed := _get(usage, "speed"), str) else None,
                 batch=_get(usage, "service_tier") == "batch",
             )
-        details, out_details = _get(usage, "input_tokens_details"), _get(usage, "output_tokens_details")
-        return Usage(  # OpenAI Responses, an image model's: input includes cache
+        details = _get(usage, "input_tokens_details") or _get(usage, "input_token_details")  # a transcription's
+        out_details = _get(usage, "output_tokens_details")
+        return Usage(  # OpenAI Responses, an image or transcription model's: input includes cache
             prompt_tokens=_int(usage, "input_tokens"),
             completion_tokens=_int(usage, "output_tokens"),
             cached_tokens=_int(details, "cached_tokens"),
@@ -159,9 +168,13 @@ def normalize_usage(usage: Any) -> Usage:
             reasoning_tokens=_int(out_details, "reasoning_tokens"),
             image_prompt_tokens=_int(details, "image_tokens"),
             image_completion_tokens=_int(out_details, "image_tokens"),
+            audio_prompt_tokens=_int(details, "audio_tokens"),
         )
+    seconds = _get(usage, "seconds")
+    if type(seconds) in (int, float) and seconds >= 0:  # billed by the length of the audio
+        return Usage(audio_ms=round(seconds * 1000))
     raise TypeError(
-        "usage must have prompt_tokens/completion_tokens or input_tokens/output_tokens "
+        "usage must have prompt_tokens/completion_tokens, input_tokens/output_tokens or seconds "
         f"(attributes or keys), got {type(usage).__name__}"
     )
 
@@ -198,6 +211,7 @@ class _Price(msgspec.Struct, frozen=True):
     output_image: Decimal | None = None
     web_search: Decimal | None = None
     file_search: Decimal | None = None
+    audio_hour: Decimal | None = None  # audio billed by its length, per hour
 
     def total(self, u: Usage) -> Decimal:
         return self.amount(
@@ -239,7 +253,7 @@ class _Price(msgspec.Struct, frozen=True):
 
     def _apart(self, uncached: int, completion: int, counts: tuple[int, ...]) -> Decimal:
         """What audio and images cost over the text rates they were counted at, and searches."""
-        audio_in, audio_out, image_in, image_out, *searches = counts
+        audio_in, audio_out, image_in, image_out, web, files, audio_ms = counts
         extra = Decimal(0)
         for count, rate, text, most in (
             (audio_in, self.input_audio, self.input, uncached),
@@ -249,9 +263,12 @@ class _Price(msgspec.Struct, frozen=True):
         ):
             if count and rate is not None:
                 extra += min(count, most) * (rate - text)
-        for count, per_thousand in zip(searches, (self.web_search, self.file_search), strict=True):
+        for count, per_thousand in ((web, self.web_search), (files, self.file_search)):
             if count and per_thousand is not None:
                 extra += count * per_thousand * 1000  # per million, as the token rates
+        if audio_ms and self.audio_hour is not None:  # a millionth of an hour is 3.6 ms
+            # a share of an hourly rate need not end (1.02 / 3.6): kept to 1e-12 USD
+            extra += (audio_ms * self.audio_hour / _MS_PER_MILLION_HOURS).quantize(_PICO_IN_MICROS)
         return extra
 
 
@@ -270,7 +287,8 @@ SPEED = "anthropic.response.speed"
 BATCH = "tokentrace.batch"
 # The span attributes keeping the counts priced apart from text tokens (``Usage.apart()``, in
 # this order): the audio and the images among its input and output tokens, at the model's audio
-# and image rates, and the searches its provider's tools made, per thousand
+# and image rates, the searches its provider's tools made, per thousand, and audio billed by its
+# length, in milliseconds
 APART = tuple(
     f"tokentrace.usage.{name}"
     for name in (
@@ -280,6 +298,7 @@ APART = tuple(
         "image_completion_tokens",
         "web_searches",
         "file_searches",
+        "audio_ms",
     )
 )
 _CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
@@ -303,6 +322,7 @@ def register_price(
     output_image_per_mtok: float | Decimal | str | None = None,
     web_search_per_k: float | Decimal | str | None = None,
     file_search_per_k: float | Decimal | str | None = None,
+    audio_per_hour: float | Decimal | str | None = None,
     provider: str | None = None,
 ) -> None:
     """Price models the table lacks, or override it (user prices win).
@@ -321,6 +341,7 @@ def register_price(
         output_image_per_mtok: USD per million image output tokens (default: the output price).
         web_search_per_k: USD per thousand web searches of the provider's tool (default: none).
         file_search_per_k: USD per thousand file searches of the provider's tool (default: none).
+        audio_per_hour: USD per hour of audio billed by its length (default: none).
         provider: only for this provider (default: any).
 
     Raises:
@@ -340,6 +361,7 @@ def register_price(
             ("output_image", "output_image_per_mtok", output_image_per_mtok),
             ("web_search", "web_search_per_k", web_search_per_k),
             ("file_search", "file_search_per_k", file_search_per_k),
+            ("audio_hour", "audio_per_hour", audio_per_hour),
         )
     }
     price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour, **apart)
@@ -594,6 +616,7 @@ _PRICE_KEYS = (
     "output_image_mtok",
     "web_searches_kcount",
     "storage_searches_kcount",
+    "audio_hours",
 )
 
 
@@ -625,6 +648,7 @@ def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
         output_image=rate("output_image_mtok"),
         web_search=rate("web_searches_kcount"),
         file_search=rate("storage_searches_kcount"),
+        audio_hour=rate("audio_hours"),
     )
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "EMBEDDING_USAGE",
     "IMAGE_USAGE",
     "RESPONSES_USAGE",
+    "TRANSCRIPTION_USAGE",
     "Fault",
     "ProviderServer",
     "Request",
@@ -162,6 +163,7 @@ class _ProviderHandler(Handler):
             "/v1/embeddings": _embeddings,
             "/v1/images/generations": functools.partial(_images, "image_generation"),
             "/v1/images/edits": functools.partial(_images, "image_edit"),
+            "/v1/audio/transcriptions": _transcriptions,
             "/v1/messages": _messages,
         }.get(_route(self.path))
         frame = None
@@ -178,6 +180,9 @@ class _ProviderHandler(Handler):
         events = route(body, broken)
         if isinstance(events, dict):
             self.send_json(200, events)
+            return
+        if isinstance(events, str):
+            self.send_bytes(200, events.encode(), "text/plain")
             return
         self.start_chunked()
         for event in events:
@@ -647,6 +652,32 @@ def _form(content_type: str, raw: bytes) -> dict[str, Any]:
         for part in message.iter_parts()
         if part.get_filename() is None
     }
+
+
+# --- OpenAI transcriptions ------------------------------------------------------------------------
+
+TRANSCRIPTION_USAGE = {  # gpt-4o-transcribe's: the prompt's text and the audio, then the text made
+    "type": "tokens",
+    "input_tokens": 1200,
+    "input_token_details": {"text_tokens": 200, "audio_tokens": 1000},
+    "output_tokens": 300,
+    "total_tokens": 1500,
+}
+AUDIO_SECONDS = 12.5  # the length of the audio, as whisper-1 reports it
+
+
+def _transcriptions(body: dict[str, Any], broken: bool) -> Any:
+    """The audio's text (:data:`REPLY`), with the usage of a token-billed model, or the audio's
+    length for ``whisper-1``; as text alone for ``response_format=text``; streamed as its pieces,
+    then the whole with the usage."""
+    usage = {"type": "duration", "seconds": AUDIO_SECONDS} if body.get("model") == "whisper-1" else TRANSCRIPTION_USAGE
+    if body.get("response_format") == "text":
+        return REPLY
+    if str(body.get("stream")).lower() != "true":
+        return {"text": REPLY, "usage": usage}
+    events = [{"type": "transcript.text.delta", "delta": piece} for piece in REPLY_PIECES]
+    events.append({"type": "transcript.text.done", "text": REPLY, "usage": usage})
+    return [_sse(event, event["type"]) for event in events]
 
 
 # --- OpenAI embeddings --------------------------------------------------------------------------

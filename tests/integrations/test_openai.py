@@ -365,6 +365,42 @@ def test_images_made_and_edited_are_priced_from_their_text_and_image_tokens(
     assert [span.ttft_ms is not None for span in traced[1]] == [False, True, False]
 
 
+def test_transcriptions_are_priced_by_their_tokens_or_by_the_length_of_the_audio(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    audio = ("speech.wav", b"RIFF fake audio", "audio/wav")
+    assert client.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio).text == REPLY
+    events = list(client.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio, stream=True))
+    assert [event.type for event in events] == ["transcript.text.delta"] * 3 + ["transcript.text.done"]
+    assert client.audio.transcriptions.create(model="whisper-1", file=audio).text == REPLY
+    said = client.audio.transcriptions.create(model="whisper-1", file=audio, response_format="text")
+    assert said == REPLY  # text alone: no usage
+    assert server.requests[-1].body == {"model": "whisper-1", "response_format": "text"}
+    plain, streamed, whisper, text_only = traced[1]
+    for span in (plain, streamed):
+        assert (span.name, span.model, span.prompt_tokens, span.comp_tokens) == (
+            "transcriptions",
+            "gpt-4o-transcribe",
+            1200,
+            300,
+        )
+        # per Mtok: 200 text in x $2.50 + 1000 audio in x $6 + 300 out x $10
+        assert span.cost == Decimal("0.0095")
+        assert span.attributes == {
+            "gen_ai.operation.name": "transcriptions",
+            "gen_ai.request.model": "gpt-4o-transcribe",
+            "tokentrace.usage.audio_prompt_tokens": 1000,
+        }
+    assert streamed.ttft_ms is not None and plain.ttft_ms is None
+    assert (whisper.prompt_tokens, whisper.comp_tokens, whisper.cost) == (0, 0, Decimal("0.00125"))  # 12.5 s at $0.36/h
+    assert whisper.attributes == {
+        "gen_ai.operation.name": "transcriptions",
+        "gen_ai.request.model": "whisper-1",
+        "tokentrace.usage.audio_ms": 12_500,
+    }
+    assert text_only.cost == 0 and (text_only.attributes or {})["tokentrace.usage.reported"] is False
+
+
 def test_embeddings(client: openai.OpenAI, traced: Any) -> None:
     result = client.embeddings.create(model="text-embedding-3-small", input=f"embed {CANARY}")
     assert result.data[0].embedding == [0.25, -0.5, 0.125]

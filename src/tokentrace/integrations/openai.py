@@ -7,8 +7,8 @@ Traced: ``chat.completions.create`` (also with ``stream=True``, and through the 
 ``chat.completions.stream()`` helper, which calls it), ``chat.completions.parse`` (structured
 outputs, which sends its own request), ``responses.create`` (also streamed, and
 ``responses.stream()``), ``responses.parse``, ``beta.responses.create``, ``embeddings.create``,
-``images.generate`` and ``images.edit`` (also streamed), and the legacy text
-``completions.create`` (also streamed); ``responses.retrieve`` and
+``images.generate`` and ``images.edit`` (also streamed), ``audio.transcriptions.create`` (also
+streamed), and the legacy text ``completions.create`` (also streamed); ``responses.retrieve`` and
 ``responses.cancel`` record a background response the first time they return it finished (see
 "background responses" below), and ``files.content`` the results of a batch the first time it
 downloads them (see "Batch API results"). Calls made through
@@ -59,7 +59,7 @@ from ._calls import (
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning, then
 from ._streams import closer
 
-__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "patch"]
+__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "TRANSCRIPTIONS", "patch"]
 
 _PROVIDER = "openai"
 _PASSING = frozenset(  # events past the first output that the span does not need: the many deltas first
@@ -390,6 +390,37 @@ IMAGES = Operation(
 )
 
 
+# --- transcriptions -----------------------------------------------------------------------------
+# The text of an audio file: the usage of a model billed by tokens (the audio among its input
+# tokens), or the audio's length for one billed by it (``whisper-1``); none in an answer given as
+# text alone (``response_format`` ``text``, ``srt``, ``vtt``). Streamed, the last event has it.
+
+
+def _transcription_read(call: Call, response: Any) -> None:
+    call.usage = getattr(response, "usage", None)
+    call.add_text(getattr(response, "text", response))  # kept when content is captured
+
+
+def _transcription_observe(call: StreamCall, event: Any) -> bool:
+    call.mark_output()
+    kind = event.type
+    if kind == "transcript.text.delta":
+        call.add_text(event.delta)
+    elif kind == "transcript.text.done":
+        call.usage = getattr(event, "usage", None)
+    return False
+
+
+TRANSCRIPTIONS = Operation(
+    _PROVIDER,
+    "transcriptions",
+    prompt=lambda kwargs: kwargs.get("prompt"),
+    read=_transcription_read,
+    observe=_transcription_observe,
+    skip=(operator.attrgetter("type"), frozenset({"transcript.text.delta"})),
+)
+
+
 # --- Batch API results ---------------------------------------------------------------------------
 # A batch's requests run later, billed at the batch rates; their responses come as a JSONL file
 # the caller downloads with ``files.content(output_file_id)``. The first time a traced client
@@ -562,6 +593,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (client.completions, "create", COMPLETIONS),
         (getattr(client, "images", None), "generate", IMAGES),
         (getattr(client, "images", None), "edit", IMAGES),
+        (getattr(getattr(client, "audio", None), "transcriptions", None), "create", TRANSCRIPTIONS),
     ]
     patches = [
         replace(owner, name, functools.partial(wrap, settings, for_provider(op, provider)))
