@@ -5,8 +5,9 @@ price costs ~80 µs there, so the resolution is cached per (model, provider, rat
 arithmetic is done here in ``Decimal``: a repeated call costs about a microsecond. Input totals
 include cached tokens, priced at their cache rates; reasoning tokens are part of the output. The
 service tier a response reports (OpenAI's ``flex``, ``priority``...), Anthropic's speed mode and
-the batch APIs pick the table's rates for them. User prices from :func:`register_price` win over
-the table.
+the batch APIs pick the table's rates for them; audio and image tokens, the searches of the
+providers' tools and audio billed by its length have rates of their own (see ``Usage``). User
+prices from :func:`register_price` win over the table.
 """
 
 from __future__ import annotations
@@ -604,19 +605,23 @@ def provider_at(base_url: str) -> str | None:
     return _OTEL_NAMES.get(found.id, found.id)
 
 
+# The rates of the counts priced apart, by their names here and in genai-prices
+_APART_RATES = {
+    "input_audio": "input_audio_mtok",
+    "output_audio": "output_audio_mtok",
+    "input_image": "input_image_mtok",
+    "output_image": "output_image_mtok",
+    "web_search": "web_searches_kcount",
+    "file_search": "storage_searches_kcount",
+    "audio_hour": "audio_hours",
+}
 _PRICE_KEYS = (
     "input_mtok",
     "output_mtok",
     "cache_read_mtok",
     "cache_write_mtok",
     "cache_write_1h_mtok",
-    "input_audio_mtok",
-    "output_audio_mtok",
-    "input_image_mtok",
-    "output_image_mtok",
-    "web_searches_kcount",
-    "storage_searches_kcount",
-    "audio_hours",
+    *_APART_RATES.values(),
 )
 
 
@@ -634,6 +639,7 @@ def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
         return chosen
 
     inp = rate("input_mtok") or Decimal(0)
+    apart: dict[str, Any] = {field: rate(key) for field, key in _APART_RATES.items()}
     return _Price(
         provider=provider,
         input=inp,
@@ -642,13 +648,7 @@ def _flat(provider: str, rates: dict[str, Any], above: int) -> _Price:
         cache_write=_or(rate("cache_write_mtok"), inp),
         source="genai-prices",
         cache_write_1h=rate("cache_write_1h_mtok"),
-        input_audio=rate("input_audio_mtok"),
-        output_audio=rate("output_audio_mtok"),
-        input_image=rate("input_image_mtok"),
-        output_image=rate("output_image_mtok"),
-        web_search=rate("web_searches_kcount"),
-        file_search=rate("storage_searches_kcount"),
-        audio_hour=rate("audio_hours"),
+        **apart,
     )
 
 
