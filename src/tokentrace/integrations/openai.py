@@ -195,7 +195,7 @@ def _add_tool_calls(call: Call, tool_calls: Any) -> None:
 CHAT = Operation(
     _PROVIDER,
     "chat",
-    prompt=lambda kwargs: kwargs.get("messages"),
+    prompt=operator.methodcaller("get", "messages"),
     read=_whole(operator.attrgetter("message.content"), operator.attrgetter("message.tool_calls")),
     observe=_chunks(operator.attrgetter("delta.content"), operator.attrgetter("delta.tool_calls")),
     prepare=_chat_prepare,
@@ -208,7 +208,7 @@ CHAT = Operation(
 COMPLETIONS = dataclasses.replace(  # the legacy text completions, which OpenAI-compatible servers still serve
     CHAT,
     name="text_completion",
-    prompt=lambda kwargs: kwargs.get("prompt"),
+    prompt=operator.methodcaller("get", "prompt"),
     read=_whole(operator.attrgetter("text")),
     observe=_chunks(operator.attrgetter("text")),
     tiered=False,  # text completions report none
@@ -354,7 +354,7 @@ def _no_stream(call: StreamCall, item: Any) -> bool:
 EMBEDDINGS = Operation(
     _PROVIDER,
     "embeddings",
-    prompt=lambda kwargs: kwargs.get("input"),
+    prompt=operator.methodcaller("get", "input"),
     read=_embeddings_read,
     observe=_no_stream,
     usage=_counts,
@@ -383,7 +383,7 @@ _IMAGES_DONE = frozenset({"image_generation.completed", "image_edit.completed"})
 IMAGES = Operation(
     _PROVIDER,
     "images",
-    prompt=lambda kwargs: kwargs.get("prompt"),
+    prompt=operator.methodcaller("get", "prompt"),
     read=_images_read,
     observe=_images_observe,
     skip=(operator.attrgetter("type"), frozenset({"image_generation.partial_image", "image_edit.partial_image"})),
@@ -414,7 +414,7 @@ def _transcription_observe(call: StreamCall, event: Any) -> bool:
 TRANSCRIPTIONS = Operation(
     _PROVIDER,
     "transcriptions",
-    prompt=lambda kwargs: kwargs.get("prompt"),
+    prompt=operator.methodcaller("get", "prompt"),
     read=_transcription_read,
     observe=_transcription_observe,
     skip=(operator.attrgetter("type"), frozenset({"transcript.text.delta"})),
