@@ -712,6 +712,7 @@ def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: opena
     assert "parse" not in vars(client.chat.completions) and "parse" not in vars(client.responses)
     assert "create" not in vars(client.beta.responses) and "create" not in vars(client.completions)
     assert "content" not in vars(client.files) and "retrieve" not in vars(client.responses)
+    assert not {"generate", "edit"} & set(vars(client.images)) and "create" not in vars(client.audio.transcriptions)
     chat(client)
     client.responses.create(model="o4-mini", input="hi")
     client.beta.responses.create(model="o4-mini", input="hi")
