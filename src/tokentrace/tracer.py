@@ -196,7 +196,7 @@ class ActiveSpan:
         s.cache_write_tokens = u.cache_write_tokens or None
         s.reasoning_tokens = u.reasoning_tokens or None
         self._usage = u if u.cache_write_1h_tokens else None  # priced from it when the block ends
-        for key, value in pricing.price_attributes(u).items():  # fast mode, batch APIs, audio: rates of their own
+        for key, value in pricing.price_attributes(u).items():  # its rates, and what is priced apart from text
             self.set_attribute(key, value)
 
     def set_model(self, model: str) -> None:

@@ -412,7 +412,7 @@ class Call(msgspec.Struct, gc=False):
             attributes[SERVICE_TIER] = self.service_tier
         if self.background is not None:
             attributes["tokentrace.background"] = self.background
-        attributes.update(price_attributes(self.usage))  # Anthropic's speed, a batch result's rates, audio
+        attributes.update(price_attributes(self.usage))  # its rates, and what is priced apart from text
         return attributes
 
 
