@@ -634,7 +634,8 @@ def _images(kind: str, body: dict[str, Any], broken: bool) -> Any:
     made = {"background": "opaque", "output_format": "png", "quality": "high", "size": "1024x1024"}
     if str(body.get("stream")).lower() != "true":  # a form's fields are text
         picture = {"b64_json": _PICTURE, "revised_prompt": f"A picture ({CANARY})"}
-        return {"created": 1_700_000_000, "data": [picture], **made, "usage": IMAGE_USAGE}
+        usage = {} if str(body.get("model", "")).startswith("dall-e") else {"usage": IMAGE_USAGE}  # billed per image
+        return {"created": 1_700_000_000, "data": [picture], **made, **usage}
     events: list[dict[str, Any]] = [
         {"type": f"{kind}.partial_image", "partial_image_index": index, "b64_json": _PICTURE, **made}
         for index in range(2)

@@ -363,6 +363,14 @@ def test_images_made_and_edited_are_priced_from_their_text_and_image_tokens(
         }
         assert span.status is Status.OK
     assert [span.ttft_ms is not None for span in traced[1]] == [False, True, False]
+    client.images.generate(model="dall-e-3", prompt=prompt)  # billed per image, which the table does not price
+    older = traced[1][-1]
+    assert (older.model, older.prompt_tokens, older.cost) == ("dall-e-3", 0, None)
+    assert older.attributes == {
+        "gen_ai.operation.name": "images",
+        "gen_ai.request.model": "dall-e-3",
+        "tokentrace.usage.reported": False,
+    }
 
 
 def test_transcriptions_are_priced_by_their_tokens_or_by_the_length_of_the_audio(
