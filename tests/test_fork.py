@@ -1,6 +1,7 @@
-"""A process forked while another thread holds one of tokentrace's locks (its worker pricing a
-span, aggregating a batch, evaluating the rules) gets every lock back unlocked: the child's
-tracing, queries and traced calls go on rather than hang."""
+"""A forked child. Forked while another thread holds one of tokentrace's locks (its worker
+pricing a span, aggregating a batch, evaluating the rules), it gets every lock back unlocked: its
+tracing, queries and traced calls go on rather than hang. Its metric windows and alert rules are
+about its own spans, and its rules tick."""
 
 from __future__ import annotations
 
