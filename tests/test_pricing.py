@@ -229,6 +229,18 @@ def test_transcriptions_are_priced_by_tokens_or_by_the_length_of_the_audio() -> 
         normalize_usage({"seconds": "long"})
 
 
+def test_text_read_out_is_priced_by_its_characters() -> None:
+    read_out = Usage(input_characters=2000)
+    assert (price("tts-1", read_out), price("tts-1-hd", read_out)) == (Decimal("0.03"), Decimal("0.06"))  # $15, $30/M
+    span = Span(model="tts-1", attributes={"tokentrace.usage.input_characters": 2000})
+    assert price_span(span) and span.cost == Decimal("0.03")
+    tokentrace.register_price("my-voice", 0, 0, input_per_mchars=20)
+    try:
+        assert price("my-voice", read_out) == Decimal("0.04")
+    finally:
+        tokentrace.unregister_prices()
+
+
 def test_searches_of_the_providers_tools_are_priced_per_thousand() -> None:
     from anthropic.types import ServerToolUsage
     from anthropic.types import Usage as AnthropicUsage

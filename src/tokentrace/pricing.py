@@ -6,8 +6,8 @@ arithmetic is done here in ``Decimal``: a repeated call costs about a microsecon
 include cached tokens, priced at their cache rates; reasoning tokens are part of the output. The
 service tier a response reports (OpenAI's ``flex``, ``priority``...), Anthropic's speed mode and
 the batch APIs pick the table's rates for them; audio and image tokens, the searches of the
-providers' tools and audio billed by its length have rates of their own (see ``Usage``). User
-prices from :func:`register_price` win over the table.
+providers' tools, audio billed by its length and text by its characters have rates of their own
+(see ``Usage``). User prices from :func:`register_price` win over the table.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     ``server_tool_use.web_search_requests``, OpenAI's ``web_search_call`` and ``file_search_call``
     output items), billed per thousand on top of the tokens. ``audio_ms`` is audio billed by its
     length (a transcription model's ``usage.seconds``, as ``whisper-1`` reports it), in
-    milliseconds. ``speed`` is Anthropic's speed mode, as
+    milliseconds; ``input_characters``, text billed by its characters (what ``tts-1`` reads
+    out). ``speed`` is Anthropic's speed mode, as
     its usage reports it (``"fast"`` is billed at rates of its own); ``batch``, that the call went
     through a batch API, billed at its rates (Anthropic's usage says ``service_tier: "batch"``).
     """
@@ -68,6 +69,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     web_searches: int = 0
     file_searches: int = 0
     audio_ms: int = 0
+    input_characters: int = 0
     speed: str | None = None
     batch: bool = False
 
@@ -81,6 +83,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
             self.web_searches,
             self.file_searches,
             self.audio_ms,
+            self.input_characters,
         )
         return counts if any(counts) else ()
 
@@ -213,6 +216,7 @@ class _Price(msgspec.Struct, frozen=True):
     web_search: Decimal | None = None
     file_search: Decimal | None = None
     audio_hour: Decimal | None = None  # audio billed by its length, per hour
+    input_char: Decimal | None = None  # text billed by its characters, per million
 
     def total(self, u: Usage) -> Decimal:
         return self.amount(
@@ -254,7 +258,7 @@ class _Price(msgspec.Struct, frozen=True):
 
     def _apart(self, uncached: int, completion: int, counts: tuple[int, ...]) -> Decimal:
         """What audio and images cost over the text rates they were counted at, and searches."""
-        audio_in, audio_out, image_in, image_out, web, files, audio_ms = counts
+        audio_in, audio_out, image_in, image_out, web, files, audio_ms, characters = counts
         extra = Decimal(0)
         for count, rate, text, most in (
             (audio_in, self.input_audio, self.input, uncached),
@@ -270,6 +274,8 @@ class _Price(msgspec.Struct, frozen=True):
         if audio_ms and self.audio_hour is not None:  # a millionth of an hour is 3.6 ms
             # a share of an hourly rate need not end (1.02 / 3.6): kept to 1e-12 USD
             extra += (audio_ms * self.audio_hour / _MS_PER_MILLION_HOURS).quantize(_PICO_IN_MICROS)
+        if characters and self.input_char is not None:
+            extra += characters * self.input_char
         return extra
 
 
@@ -288,8 +294,8 @@ SPEED = "anthropic.response.speed"
 BATCH = "tokentrace.batch"
 # The span attributes keeping the counts priced apart from text tokens (``Usage.apart()``, in
 # this order): the audio and the images among its input and output tokens, at the model's audio
-# and image rates, the searches its provider's tools made, per thousand, and audio billed by its
-# length, in milliseconds
+# and image rates, the searches its provider's tools made, per thousand, audio billed by its
+# length, in milliseconds, and text billed by its characters
 APART = tuple(
     f"tokentrace.usage.{name}"
     for name in (
@@ -300,6 +306,7 @@ APART = tuple(
         "web_searches",
         "file_searches",
         "audio_ms",
+        "input_characters",
     )
 )
 _CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
@@ -324,6 +331,7 @@ def register_price(
     web_search_per_k: float | Decimal | str | None = None,
     file_search_per_k: float | Decimal | str | None = None,
     audio_per_hour: float | Decimal | str | None = None,
+    input_per_mchars: float | Decimal | str | None = None,
     provider: str | None = None,
 ) -> None:
     """Price models the table lacks, or override it (user prices win).
@@ -343,6 +351,7 @@ def register_price(
         web_search_per_k: USD per thousand web searches of the provider's tool (default: none).
         file_search_per_k: USD per thousand file searches of the provider's tool (default: none).
         audio_per_hour: USD per hour of audio billed by its length (default: none).
+        input_per_mchars: USD per million characters of text billed by them (default: none).
         provider: only for this provider (default: any).
 
     Raises:
@@ -363,6 +372,7 @@ def register_price(
             ("web_search", "web_search_per_k", web_search_per_k),
             ("file_search", "file_search_per_k", file_search_per_k),
             ("audio_hour", "audio_per_hour", audio_per_hour),
+            ("input_char", "input_per_mchars", input_per_mchars),
         )
     }
     price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour, **apart)
@@ -614,6 +624,7 @@ _APART_RATES = {
     "web_search": "web_searches_kcount",
     "file_search": "storage_searches_kcount",
     "audio_hour": "audio_hours",
+    "input_char": "input_mchars",
 }
 _PRICE_KEYS = (
     "input_mtok",

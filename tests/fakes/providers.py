@@ -43,6 +43,7 @@ __all__ = [
     "EMBEDDING_USAGE",
     "IMAGE_USAGE",
     "RESPONSES_USAGE",
+    "SPEECH_USAGE",
     "TRANSCRIPTION_USAGE",
     "Fault",
     "ProviderServer",
@@ -164,6 +165,7 @@ class _ProviderHandler(Handler):
             "/v1/images/generations": functools.partial(_images, "image_generation"),
             "/v1/images/edits": functools.partial(_images, "image_edit"),
             "/v1/audio/transcriptions": _transcriptions,
+            "/v1/audio/speech": _speech,
             "/v1/messages": _messages,
         }.get(_route(self.path))
         frame = None
@@ -183,6 +185,9 @@ class _ProviderHandler(Handler):
             return
         if isinstance(events, str):
             self.send_bytes(200, events.encode(), "text/plain")
+            return
+        if isinstance(events, bytes):
+            self.send_bytes(200, events, "audio/mpeg")
             return
         self.start_chunked()
         for event in events:
@@ -679,6 +684,21 @@ def _transcriptions(body: dict[str, Any], broken: bool) -> Any:
     events = [{"type": "transcript.text.delta", "delta": piece} for piece in REPLY_PIECES]
     events.append({"type": "transcript.text.done", "text": REPLY, "usage": usage})
     return [_sse(event, event["type"]) for event in events]
+
+
+# --- OpenAI speech --------------------------------------------------------------------------------
+
+SPEECH_USAGE = {"input_tokens": 14, "output_tokens": 800, "total_tokens": 814}  # gpt-4o-mini-tts's
+
+
+def _speech(body: dict[str, Any], broken: bool) -> Any:
+    """The text read out: the audio's bytes, or with ``stream_format="sse"`` its pieces as events,
+    the last with the usage (the only place it is reported)."""
+    if body.get("stream_format") != "sse":
+        return b"ID3 fake audio"
+    events = [{"type": "speech.audio.delta", "audio": _PICTURE} for _ in range(2)]
+    events.append({"type": "speech.audio.done", "usage": SPEECH_USAGE})
+    return [_sse(event) for event in events]
 
 
 # --- OpenAI embeddings --------------------------------------------------------------------------

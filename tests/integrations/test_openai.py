@@ -409,6 +409,30 @@ def test_transcriptions_are_priced_by_their_tokens_or_by_the_length_of_the_audio
     assert text_only.cost == 0 and (text_only.attributes or {})["tokentrace.usage.reported"] is False
 
 
+def test_speech_is_priced_by_the_characters_read_out_or_the_tokens_an_sse_body_reports(
+    client: openai.OpenAI, traced: Any
+) -> None:
+    text = "Hello from the fake model, read out."  # 36 characters
+    for model in ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"):
+        assert client.audio.speech.create(model=model, voice="alloy", input=text).content == b"ID3 fake audio"
+    body = client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input=text, stream_format="sse")
+    assert body.content.count(b"speech.audio.delta") == 2
+    tts, hd, unreported, sse = traced[1]
+    assert [span.name for span in traced[1]] == ["speech"] * 4
+    # $15 and $30 per million characters
+    assert (tts.cost, hd.cost) == (Decimal("0.00054"), Decimal("0.00108"))
+    assert tts.attributes == {
+        "gen_ai.operation.name": "speech",
+        "gen_ai.request.model": "tts-1",
+        "tokentrace.usage.input_characters": 36,
+    }
+    # billed by tokens, which only an SSE body reports
+    assert (unreported.cost, (unreported.attributes or {}).get("tokentrace.usage.reported")) == (0, False)
+    assert (sse.prompt_tokens, sse.comp_tokens) == (14, 800)
+    assert sse.cost == Decimal("0.0096084")  # 14 in x $0.60 + 800 out x $12 per Mtok
+    assert "tokentrace.usage.reported" not in (sse.attributes or {})
+
+
 def test_embeddings(client: openai.OpenAI, traced: Any) -> None:
     result = client.embeddings.create(model="text-embedding-3-small", input=f"embed {CANARY}")
     assert result.data[0].embedding == [0.25, -0.5, 0.125]
@@ -721,6 +745,7 @@ def test_instrumenting_twice_is_a_no_op_and_uninstrument_undoes_it(client: opena
     assert "create" not in vars(client.beta.responses) and "create" not in vars(client.completions)
     assert "content" not in vars(client.files) and "retrieve" not in vars(client.responses)
     assert not {"generate", "edit"} & set(vars(client.images)) and "create" not in vars(client.audio.transcriptions)
+    assert "create" not in vars(client.audio.speech)
     chat(client)
     client.responses.create(model="o4-mini", input="hi")
     client.beta.responses.create(model="o4-mini", input="hi")

@@ -40,7 +40,7 @@ def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -
     through ``with_streaming_response`` (plain, streamed), and chat, responses and messages
     answered with a tool call (plain, streamed; responses calling a function, a custom tool and an
     MCP server's tool), an image made and an audio file's transcription (plain, streamed), whose
-    prompts are text too."""
+    prompts are text too, and text read out."""
     with (
         openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
         anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
@@ -81,6 +81,7 @@ def every_kind_of_call(server: ProviderServer, tracer: Tracer, **options: Any) -
         audio = ("speech.wav", b"RIFF fake audio", "audio/wav")
         oa.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio, prompt=PROMPT)
         list(oa.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio, prompt=PROMPT, stream=True))
+        oa.audio.speech.create(model="tts-1", voice="alloy", input=PROMPT)
 
 
 def test_the_canary_appears_in_no_transport_output_by_default(
@@ -101,7 +102,7 @@ def test_the_canary_appears_in_no_transport_output_by_default(
         every_kind_of_call(server, tracer)
         assert tracer.flush(10)
         tracer.close()
-    assert len(memory.spans) == 28 and all(s.status == "ok" for s in memory.spans)
+    assert len(memory.spans) == 29 and all(s.status == "ok" for s in memory.spans)
     outputs = {
         "stdout": stdout.getvalue(),
         "jsonl": jsonl.read_text(),
@@ -120,13 +121,13 @@ def test_capture_content_records_prompt_and_completion(server: ProviderServer) -
     every_kind_of_call(server, tracer, capture_content=True)
     tracer.close()
     spans: list[Span] = memory.spans
-    assert len(spans) == 28
+    assert len(spans) == 29
     for span in spans:
         attributes = span.attributes or {}
         assert CANARY in attributes["gen_ai.prompt"], span.name
     completions = [(s.attributes or {}).get("gen_ai.completion") for s in spans]
     tool_calls = [TOOL_CALL] * 4 + [CUSTOM_CALL] * 2 + [MCP_CALL] * 2 + [TOOL_CALL] * 2  # chat, responses, messages
-    assert completions == [REPLY] * 4 + [None] + [REPLY] * 9 + tool_calls + [None, None] + [REPLY] * 2
+    assert completions == [REPLY] * 4 + [None] + [REPLY] * 9 + tool_calls + [None, None] + [REPLY] * 2 + [None]
     assert "Be brief." in (spans[0].attributes or {})["gen_ai.prompt"]  # the system message too
     assert "Be brief." in (spans[2].attributes or {})["gen_ai.prompt"]  # responses instructions
     assert "Be brief." in (spans[5].attributes or {})["gen_ai.prompt"]  # anthropic system

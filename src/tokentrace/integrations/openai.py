@@ -8,7 +8,8 @@ Traced: ``chat.completions.create`` (also with ``stream=True``, and through the 
 outputs, which sends its own request), ``responses.create`` (also streamed, and
 ``responses.stream()``), ``responses.parse``, ``beta.responses.create``, ``embeddings.create``,
 ``images.generate`` and ``images.edit`` (also streamed), ``audio.transcriptions.create`` (also
-streamed), and the legacy text ``completions.create`` (also streamed); ``responses.retrieve`` and
+streamed), ``audio.speech.create``, and the legacy text ``completions.create`` (also streamed);
+``responses.retrieve`` and
 ``responses.cancel`` record a background response the first time they return it finished (see
 "background responses" below), and ``files.content`` the results of a batch the first time it
 downloads them (see "Batch API results"). Calls made through
@@ -40,7 +41,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
-from ..pricing import Usage, provider_at
+from ..pricing import Usage, provider_at, resolve
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -59,7 +60,7 @@ from ._calls import (
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning, then
 from ._streams import closer
 
-__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "TRANSCRIPTIONS", "patch"]
+__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "SPEECH", "TRANSCRIPTIONS", "patch"]
 
 _PROVIDER = "openai"
 _PASSING = frozenset(  # events past the first output that the span does not need: the many deltas first
@@ -421,6 +422,45 @@ TRANSCRIPTIONS = Operation(
 )
 
 
+# --- speech -------------------------------------------------------------------------------------
+# Text read out: the SDK hands back the audio's bytes, with no usage. A model billed by the
+# characters it reads (``tts-1``) is priced by those of the request's ``input``; one billed by
+# tokens reports them only at the end of an SSE body (``stream_format="sse"``), else the span is
+# marked as reporting none.
+
+
+def _speech_read(call: Call, response: Any) -> None:
+    http = getattr(response, "response", None)  # the HTTP response under the audio's bytes
+    if http is None:
+        return
+    asked = msgspec.json.decode(http.request.content or b"{}")
+    if asked.get("stream_format") == "sse":
+        call.usage = _speech_usage(http.content)
+        return
+    text, price = asked.get("input"), resolve(str(asked.get("model")), call.op.provider)
+    if isinstance(text, str) and price is not None and price.input_char is not None:
+        call.usage = Usage(input_characters=len(text))
+
+
+def _speech_usage(body: bytes) -> Any:
+    """The usage in an SSE body's last event (``speech.audio.done``), None when it has none."""
+    end = body.rfind(b'"speech.audio.done"')
+    if end < 0:
+        return None
+    start = body.rfind(b"data:", 0, end) + len(b"data:")
+    stop = body.find(b"\n", end)
+    return msgspec.json.decode(body[start : stop if stop >= 0 else len(body)]).get("usage")
+
+
+SPEECH = Operation(
+    _PROVIDER,
+    "speech",
+    prompt=operator.methodcaller("get", "input"),
+    read=_speech_read,
+    observe=_no_stream,
+)
+
+
 # --- Batch API results ---------------------------------------------------------------------------
 # A batch's requests run later, billed at the batch rates; their responses come as a JSONL file
 # the caller downloads with ``files.content(output_file_id)``. The first time a traced client
@@ -594,6 +634,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (getattr(client, "images", None), "generate", IMAGES),
         (getattr(client, "images", None), "edit", IMAGES),
         (getattr(getattr(client, "audio", None), "transcriptions", None), "create", TRANSCRIPTIONS),
+        (getattr(getattr(client, "audio", None), "speech", None), "create", SPEECH),
     ]
     patches = [
         replace(owner, name, functools.partial(wrap, settings, for_provider(op, provider)))
