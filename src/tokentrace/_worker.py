@@ -25,6 +25,16 @@ _log = logging.getLogger(__name__)
 _LOG_EVERY_S = 20.0
 
 
+def deadline(timeout: float | None) -> float | None:
+    """The ``time.monotonic()`` time ``timeout`` seconds from now; None (no limit) for None."""
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def left(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (see :func:`deadline`), never negative; None for no limit."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
 class Counters:
     """Thread-safe-enough counters (``+=`` under the GIL on dict items is fine for stats)."""
 
@@ -152,11 +162,11 @@ class BatchWorker(Generic[T]):
             self._drain()  # no thread to be had at exit: do the work here
             return not self._queue
         self._wake.set()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        until = deadline(timeout)
         with self._done:
             while self._handled < target:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                remaining = left(until)
+                if remaining == 0:
                     return False
                 self._done.wait(remaining)
         return True

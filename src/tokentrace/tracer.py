@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _fork, pricing
-from ._worker import BatchWorker, Counters
+from ._worker import BatchWorker, Counters, deadline, left
 from .spans import Span, Status, new_id, new_ids, now_ms
 
 if TYPE_CHECKING:
@@ -444,19 +444,19 @@ class Tracer:
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every span recorded so far is delivered; False if ``timeout`` ran out."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        until = deadline(timeout)
         for hook in _flush_hooks:
-            hook(_left(deadline))
-        return self._deliver(_left(deadline))
+            hook(left(until))
+        return self._deliver(left(until))
 
     def _deliver(self, timeout: float | None) -> bool:
         """Wait until what the pipeline and the transports hold is delivered (``flush`` without
         its hooks); False if ``timeout`` ran out."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        until = deadline(timeout)
         done = True
         parts: list[_Pipeline | Transport] = [self._pipeline, *self._transports]  # the pipeline feeds them
         for part in parts:
-            done = part.flush(_left(deadline)) and done
+            done = part.flush(left(until)) and done
         return done
 
     def close(self, timeout: float | None = 5.0) -> bool:
@@ -609,11 +609,6 @@ _live: set[Tracer] = set()  # open tracers, closed at exit even if the app dropp
 # record there the spans of streams dropped unread, which wait for a context where recording is
 # safe, and wait for the files of results they are reading (see ``integrations._calls``)
 _flush_hooks: list[Callable[[float | None], None]] = []
-
-
-def _left(deadline: float | None) -> float | None:
-    """Seconds left until ``deadline`` (a ``time.monotonic()`` time), never negative."""
-    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
 
 def _register_exit(tracer: Tracer) -> None:

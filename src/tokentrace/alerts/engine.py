@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from operator import attrgetter
@@ -24,7 +23,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from .. import _fork
-from .._worker import BatchWorker, Counters
+from .._worker import BatchWorker, Counters, deadline, left
 from ..durations import format_duration
 from ..spans import Span, Status, exact, format_timestamp
 from ..windows import WindowAggregator
@@ -366,21 +365,19 @@ class AlertEngine:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every notification so far was handed to its delivery; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        until = deadline(timeout)
         done = True
         for _, worker in self._workers.values():
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            done = worker.flush(remaining) and done
+            done = worker.flush(left(until)) and done
         return done
 
     def close(self, timeout: float | None = None) -> bool:
         """Deliver what is queued (up to ``timeout``), stop the workers, close the deliveries."""
         self._closed = True
-        deadline = None if timeout is None else time.monotonic() + timeout
+        until = deadline(timeout)
         done = True
         for delivery, worker in self._workers.values():
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            done = worker.shutdown(remaining) and done
+            done = worker.shutdown(left(until)) and done
             delivery.close()
         return done
 

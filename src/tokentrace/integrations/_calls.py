@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from .. import _fork
+from .._worker import deadline, left
 from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_attributes, price_span
 from ..spans import Span, Status, blank_span
-from ..tracer import _current, _flush_hooks, _left, error_text
+from ..tracer import _current, _flush_hooks, error_text
 
 if TYPE_CHECKING:
     from ..tracer import Trace, Tracer
@@ -204,7 +205,7 @@ def read_later(tracer: Tracer, read: Callable[[], None]) -> None:
 def wait_for_readers(timeout: float | None = None) -> None:
     """Return once the files handed to :func:`read_later` are read, or ``timeout`` seconds
     passed (a flush hook)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    until = deadline(timeout)
     current = threading.current_thread()
     while True:
         with _readers_lock:
@@ -212,8 +213,8 @@ def wait_for_readers(timeout: float | None = None) -> None:
         if not reading:
             return
         for thread in reading:
-            thread.join(_left(deadline))
-        if _left(deadline) == 0:
+            thread.join(left(until))
+        if left(until) == 0:
             return
 
 
