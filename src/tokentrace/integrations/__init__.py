@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._calls import Settings, note_failure
-from ._patch import Patch, replace, restore, returning
+from ._patch import Patch, replace, restore, then
 
 if TYPE_CHECKING:
     from ..tracer import Tracer
@@ -170,7 +170,7 @@ def _trace_copies(client: Any, settings: Settings) -> list[Patch]:
 
 
 def _copier(settings: Settings) -> Callable[[Any], Callable[..., Any]]:
-    def instrumented(new: Any, kwargs: dict[str, Any]) -> Any:
+    def instrumented(new: Any, args: Any, kwargs: Any) -> Any:
         try:
             instrument(
                 settings.tracer,
@@ -182,4 +182,4 @@ def _copier(settings: Settings) -> Callable[[Any], Callable[..., Any]]:
             note_failure(settings.tracer, exc)
         return new
 
-    return returning(instrumented)
+    return then(instrumented)

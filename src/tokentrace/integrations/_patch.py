@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AsyncStandIn", "Patch", "SyncStandIn", "replace", "restore", "returning", "then"]
+__all__ = ["AsyncStandIn", "Patch", "SyncStandIn", "replace", "restore", "then"]
 
 
 @dataclass(frozen=True)
@@ -29,19 +29,6 @@ def replace(owner: Any, name: str, make: Callable[[Any], Any]) -> Patch:
     wrapper = make(getattr(owner, name))
     setattr(owner, name, wrapper)
     return Patch(owner, name, wrapper)
-
-
-def returning(wrap: Callable[[Any, dict[str, Any]], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A ``make`` for :func:`replace`: the method, its result handed back as ``wrap(result, kwargs)``."""
-
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def method(*args: Any, **kwargs: Any) -> Any:
-            return wrap(original(*args, **kwargs), kwargs)
-
-        return method
-
-    return make
 
 
 def then(

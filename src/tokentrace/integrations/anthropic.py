@@ -51,7 +51,7 @@ from ._calls import (
     traced_async,
     traced_sync,
 )
-from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning, then
+from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, then
 from ._streams import watch_async, watch_sync
 
 __all__ = ["BEDROCK", "MESSAGES", "VERTEX", "patch"]
@@ -306,7 +306,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     wrap: Callable[..., Any] = traced_async if is_async else traced_sync
     manager = _AsyncStreamManager if is_async else _StreamManager
     traced = functools.partial(wrap, settings, op)
-    helper = returning(lambda inner, kwargs: manager(inner, settings, op, kwargs))
+    helper = then(lambda inner, args, kwargs: manager(inner, settings, op, kwargs))
     batch_results = then(functools.partial(_watch_results, settings, op), awaited=is_async)
     batch_retrieved = then(functools.partial(_retrieved, settings), awaited=is_async)
     patches = []

@@ -57,7 +57,7 @@ from ._calls import (
     traced_async,
     traced_sync,
 )
-from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, returning, then
+from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, then
 from ._streams import closer
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "SPEECH", "TRANSCRIPTIONS", "patch"]
@@ -648,5 +648,5 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
     if callable(getattr(files, "content", None)):
         downloaded = then(functools.partial(_downloaded, settings, provider), awaited=is_async)
         patches.append(replace(files, "content", downloaded))
-    helper = returning(lambda inner, kwargs: manager(inner, settings))
+    helper = then(lambda inner, args, kwargs: manager(inner, settings))
     return patches + [replace(owner, "stream", helper) for owner in (chat, responses) if hasattr(owner, "stream")]
