@@ -437,7 +437,7 @@ def _speech_read(call: Call, response: Any) -> None:
     if asked.get("stream_format") == "sse":
         call.usage = _speech_usage(http.content)
         return
-    text, price = asked.get("input"), resolve(str(asked.get("model")), call.op.provider)
+    text, price = asked.get("input"), resolve(str(call.request_model), call.op.provider)
     if isinstance(text, str) and price is not None and price.input_char is not None:
         call.usage = Usage(input_characters=len(text))
 
