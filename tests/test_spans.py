@@ -106,8 +106,9 @@ def test_cost_is_printed_exactly(cost: Decimal | float | None, text: bytes) -> N
 def test_ids_are_uuid4() -> None:
     import uuid
 
-    ids = {new_id() for _ in range(1000)} | set(new_ids(1000))
-    assert len(ids) == 2000
+    ids = {new_id() for _ in range(1000)} | set(new_ids(1000)) | set(new_ids(15)) | set(new_ids(16))
+    assert len(new_ids(0)) == 0 and len(new_ids(15)) == 15 and len(new_ids(16)) == 16
+    assert len(ids) == 2031
     for value in ids:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and str(parsed) == value

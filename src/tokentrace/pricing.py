@@ -116,7 +116,7 @@ def _is_pydantic(cls: type) -> bool:
 
 
 def _int(obj: Any, key: str) -> int:
-    value = _get(obj, key)
+    value = obj.get(key) if type(obj) is dict else _get(obj, key)
     return value if type(value) is int and value > 0 else 0
 
 

@@ -55,17 +55,23 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-
 def new_ids(count: int) -> list[str]:
-    """``count`` random UUID4 strings from one ``os.urandom`` read: a third cheaper each."""
-    h = os.urandom(16 * count).hex()
-    v = _VARIANT  # version nibble forced to 4, variant bits to 10
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-{v[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : j]}"
-        for i, j in zip(range(0, 32 * count, 32), range(32, 32 * count + 32, 32), strict=True)
-    ]
+    """``count`` random UUID4 strings. Many at once are made from one ``os.urandom`` read, a
+    column of their text at a time, for a sixth of what each costs alone."""
+    if count < 16:
+        return [new_id() for _ in range(count)]
+    h = os.urandom(16 * count).hex().encode()
+    text = bytearray(b"-" * (37 * count))  # an id a line
+    text[36::37] = b"\n" * count
+    for digit, column in enumerate(_HEX_COLUMNS):
+        text[column::37] = h[digit::32]
+    text[14::37] = b"4" * count  # the version
+    text[19::37] = h[16::32].translate(_VARIANT)  # the variant's bits: 10
+    return text.decode().split()
+
+
+_HEX_COLUMNS = [column for column in range(36) if column not in (8, 13, 18, 23)]
+_VARIANT = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")
 
 
 class Span(msgspec.Struct, kw_only=True, gc=False):
