@@ -8,6 +8,7 @@ import gc
 import sys
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -868,3 +869,40 @@ def test_a_missing_sdk_names_the_extra_to_install(traced: Any, monkeypatch: pyte
     look_alike = type("OpenAI", (), {"__module__": "openai._client"})
     with pytest.raises(ImportError, match=r"pip install 'tokentrace\[openai\]'"):
         instrument(traced[0], look_alike())
+
+
+def test_speech_streamed_to_a_file_is_priced_by_the_characters_read_out(
+    server: ProviderServer, client: openai.OpenAI, traced: Any, tmp_path: Path
+) -> None:
+    text = "Hello from the fake model, read out."  # 36 characters
+    for model in ("tts-1", "gpt-4o-mini-tts"):
+        with client.audio.speech.with_streaming_response.create(model=model, voice="alloy", input=text) as response:
+            response.stream_to_file(tmp_path / f"{model}.mp3")
+        assert (tmp_path / f"{model}.mp3").read_bytes() == b"ID3 fake audio"
+
+    async def hd() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            speech = traced[0].instrument(raw).audio.speech
+            async with speech.with_streaming_response.create(model="tts-1-hd", voice="alloy", input=text) as response:
+                await response.stream_to_file(tmp_path / "hd.mp3")
+
+    asyncio.run(hd())
+    tts, by_tokens, async_hd = traced[1]
+    assert (async_hd.cost, async_hd.attributes) == (
+        Decimal("0.00108"),
+        {**(tts.attributes or {}), "gen_ai.request.model": "tts-1-hd"},
+    )
+    assert (tts.model, tts.cost, tts.status) == ("tts-1", Decimal("0.00054"), Status.OK)
+    assert tts.attributes == {
+        "gen_ai.operation.name": "speech",
+        "gen_ai.request.model": "tts-1",
+        "tokentrace.usage.input_characters": 36,
+    }
+    # billed by tokens, which only the body the caller kept could have reported
+    assert (by_tokens.model, by_tokens.cost) == ("gpt-4o-mini-tts", 0)
+    assert by_tokens.attributes == {
+        "gen_ai.operation.name": "speech",
+        "gen_ai.request.model": "gpt-4o-mini-tts",
+        "tokentrace.response.parsed": False,
+        "tokentrace.usage.reported": False,
+    }

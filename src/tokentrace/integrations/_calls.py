@@ -108,6 +108,9 @@ class Operation:
             many text deltas) is passed on without ``observe``: a C call per event, not a Python one.
         tiered: whole responses report the service tier they were served at (``service_tier``,
             OpenAI's), whose rates price them.
+        unparsed: reads what it can of a call made through ``with_streaming_response`` whose
+            body the caller read and never parsed (audio streamed to a file) from its HTTP
+            response without the body: its request.
     """
 
     provider: str
@@ -120,6 +123,7 @@ class Operation:
     fields: Callable[[Any], tuple[Any, Any]] | None = None
     skip: tuple[Callable[[Any], Any], Container[Any]] = (id, ())  # by default no event is skipped
     tiered: bool = False
+    unparsed: Callable[[Call, Any], object] | None = None
 
 
 @functools.cache

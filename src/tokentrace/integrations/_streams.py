@@ -211,6 +211,7 @@ def _take(response: Any, call: Call, result: Any, watch: Callable[[Any, StreamCa
     """End a watched response's ``call`` with what its body parsed to (None: not parsed)."""
     try:
         if result is None:
+            _read_unparsed(response, call)
             call.finish()
             return
         call.unread = False
@@ -219,6 +220,18 @@ def _take(response: Any, call: Call, result: Any, watch: Callable[[Any, StreamCa
             vars(response)[_STREAM] = result
         else:
             call.complete(result)
+    except Exception as exc:
+        note_failure(call.settings.tracer, exc)
+
+
+def _read_unparsed(response: Any, call: Call) -> None:
+    """What the call's operation reads of a response whose body the caller kept to itself."""
+    read = call.op.unparsed
+    if read is None:
+        return
+    try:
+        read(call, response.http_response)
+        call.unread = call.usage is None  # else, all that is billed was seen
     except Exception as exc:
         note_failure(call.settings.tracer, exc)
 

@@ -431,15 +431,19 @@ TRANSCRIPTIONS = Operation(
 
 def _speech_read(call: Call, response: Any) -> None:
     http = getattr(response, "response", None)  # the HTTP response under the audio's bytes
-    if http is None:
-        return
-    asked = msgspec.json.decode(http.request.content or b"{}")
-    if asked.get("stream_format") == "sse":
+    if http is not None and _speech_asked(call, http) == "sse":
         call.usage = _speech_usage(http.content)
-        return
+
+
+def _speech_asked(call: Call, http: Any) -> Any:
+    """Price a call by the characters of the request's ``input`` when its model is billed by
+    them, which needs no body (also one the caller streamed to a file); the request's
+    ``stream_format``."""
+    asked = msgspec.json.decode(http.request.content or b"{}")
     text, price = asked.get("input"), resolve(str(call.request_model), call.op.provider)
     if isinstance(text, str) and price is not None and price.input_char is not None:
         call.usage = Usage(input_characters=len(text))
+    return asked.get("stream_format")
 
 
 def _speech_usage(body: bytes) -> Any:
@@ -458,6 +462,7 @@ SPEECH = Operation(
     prompt=operator.methodcaller("get", "input"),
     read=_speech_read,
     observe=_no_stream,
+    unparsed=_speech_asked,
 )
 
 
