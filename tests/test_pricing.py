@@ -132,6 +132,13 @@ def test_anthropic_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
     more_than_written = {"input_tokens": 10, "output_tokens": 0, "cache_creation_input_tokens": 5,
                          "cache_creation": {"ephemeral_1h_input_tokens": 9}}  # fmt: skip
     assert normalize_usage(more_than_written).cache_write_1h_tokens == 5
+    # a span sent on without its cost, as a collector gets it: its attributes keep the split
+    sent = Span(model="claude-sonnet-4-0", provider="anthropic", prompt_tokens=2600, comp_tokens=200,
+                cached_tokens=2000, cache_write_tokens=500,
+                attributes={"tokentrace.usage.cache_write_1h_tokens": 200})  # fmt: skip
+    assert price_span(sent) and sent.cost == Decimal("0.006225")
+    sent.attributes = {"tokentrace.usage.cache_write_1h_tokens": 900}  # more than were written: the 500
+    assert price_span(sent) and sent.cost == Decimal("0.0069")
 
 
 def test_audio_tokens_are_priced_at_the_audio_rates() -> None:

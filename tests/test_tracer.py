@@ -97,6 +97,7 @@ def test_span_block_prices_one_hour_cache_writes_from_the_usage_it_was_given() -
     [span] = spans
     assert (span.prompt_tokens, span.cached_tokens, span.cache_write_tokens) == (2600, 2000, 500)
     assert span.cost == Decimal("0.006225")  # 200 of the writes at the one-hour rate ($6, not $3.75)
+    assert span.attributes == {"tokentrace.usage.cache_write_1h_tokens": 200}  # which price it anywhere
 
 
 @pytest.mark.parametrize(

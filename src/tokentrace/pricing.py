@@ -84,6 +84,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
             self.file_searches,
             self.audio_ms,
             self.input_characters,
+            self.cache_write_1h_tokens,
         )
         return counts if any(counts) else ()
 
@@ -219,46 +220,35 @@ class _Price(msgspec.Struct, frozen=True):
     input_char: Decimal | None = None  # text billed by its characters, per million
 
     def total(self, u: Usage) -> Decimal:
-        return self.amount(
-            u.prompt_tokens,
-            u.completion_tokens,
-            u.cached_tokens,
-            u.cache_write_tokens,
-            u.cache_write_1h_tokens,
-            u.apart(),
-        )
+        return self.amount(u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens, u.apart())
 
     def amount(
-        self,
-        prompt: int,
-        completion: int,
-        cached: int = 0,
-        cache_write: int = 0,
-        cache_write_1h: int = 0,
-        apart: tuple[int, ...] = (),
+        self, prompt: int, completion: int, cached: int = 0, cache_write: int = 0, apart: tuple[int, ...] = ()
     ) -> Decimal:
-        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``, which
-        includes ``cache_write_1h``; ``apart`` holds the counts priced apart (see :data:`APART`),
-        or is empty. Where no one-hour write rate is given (the table has none for Claude on
-        Bedrock and Vertex AI), those writes cost twice the input rate, as Anthropic bills them
-        wherever Claude runs; only Anthropic's usage reports them."""
+        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``;
+        ``apart`` holds the counts priced apart (see :data:`APART`), or is empty. Of those, the
+        one-hour cache writes are part of ``cache_write``: where no rate is given for them (the
+        table has none for Claude on Bedrock and Vertex AI), they cost twice the input rate, as
+        Anthropic bills them wherever Claude runs; only Anthropic's usage reports them."""
         for start, tier in self.tiers:
             if prompt > start:
-                return tier.amount(prompt, completion, cached, cache_write, cache_write_1h, apart)
+                return tier.amount(prompt, completion, cached, cache_write, apart)
         uncached = max(prompt - cached - cache_write, 0)
         total = uncached * self.input + completion * self.output
+        hour_writes = 0
         if apart:
             total += self._apart(uncached, completion, apart)
+            hour_writes = min(apart[-1], cache_write)
         if cached:
             total += cached * self.cache_read
         if cache_write:
             hour_rate = 2 * self.input if self.cache_write_1h is None else self.cache_write_1h
-            total += (cache_write - cache_write_1h) * self.cache_write + cache_write_1h * hour_rate
+            total += (cache_write - hour_writes) * self.cache_write + hour_writes * hour_rate
         return exact(total / _MILLION)
 
     def _apart(self, uncached: int, completion: int, counts: tuple[int, ...]) -> Decimal:
         """What audio and images cost over the text rates they were counted at, and searches."""
-        audio_in, audio_out, image_in, image_out, web, files, audio_ms, characters = counts
+        audio_in, audio_out, image_in, image_out, web, files, audio_ms, characters, _ = counts
         extra = Decimal(0)
         for count, rate, text, most in (
             (audio_in, self.input_audio, self.input, uncached),
@@ -295,7 +285,7 @@ BATCH = "tokentrace.batch"
 # The span attributes keeping the counts priced apart from text tokens (``Usage.apart()``, in
 # this order): the audio and the images among its input and output tokens, at the model's audio
 # and image rates, the searches its provider's tools made, per thousand, audio billed by its
-# length, in milliseconds, and text billed by its characters
+# length, in milliseconds, text billed by its characters, and the cache writes made for an hour
 APART = tuple(
     f"tokentrace.usage.{name}"
     for name in (
@@ -307,6 +297,7 @@ APART = tuple(
         "file_searches",
         "audio_ms",
         "input_characters",
+        "cache_write_1h_tokens",
     )
 )
 _CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
@@ -428,10 +419,9 @@ def price(
     return entry.total(counts)
 
 
-def price_span(span: Span, usage: Usage | None = None) -> bool:
+def price_span(span: Span) -> bool:
     """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
-    the span's token counts or, when given, the ``usage`` it was made from (which can say more,
-    such as one-hour cache writes), at the rates its attributes pick (:data:`SERVICE_TIER`,
+    the span's token counts, at the rates its attributes pick (:data:`SERVICE_TIER`,
     :data:`SPEED`, :data:`BATCH`), with the counts priced apart its attributes keep (:data:`APART`).
 
     Returns:
@@ -451,14 +441,11 @@ def price_span(span: Span, usage: Usage | None = None) -> bool:
         entry = resolve(span.model, span.provider or None)
     if entry is None:
         return False
-    if usage is not None:
-        span.cost = entry.total(usage)
-    else:
-        apart: tuple[int, ...] = ()
-        if attributes and not attributes.keys().isdisjoint(APART):  # values from anywhere: counts only
-            apart = tuple(_int(attributes, key) for key in APART)
-        cached, written = span.cached_tokens or 0, span.cache_write_tokens or 0
-        span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, cached, written, 0, apart)
+    apart: tuple[int, ...] = ()
+    if attributes and not attributes.keys().isdisjoint(APART):  # values from anywhere: counts only
+        apart = tuple(_int(attributes, key) for key in APART)
+    cached, written = span.cached_tokens or 0, span.cache_write_tokens or 0
+    span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, cached, written, apart)
     span.cost_source = entry.source
     if not span.provider:
         span.provider = entry.provider

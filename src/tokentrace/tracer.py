@@ -177,14 +177,13 @@ def _fill_times(span: Span) -> None:
 class ActiveSpan:
     """A span being measured by ``with trace.span(...)``; see :meth:`Trace.span`."""
 
-    __slots__ = ("_t0", "_token", "_trace", "_usage", "span")
+    __slots__ = ("_t0", "_token", "_trace", "span")
 
     def __init__(self, trace: Trace, span: Span) -> None:
         self._trace = trace
         self.span = span
         span.span_id = new_id()  # children started inside the block need it as their parent
         self._t0 = 0.0
-        self._usage: pricing.Usage | None = None  # kept when the span's fields cannot hold all of it
         self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
 
     def set_usage(self, usage: Any) -> None:
@@ -195,7 +194,6 @@ class ActiveSpan:
         s.cached_tokens = u.cached_tokens or None
         s.cache_write_tokens = u.cache_write_tokens or None
         s.reasoning_tokens = u.reasoning_tokens or None
-        self._usage = u if u.cache_write_1h_tokens else None  # priced from it when the block ends
         for key, value in pricing.price_attributes(u).items():  # its rates, and what is priced apart from text
             self.set_attribute(key, value)
 
@@ -227,8 +225,6 @@ class ActiveSpan:
             self.set_error(exc)
         if self._token is not None:
             _current.reset(self._token)
-        if self._usage is not None and span.cost is None and span.model:
-            pricing.price_span(span, self._usage)
         self._trace.record(span)
 
 

@@ -50,6 +50,7 @@ def assert_sonnet(span: Span, *, name: str = "messages") -> None:
     assert span.attributes == {
         "gen_ai.operation.name": "messages",
         "gen_ai.request.model": "claude-sonnet-4-0",
+        "tokentrace.usage.cache_write_1h_tokens": 200,
     }
 
 
@@ -82,6 +83,7 @@ def test_web_searches_are_priced_per_thousand_on_top_of_the_tokens(client: anthr
             "gen_ai.operation.name": "messages",
             "gen_ai.request.model": "claude-sonnet-4-0",
             "tokentrace.usage.web_searches": 2,
+            "tokentrace.usage.cache_write_1h_tokens": 200,
         }
 
 

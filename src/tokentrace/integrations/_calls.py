@@ -36,7 +36,7 @@ import msgspec
 
 from .. import _fork
 from .._worker import deadline, left
-from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_attributes, price_span
+from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_attributes
 from ..spans import Span, Status, blank_span
 from ..tracer import _current, _flush_hooks, error_text
 
@@ -392,8 +392,6 @@ class Call(msgspec.Struct, gc=False):
         span.attributes = self._attributes()
         if self.response_id is not None:  # recorded by each process that reads it: a collector keeps one
             span.span_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tokentrace:{span.provider}:{self.response_id}"))
-        if usage.cache_write_1h_tokens:  # a split the span cannot hold: priced now, while it is known
-            price_span(span, usage)
         return span
 
     def _request(self) -> str:
