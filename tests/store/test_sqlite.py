@@ -36,6 +36,14 @@ def test_add_returns_only_new_spans(store: SQLiteStore) -> None:
     assert store.count() == 20
 
 
+def test_a_large_batch_is_stored_whole_and_resent_parts_once(store: SQLiteStore) -> None:
+    spans = mixed_spans(700)  # 256 + 256 + 128 + 32 + 16 + 8 + 4 rows to a statement
+    assert store.add(spans[:301]) == spans[:301]
+    assert store.add(spans) == spans[301:]  # a resend among new spans: only the new ones
+    assert store.count() == 700
+    assert sorted(store.recent(700), key=lambda s: s.span_id or "") == sorted(spans, key=lambda s: s.span_id or "")
+
+
 def test_duplicate_inside_a_batch_is_stored_once(store: SQLiteStore) -> None:
     span = make_span()
     assert store.add([span, span]) == [span]

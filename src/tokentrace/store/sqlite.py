@@ -15,6 +15,7 @@ transactions, so ingest is never stalled for long.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import sqlite3
 import threading
@@ -46,8 +47,27 @@ _COLUMNS = (
     "latency_ms, status, error, started_at, ended_at, cached_tokens, reasoning_tokens, "
     "cache_write_tokens, ttft_ms, attributes, cost_source"
 )
-_INSERT_NEW = f"INSERT INTO spans ({_COLUMNS}) VALUES ({', '.join('?' * 20)})"
-_INSERT = _INSERT_NEW.replace("INSERT", "INSERT OR IGNORE", 1)
+_ROWS_PER_STATEMENT = 256  # 5,120 values: far below SQLite's 32,766
+
+
+def _insert_rows(db: sqlite3.Connection, verb: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` with ``verb`` (``INSERT``, ``INSERT OR IGNORE``), many to a statement.
+
+    ``executemany`` gives up the GIL and takes it back for every row; while the request threads
+    parse the next batches, each taking back can wait for the interpreter's switch interval
+    (5 ms), so the store's thread, ingest's bottleneck, would idle. Statements of 256, 128, ...,
+    1 rows (a batch's size in binary) are few, and each is compiled once.
+    """
+    start = 0
+    while start < len(rows):
+        count = min(_ROWS_PER_STATEMENT, 1 << ((len(rows) - start).bit_length() - 1))
+        db.execute(_insert_sql(verb, count), [value for row in rows[start : start + count] for value in row])
+        start += count
+
+
+@functools.cache
+def _insert_sql(verb: str, count: int) -> str:
+    return f"{verb} INTO spans ({_COLUMNS}) VALUES " + ", ".join(["(" + ", ".join("?" * 20) + ")"] * count)
 
 
 def _migrate_1(db: sqlite3.Connection) -> None:
@@ -357,12 +377,12 @@ class SQLiteStore:
         rows = [_to_row(s) for s in fresh.values()]
         db.execute("SAVEPOINT batch")
         try:
-            db.executemany(_INSERT_NEW, rows)
+            _insert_rows(db, "INSERT", rows)
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK TO batch")
             self._drop_stored(db, fresh)
             rows = [_to_row(s) for s in fresh.values()]
-            db.executemany(_INSERT, rows)
+            _insert_rows(db, "INSERT OR IGNORE", rows)
         db.execute("RELEASE batch")
         return list(fresh.values())
 
