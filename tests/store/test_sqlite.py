@@ -44,6 +44,19 @@ def test_a_large_batch_is_stored_whole_and_resent_parts_once(store: SQLiteStore)
     assert sorted(store.recent(700), key=lambda s: s.span_id or "") == sorted(spans, key=lambda s: s.span_id or "")
 
 
+def test_a_batch_with_a_span_that_cannot_be_stored_is_refused_whole(store: SQLiteStore) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise ValueError("no text")
+
+    spans = mixed_spans(3)
+    spans[1].attributes = {"value": Unprintable()}
+    with pytest.raises(StoreError, match="span database write failed"):
+        store.add(spans)
+    assert store.count() == 0
+    assert store.add(mixed_spans(2, seed=8)) != [] and store.count() == 2
+
+
 def test_duplicate_inside_a_batch_is_stored_once(store: SQLiteStore) -> None:
     span = make_span()
     assert store.add([span, span]) == [span]
