@@ -19,7 +19,10 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Any, Protocol, cast
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+_T = TypeVar("_T")
 
 
 class _Reinit(Protocol):
@@ -29,25 +32,50 @@ class _Reinit(Protocol):
 _made: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def lock() -> threading.Lock:
-    """A ``threading.Lock`` that a forked child finds unlocked."""
-    made = threading.Lock()
+def _kept(made: _T) -> _T:
     _made.add(made)
     return made
+
+
+def lock() -> threading.Lock:
+    """A ``threading.Lock`` that a forked child finds unlocked."""
+    return _kept(threading.Lock())
 
 
 def rlock() -> threading.RLock:
     """A ``threading.RLock`` that a forked child finds unlocked."""
-    made = threading.RLock()
-    _made.add(made)
-    return made
+    return _kept(threading.RLock())
 
 
 def condition() -> threading.Condition:
     """A ``threading.Condition`` whose lock a forked child finds unlocked, with no waiters."""
-    made = threading.Condition()
-    _made.add(made)
-    return made
+    return _kept(threading.Condition())
+
+
+class PerProcess(Generic[_T]):
+    """What each process makes for itself, such as an HTTP client and its connections: a forked
+    child never shares the parent's sockets, so it makes its own on first use.
+
+    Example::
+
+        self._client = _fork.PerProcess(httpx.Client)
+        self._client.get().post(...)
+    """
+
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self._make = make
+        self._value: _T | None = None
+        self._pid = 0
+
+    def get(self) -> _T:
+        """This process's value, made now if it has none yet."""
+        if self._value is None or self._pid != os.getpid():
+            self._value, self._pid = self._make(), os.getpid()
+        return self._value
+
+    def made(self) -> _T | None:
+        """This process's value if it made one (a parent's is the parent's to close), else None."""
+        return self._value if self._pid == os.getpid() else None
 
 
 def _reinit() -> None:

@@ -220,18 +220,18 @@ def test_a_forked_child_sends_over_connections_of_its_own(hooks: list[HTTPDelive
     with Receiver() as receiver:
         delivery = webhook(hooks, receiver.url)
         assert delivery.send(PAYLOAD, key="parent") is DeliveryOutcome.DELIVERED
-        parents = delivery._client  # its pooled sockets must not be written to by two processes
+        parents = delivery._client.made()  # its pooled sockets must not be written to by two processes
         pid = os.fork()
         if pid == 0:  # child
             code = 1
             try:
                 sent = delivery.send(PAYLOAD, key="child")
-                code = 0 if sent is DeliveryOutcome.DELIVERED and delivery._client is not parents else 2
+                code = 0 if sent is DeliveryOutcome.DELIVERED and delivery._client.made() is not parents else 2
             finally:
                 os._exit(code)
         assert os.waitpid(pid, 0)[1] == 0
         assert delivery.send(PAYLOAD, key="parent again") is DeliveryOutcome.DELIVERED
-        assert delivery._client is parents
+        assert delivery._client.made() is parents
     assert [r.headers["Idempotency-Key"] for r in receiver.requests] == ["parent", "child", "parent again"]
 
 

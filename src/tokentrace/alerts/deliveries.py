@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 import hashlib
 import hmac
 import logging
-import os
 import sys
 import threading
 import time
@@ -201,8 +201,9 @@ class HTTPDelivery(Delivery):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"HTTPDelivery.{field} must be a number of seconds > 0, got {value!r}")
         self.timeout, self.deadline, self.backoff = float(timeout), float(deadline), float(backoff)
-        self._client: httpx.Client | None = None
-        self._client_pid = 0
+        self._client = _fork.PerProcess(
+            functools.partial(httpx.Client, follow_redirects=False, headers={"User-Agent": f"tokentrace/{__version__}"})
+        )
         self._closing = threading.Event()
 
     def describe(self) -> str:
@@ -228,7 +229,7 @@ class HTTPDelivery(Delivery):
     def _attempt(self, body: bytes, key: str, timeout: float) -> tuple[DeliveryOutcome | None, float | None]:
         """One POST: an outcome when settled, else (None, the Retry-After delay if any)."""
         try:
-            response = self._http().post(
+            response = self._client.get().post(
                 self.url, content=body, headers=self._request_headers(body, key), timeout=timeout
             )
         except httpx.TransportError as exc:  # refused, reset, timed out: worth another try
@@ -248,17 +249,12 @@ class HTTPDelivery(Delivery):
             headers[SIGNATURE_HEADER] = sign(self._secret, body, int(time.time()))
         return headers
 
-    def _http(self) -> httpx.Client:
-        if self._client is None or self._client_pid != os.getpid():  # a forked child never shares the parent's sockets
-            self._client = httpx.Client(follow_redirects=False, headers={"User-Agent": f"tokentrace/{__version__}"})
-            self._client_pid = os.getpid()
-        return self._client
-
     def close(self) -> None:
         """Stop waiting between retries and close the connections."""
         self._closing.set()
-        if self._client is not None and self._client_pid == os.getpid():  # a parent's stay open for it
-            self._client.close()
+        client = self._client.made()  # a parent's stays open for it
+        if client is not None:
+            client.close()
 
 
 def _check_url(url: object) -> str:

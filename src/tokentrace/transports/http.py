@@ -7,12 +7,12 @@ other 4xx as permanent (the batch is dropped and counted with its status as the 
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
 import httpx
 
+from .. import _fork
 from .._retry import backoff_delay, retry_after
 from ..spans import encode_batch
 from .base import BatchingTransport
@@ -64,8 +64,7 @@ class HTTPTransport(BatchingTransport):
         self._deadline = deadline
         self._timeout = timeout
         self._backoff = backoff
-        self._client: httpx.Client | None = None
-        self._client_pid = 0
+        self._client = _fork.PerProcess(httpx.Client)
 
     def export(self, batch: list[Span]) -> None:
         body = encode_batch(batch)
@@ -84,7 +83,7 @@ class HTTPTransport(BatchingTransport):
             if remaining <= 0:
                 return "deadline"
             try:
-                response = self._http().post(
+                response = self._client.get().post(
                     self.url, content=body, headers=self._headers, timeout=min(self._timeout, remaining)
                 )
             except httpx.TimeoutException:
@@ -105,14 +104,9 @@ class HTTPTransport(BatchingTransport):
                 return reason
             time.sleep(delay)
 
-    def _http(self) -> httpx.Client:
-        if self._client is None or self._client_pid != os.getpid():
-            self._client = httpx.Client()  # a forked child never shares the parent's sockets
-            self._client_pid = os.getpid()
-        return self._client
-
     def shutdown(self, timeout: float | None = None) -> bool:
         done = super().shutdown(timeout)
-        if self._client is not None:
-            self._client.close()
+        client = self._client.made()
+        if client is not None:
+            client.close()
         return done

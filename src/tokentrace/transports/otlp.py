@@ -45,11 +45,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .. import _fork
 from .._version import __version__
 from ..spans import Span, Status
 from .base import BatchingTransport
@@ -104,11 +104,9 @@ class OTLPTransport(BatchingTransport):
         super().__init__("tokentrace.otlp", max_queue=max_queue, max_batch=max_batch, interval=interval)
         base = endpoint.rstrip("/")
         self.endpoint = base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
-        self._make_exporter = functools.partial(
-            otel.OTLPSpanExporter, endpoint=self.endpoint, headers=dict(headers or {}), timeout=timeout
-        )
-        self._exporter = self._make_exporter()
-        self._exporter_pid = os.getpid()
+        settings = {"endpoint": self.endpoint, "headers": dict(headers or {}), "timeout": timeout}
+        self._exporter = _fork.PerProcess(functools.partial(otel.OTLPSpanExporter, **settings))
+        self._exporter.get()  # made now: a bad setting shows here, not on the worker
         self._success = otel.SpanExportResult.SUCCESS
         self._resource = otel.Resource.create({"service.name": service_name} if service_name else {})
         self._scope = otel.InstrumentationScope("tokentrace", __version__)
@@ -123,18 +121,17 @@ class OTLPTransport(BatchingTransport):
                 self.counters.drop("otlp_encode_error", 1, repr(exc))
         if not converted:
             return
-        if self._exporter_pid != os.getpid():  # a forked child never shares the parent's sockets
-            self._exporter, self._exporter_pid = self._make_exporter(), os.getpid()
-        if self._exporter.export(converted) == self._success:
+        if self._exporter.get().export(converted) == self._success:
             self.counters.written += len(converted)
         else:
             self.counters.drop("otlp_export_failed", len(converted), self.endpoint)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         done = super().shutdown(timeout)
-        if not self._exporter_closed:
+        exporter = self._exporter.made()
+        if exporter is not None and not self._exporter_closed:
             self._exporter_closed = True
-            self._exporter.shutdown()  # type: ignore[no-untyped-call]
+            exporter.shutdown()  # type: ignore[no-untyped-call]
         return done
 
 
