@@ -11,7 +11,7 @@ from array import array
 from collections.abc import Sequence
 from decimal import Decimal
 from itertools import chain, compress, repeat
-from operator import add, attrgetter
+from operator import add
 from typing import NamedTuple
 
 from ..spans import Span, Status, exact
@@ -29,6 +29,7 @@ _ERROR = Status.ERROR
 # -1. Immutable, so series, buckets and levels share them freely.
 
 Frozen = bytes
+Totals = tuple[int, int, int, int, int]  # count, errors, prompt tokens, completion tokens, cost units
 _HEADER = struct.Struct("<6qQQq")
 _HEAD = _HEADER.size
 _SPARSE = 2  # (bin, count) pairs when under half the bins of the range are used
@@ -122,9 +123,15 @@ class _Open:
 
     __slots__ = ("bins", "comp", "cost", "count", "errors", "lat_n", "lat_sum", "prompt")
 
-    def __init__(self, spans: list[Span]) -> None:
-        """Fold spans of one second and one model x provider x name."""
+    def __init__(self, spans: Sequence[Span] = ()) -> None:
         self.bins: dict[int, int] = {}
+        self.count = self.errors = self.prompt = self.comp = self.cost = self.lat_sum = self.lat_n = 0
+        if spans:
+            self.fold(spans)
+
+    def fold(self, spans: Sequence[Span]) -> Totals:
+        """Fold in spans of this aggregate's second and model x provider x name; returns what
+        they added: count, errors, prompt and completion tokens, cost units."""
         bins, lookup, size = self.bins, _LOOKUP, _LOOKUP_SIZE
         errors = prompt = comp = lat_sum = lat_n = 0
         cost = Decimal(0)
@@ -141,8 +148,15 @@ class _Open:
                 lat_n += 1
                 k = lookup[ms] if ms < size else _bin_of(ms)
                 bins[k] = bins.get(k, 0) + 1
-        self.count, self.errors, self.prompt, self.comp = len(spans), errors, prompt, comp
-        self.cost, self.lat_sum, self.lat_n = _units(cost), lat_sum, lat_n
+        units = _units(cost)
+        self.count += len(spans)
+        self.errors += errors
+        self.prompt += prompt
+        self.comp += comp
+        self.cost += units
+        self.lat_sum += lat_sum
+        self.lat_n += lat_n
+        return len(spans), errors, prompt, comp, units
 
     def merge(self, other: _Open) -> None:
         self.count += other.count
@@ -226,19 +240,10 @@ class BatchTotals(NamedTuple):
         return self.prompt_tokens + self.comp_tokens
 
     @classmethod
-    def of(cls, rows: list[tuple[int, int, int, int, int]]) -> BatchTotals:
-        """The totals of :func:`_totals_rows` rows."""
+    def of(cls, rows: list[Totals]) -> BatchTotals:
+        """The totals of :meth:`_Open.fold` rows."""
         count, errors, prompt, comp, cost = map(sum, zip(*rows, strict=True)) if rows else [0] * 5
         return cls(count, errors, prompt, comp, Decimal(f"{cost}E-{_COST_PLACES}"))  # exact in any context
-
-
-_TOTALS = attrgetter("count", "errors", "prompt", "comp", "cost")
-
-
-def _totals_rows(parts: Sequence[_Open]) -> list[tuple[int, int, int, int, int]]:
-    """Each partial aggregate's count, errors, tokens and cost units, as they are now (a
-    partial that is inserted first takes in the spans merged later)."""
-    return list(map(_TOTALS, parts))
 
 
 def _dollars(units: int) -> Decimal:

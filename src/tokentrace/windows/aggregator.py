@@ -14,7 +14,7 @@ from .. import _fork
 from ..durations import DurationLike, format_duration
 from ..spans import Span, format_timestamp
 from . import persist
-from .aggregates import BatchTotals, Frozen, _Acc, _dollars, _merge_frozen, _merged, _Open, _totals_rows
+from .aggregates import BatchTotals, Frozen, Totals, _Acc, _dollars, _merge_frozen, _merged, _Open
 from .buckets import (
     _ALL,
     _LAZY_LEVELS,
@@ -113,15 +113,14 @@ class WindowAggregator:
         if not spans:
             return
         now_s = math.floor(self.clock())
-        with localcontext(_MONEY):
-            partials = [(key, _Open(group)) for key, group in _grouped(spans, now_s).items()]  # outside the lock
-            rows = _totals_rows([partial for _, partial in partials])  # summed once someone asks
-            with self._lock:
-                self._advance(now_s)
-                for (sec, model, provider, name), partial in partials:
-                    combo = self._combo(model, provider, name or "", partial.count)
-                    self._insert(min(sec, now_s), combo, partial, now_s)
-                self._last_batch = (spans, rows)
+        groups = _grouped(spans, now_s)  # outside the lock
+        with localcontext(_MONEY), self._lock:
+            self._advance(now_s)
+            rows = [
+                self._fold(min(sec, now_s), self._combo(model, provider, name or "", len(group)), group, now_s)
+                for (sec, model, provider, name), group in groups.items()
+            ]
+            self._last_batch = (spans, rows)  # summed once someone asks
 
     def load(self, batches: Iterable[Sequence[Span]]) -> int:
         """Aggregate stored spans, given oldest first (a store's, at start-up): the same sums
@@ -217,13 +216,26 @@ class WindowAggregator:
         if sec < now_s - self._levels[-1].keep:
             self._dropped["too_old"] += partial.count
         elif sec >= self._sealed_until:
-            bucket = self._open.get(sec)
-            if bucket is None:
-                bucket = self._open[sec] = _OpenBucket()
-            bucket.add(combo, partial)
-            self._fresh += 1
+            self._open_bucket(sec).add(combo, partial)
         else:
             self._insert_late(sec, combo, partial.freeze(), now_s)
+
+    def _fold(self, sec: int, combo: Key, spans: Sequence[Span], now_s: int) -> Totals:
+        """Fold spans of one second and combination in, as :meth:`_insert` does their aggregate;
+        returns what they added."""
+        if sec < self._sealed_until:  # late, or too old
+            partial = _Open()
+            totals = partial.fold(spans)
+            self._insert(sec, combo, partial, now_s)
+            return totals
+        return self._open_bucket(sec).fold(combo, spans)
+
+    def _open_bucket(self, sec: int) -> _OpenBucket:
+        self._fresh += 1
+        bucket = self._open.get(sec)
+        if bucket is None:
+            bucket = self._open[sec] = _OpenBucket()
+        return bucket
 
     def _insert_late(self, sec: int, combo: Key, frozen: Frozen, now_s: int) -> None:
         """Copy-on-write the sealed buckets holding ``sec`` at every level already built."""

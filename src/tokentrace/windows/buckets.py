@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import functools
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from .aggregates import Frozen, _Acc, _Open, _tally_of
+from ..spans import Span
+from .aggregates import Frozen, Totals, _Acc, _Open, _tally_of
 
 MAX_WINDOW = 30 * 86400.0
 """The longest window, in seconds, that can be asked for (30 days)."""
@@ -43,6 +44,15 @@ class _OpenBucket:
         else:
             current.merge(partial)
 
+    def fold(self, combo: Key, spans: Sequence[Span]) -> Totals:
+        """Fold spans of this second in (see :meth:`_Open.fold`)."""
+        if self.views:
+            self.views.clear()
+        agg = self.combos.get(combo)
+        if agg is None:
+            agg = self.combos[combo] = _Open()
+        return agg.fold(spans)
+
     def select(self, sel: Key, acc: _Acc, sign: int = 1) -> None:
         sketch = acc.sketch is not None
         view = self.views.get((sel, sketch))
@@ -63,7 +73,7 @@ class _OpenBucket:
         combos = {combo: agg.freeze() for combo, agg in self.combos.items()}
         if len(combos) == 1:
             return _SealedBucket({_ALL: next(iter(combos.values()))}, combos, complete=False)
-        total = _Open([])
+        total = _Open()
         for agg in self.combos.values():
             total.merge(agg)
         return _SealedBucket({_ALL: total.freeze()}, combos, complete=False)
@@ -186,7 +196,7 @@ class _Backfill:
                 filling = self.filling[i] = (t, _OpenBucket())
             agg = filling[1].combos.get(combo)
             if agg is None:  # each level's own: the partial is folded into several
-                agg = filling[1].combos[combo] = _Open([])
+                agg = filling[1].combos[combo] = _Open()
             agg.merge(partial)
         return True
 

@@ -168,7 +168,7 @@ def _sums(combo: int, agg: _Open) -> _Sums:
 def _open_bucket(sums: list[_Sums], keys: list[Key]) -> _OpenBucket:
     bucket = _OpenBucket()
     for s in sums:
-        agg = _Open([])
+        agg = _Open()
         agg.count, agg.errors, agg.prompt, agg.comp = s.count, s.errors, s.prompt, s.comp
         agg.cost, agg.lat_sum, agg.lat_n, agg.bins = int(s.cost), s.lat_sum, s.lat_n, dict(s.bins)
         bucket.combos[keys[s.combo]] = agg
