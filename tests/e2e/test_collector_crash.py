@@ -83,7 +83,7 @@ def _spans_counted(http: httpx.Client) -> float:
     return sum(s.value for f in families if f.name == "tokentrace_spans" for s in f.samples)
 
 
-def test_after_a_sigkill_the_prometheus_counters_are_not_below_the_last_scrape(tmp_path: Path) -> None:
+def test_after_a_sigkill_the_prometheus_counters_count_every_stored_span(tmp_path: Path) -> None:
     db = tmp_path / "scraped.db"
     first = CollectorProcess(db)
     with httpx.Client(base_url=first.url) as http:
@@ -93,13 +93,15 @@ def test_after_a_sigkill_the_prometheus_counters_are_not_below_the_last_scrape(t
     second = CollectorProcess(db)
     with httpx.Client(base_url=second.url) as http:
         assert http.post("/v1/spans", content=encode_batch(mixed_spans(100, seed=2))).status_code == 202
-        assert _spans_counted(http) == 150  # what Prometheus has now read
+        assert _spans_counted(http) == 150  # what Prometheus has now read, kept at 150
+        assert http.post("/v1/spans", content=encode_batch(mixed_spans(30, seed=3))).status_code == 202
     second.kill()
 
     third = CollectorProcess(db)
     try:
         with httpx.Client(base_url=third.url) as http:
-            assert _spans_counted(http) == 150  # not 50: Prometheus would take that for a reset
+            # not 50, which Prometheus would take for a reset, nor 150, which misses stored spans
+            assert _spans_counted(http) == 180
     finally:
         third.stop()
 

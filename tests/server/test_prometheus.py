@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -169,3 +170,94 @@ def test_counters_are_counted_from_the_spans_when_none_were_kept(tmp_path: Path,
         True,
         True,
     ]
+
+
+def _series(counters: SpanCounters) -> list[Any]:
+    """The totals per (model, provider), exactly as kept (costs as decimal text)."""
+    return sorted(msgspec.json.decode(counters.state())["series"])
+
+
+def _counted_alone(spans: list[Any]) -> list[Any]:
+    reference = SpanCounters()
+    reference.observe(spans)
+    return _series(reference)
+
+
+def _crash(collector: Collector) -> None:
+    """Stop a collector the way a crash does: nothing more is kept."""
+    collector.tracer.close()
+    collector.store.close()
+
+
+def test_spans_stored_after_the_last_keep_are_counted_after_a_crash(tmp_path: Path) -> None:
+    scraped, unscraped = mixed_spans(60), mixed_spans(25, seed=5)
+    first = Collector(tmp_path / "c.db")
+    with running(first.app) as url, httpx.Client(base_url=url) as http:
+        post_spans(http, scraped)
+        assert _total(_samples(http.get("/metrics").text)["tokentrace_spans_total"]) == 60  # kept now
+        post_spans(http, unscraped)
+        post_spans(http, scraped[:10])  # a resend: stored once, counted once
+    _crash(first)
+
+    second = Collector(tmp_path / "c.db")
+    try:
+        assert _series(second.counters) == _counted_alone(scraped + unscraped)
+        assert second.counters.rows == [(0, 85)]
+        later = mixed_spans(5, seed=6)
+        second.ingest(later)
+        assert second.counters.rows == [(0, 90)]
+    finally:
+        second.close()
+    third = Collector(tmp_path / "c.db")  # after a clean stop: nothing to count again
+    try:
+        assert _series(third.counters) == _counted_alone(scraped + unscraped + later)
+    finally:
+        third.close()
+
+
+def test_after_a_crash_rows_stored_between_counted_ones_are_counted_too(tmp_path: Path) -> None:
+    first, middle, last, after = (
+        mixed_spans(10),
+        mixed_spans(10, seed=2),
+        mixed_spans(10, seed=3),
+        mixed_spans(4, seed=4),
+    )
+    collector = Collector(tmp_path / "c.db")
+    rows = [collector.store.add_numbered(part)[1] for part in (first, middle, last, after)]
+    assert rows == [range(1, 11), range(11, 21), range(21, 31), range(31, 35)]
+    assert collector.store.add_numbered(first[:3] + after[:1]) == ([], range(0))  # all stored before
+    _crash(collector)
+    # kept while the middle batch was stored but not counted yet, and before the last one
+    kept = SpanCounters()
+    kept.rows = [(0, 0)]
+    kept.observe(first, rows[0])
+    kept.observe(last, rows[2])
+    assert kept.rows == [(0, 10), (21, 30)]
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('prometheus_counters', ?)", (kept.state(),))
+
+    restarted = Collector(tmp_path / "c.db")
+    try:
+        assert _series(restarted.counters) == _counted_alone(first + last + middle + after)
+        assert restarted.counters.rows == [(0, 34)]
+    finally:
+        restarted.close()
+
+
+def test_counters_kept_without_their_rows_are_taken_back_as_they_are(tmp_path: Path) -> None:
+    spans = mixed_spans(12)
+    collector = Collector(tmp_path / "c.db")
+    collector.ingest(spans)
+    _crash(collector)
+    old = SpanCounters()  # as a version that kept the totals alone wrote them
+    old.observe(spans[:5])
+    saved = msgspec.json.encode(msgspec.json.decode(old.state())["series"])
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('prometheus_counters', ?)", (saved,))
+
+    restarted = Collector(tmp_path / "c.db")
+    try:
+        assert _series(restarted.counters) == _counted_alone(spans[:5])
+        assert restarted.counters.rows == [(0, 12)]
+    finally:
+        restarted.close()

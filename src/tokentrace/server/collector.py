@@ -55,7 +55,8 @@ class Collector:
     (``restored``: True when taken back; ``loaded`` spans in them, in ``rebuild_s``).
     The Prometheus counters go on from the totals kept in the database after every scrape and at
     close, so a restart never shows Prometheus a counter going back (which it would read as a
-    reset, and count the whole total again); spans pruned for retention stay counted. Where each
+    reset, and count the whole total again); spans pruned for retention stay counted, and the
+    spans stored after the last keep (before a crash) are counted from the store. Where each
     alert rule stood is kept whenever it changes: a rule firing before a restart goes on firing
     without notifying again, and resolves if its condition cleared meanwhile.
 
@@ -83,7 +84,6 @@ class Collector:
         if engine is not None:
             self._take_back(_ALERTS, engine.restore, "starts its alert rules afresh")
             engine.keep = functools.partial(self._keep, _ALERTS)
-        self.tracer.add_sink(self.counters.observe)
         self._feed = tracer_feed(self.tracer)
         self._retention_s = retention_s
         self._clock = clock
@@ -107,9 +107,15 @@ class Collector:
         stored spans); the spans in the windows."""
         horizon = min(MAX_WINDOW, self._retention_s or MAX_WINDOW)
         batches = self.store.iter_since(int((self._clock() - horizon) * 1000), metrics_only=True)
+        last_row = self.store.last_rowid()
         counted = self._take_back(
             _COUNTERS, self.counters.restore, "counts its Prometheus counters again from the stored spans"
         )
+        runs = self.counters.rows
+        if counted and runs:  # count what was stored after they were kept (a crash came first)
+            for missed in self.store.iter_rows_after(runs[0][1], [range(a, b + 1) for a, b in runs[1:]]):
+                self.counters.observe(missed)
+        self.counters.rows = [(0, last_row)]
         # The windows are taken out of the database: should this process stop without keeping
         # them, the next one reads the stored spans rather than windows that miss what came since.
         self.restored = self._take_back(
@@ -150,8 +156,9 @@ class Collector:
         store and the windows agree on every cost.
         """
         _price_missing(spans)
-        new = self.store.add(spans)
+        new, rows = self.store.add_numbered(spans)
         if new:
+            self.counters.observe(new, rows)  # here, with their rows, for a restart after a crash
             self._feed(new)  # so a 202 means "visible in /metrics/*" too
         return len(new)
 

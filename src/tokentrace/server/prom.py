@@ -48,6 +48,13 @@ class _Saved(msgspec.Struct, array_like=True):
     latency_count: int
 
 
+class _Kept(msgspec.Struct):
+    """The totals as kept, with the store rows counted in them (see :attr:`SpanCounters.rows`)."""
+
+    series: list[_Saved]
+    rows: list[tuple[int, int]] | None = None
+
+
 class _Series:
     __slots__ = ("buckets", "cost", "latency_count", "latency_sum_ms", "spans", "tokens")
 
@@ -97,16 +104,23 @@ class SpanCounters(Collector):
         self.keep = keep  # given the span totals' state after every scrape (see render)
         self._lock = _fork.lock()
         self._series: dict[tuple[str, str], _Series] = {}
+        # The row ids of a store's spans that are in the totals, as (first, last) runs, the first
+        # from 0; kept and taken back with them, so that what a crash kept them from counting can
+        # be counted after it. None when not followed.
+        self.rows: list[tuple[int, int]] | None = None
         self.ingest = {"stored": 0, "duplicate": 0}
         self.rejected: dict[int, int] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
-    def observe(self, spans: Iterable[Span]) -> None:
-        """Count ``spans`` (called from the aggregation worker or the ingest path)."""
+    def observe(self, spans: Iterable[Span], rows: range | None = None) -> None:
+        """Count ``spans`` (called from the aggregation worker or the ingest path), stored
+        under the row ids ``rows`` when :attr:`rows` are followed."""
         with self._lock:
             for span in spans:
                 self._series_for(span.model, span.provider).add(span)
+            if rows and self.rows is not None:
+                self.rows = _runs([*self.rows, (rows.start, rows.stop - 1)])
 
     def _series_for(self, model: str, provider: str) -> _Series:
         series = self._series.get((model, provider))
@@ -118,26 +132,28 @@ class SpanCounters(Collector):
     def state(self) -> bytes:
         """The span totals, as JSON that :meth:`restore` takes back."""
         with self._lock:
-            return msgspec.json.encode(
-                [
-                    _Saved(m, p, s.cost, s.tokens, s.spans, s.buckets, s.latency_sum_ms, s.latency_count)
-                    for (m, p), s in self._series.items()
-                ]
-            )
+            series = [
+                _Saved(m, p, s.cost, s.tokens, s.spans, s.buckets, s.latency_sum_ms, s.latency_count)
+                for (m, p), s in self._series.items()
+            ]
+            return msgspec.json.encode(_Kept(series, self.rows))
 
     def restore(self, state: bytes) -> None:
-        """Start from totals a :meth:`state` gave (replacing the ones counted so far).
+        """Start from totals a :meth:`state` gave (replacing the ones counted so far), and the
+        :attr:`rows` in them (None from a version that did not keep them).
 
         Raises:
             ValueError: ``state`` is not what :meth:`state` gives, or was made with other
                 latency buckets.
         """
         try:
-            saved = msgspec.json.decode(state, type=list[_Saved])
+            kept = msgspec.json.decode(state, type=_Kept | list[_Saved])
         except msgspec.DecodeError as exc:
             raise ValueError(f"saved counters cannot be read: {exc}") from exc
+        if isinstance(kept, list):
+            kept = _Kept(kept)
         series = {}
-        for item in saved:
+        for item in kept.series:
             if (
                 len(item.buckets) != len(_BUCKETS_MS) + 1
                 or set(item.tokens) != set(_TOKEN_TYPES)
@@ -150,6 +166,7 @@ class SpanCounters(Collector):
             one.latency_sum_ms, one.latency_count = item.latency_sum_ms, item.latency_count
         with self._lock:
             self._series = series
+            self.rows = kept.rows
 
     def count_ingest(self, stored: int, duplicate: int) -> None:
         with self._lock:
@@ -183,6 +200,17 @@ class SpanCounters(Collector):
             rejected.add_metric([str(code)], count)
         yield spans
         yield rejected
+
+
+def _runs(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``runs`` of row ids (first, last), sorted, with the ones that touch or overlap joined."""
+    joined: list[tuple[int, int]] = []
+    for first, last in sorted(runs):
+        if joined and first <= joined[-1][1] + 1:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], last))
+        else:
+            joined.append((first, last))
+    return joined
 
 
 def _span_metrics(series: dict[tuple[str, str], _Series]) -> Iterator[Metric]:

@@ -135,7 +135,7 @@ class _Job:
     """Work for the writer: spans to insert, a prune cutoff (``before_ms``), or a value to keep
     (``meta``)."""
 
-    __slots__ = ("before_ms", "deleted", "done", "error", "meta", "new", "spans")
+    __slots__ = ("before_ms", "deleted", "done", "error", "meta", "new", "rowids", "spans")
 
     def __init__(
         self, spans: Sequence[Span] = (), before_ms: int | None = None, meta: tuple[str, bytes | None] | None = None
@@ -145,6 +145,7 @@ class _Job:
         self.meta = meta
         self.done = threading.Event()
         self.new: list[Span] = []
+        self.rowids = range(0)  # the new spans' rows: one run, since one writer inserts them in a row
         self.deleted = 0
         self.error: BaseException | None = None
 
@@ -226,9 +227,19 @@ class SQLiteStore:
             StoreBusyError: the writer is too far behind; retry later.
             StoreError: the commit failed or the store is closed.
         """
+        return self.add_numbered(spans)[0]
+
+    def add_numbered(self, spans: Sequence[Span]) -> tuple[list[Span], range]:
+        """Like :meth:`add`, and the row ids the new spans were stored under (consecutive).
+
+        Row ids grow with every insert (one is given again only if the newest row was deleted,
+        a span pruned as soon as stored), so which rows a count has seen can be kept as a few
+        runs of them (see :meth:`iter_rows_after`).
+        """
         if not spans:
-            return []
-        return self._submit(_Job(spans)).new
+            return [], range(0)
+        job = self._submit(_Job(spans))
+        return job.new, job.rowids
 
     def prune(self, before_ms: int) -> int:
         """Delete spans that ended before ``before_ms`` (on the writer); the number deleted.
@@ -358,11 +369,13 @@ class SQLiteStore:
         try:
             for job in jobs:
                 job.new = self._insert(db, job.spans)
+                last = db.execute("SELECT last_insert_rowid()").fetchone()[0] + 1
+                job.rowids = range(last - len(job.new), last) if job.new else range(0)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             for job in jobs:
-                job.new = []
+                job.new, job.rowids = [], range(0)
             raise
 
     def _insert(self, db: sqlite3.Connection, spans: Sequence[Span]) -> list[Span]:
@@ -468,6 +481,21 @@ class SQLiteStore:
                 yield [make(r) for r in rows]
         finally:
             db.close()
+
+    def iter_rows_after(self, rowid: int, skip: Sequence[range] = (), batch_size: int = 5000) -> Iterator[list[Span]]:
+        """Spans stored under row ids above ``rowid`` and in none of the ``skip`` runs, in
+        batches, with only the fields metrics read (what a count missed: see :meth:`add_numbered`)."""
+        db = self._connect()
+        try:
+            cursor = db.execute(f"SELECT rowid, {_METRIC_COLUMNS} FROM spans WHERE rowid > ? ORDER BY rowid", (rowid,))
+            while rows := cursor.fetchmany(batch_size):
+                yield [_metrics_from_row(r[1:]) for r in rows if not any(r[0] in run for run in skip)]
+        finally:
+            db.close()
+
+    def last_rowid(self) -> int:
+        """The highest row id stored (0 when empty)."""
+        return int(self._query("SELECT COALESCE(MAX(rowid), 0) FROM spans")[0][0])
 
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM spans")[0][0])
