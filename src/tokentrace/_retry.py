@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 
-__all__ = ["backoff_delay", "retry_after"]
+__all__ = ["backoff_delay", "retry_after", "retry_delay"]
 
 _MAX_BACKOFF_S = 30.0
+
+
+def retry_delay(retry_after_header: str | None, base: float, attempt: int) -> float:
+    """Seconds to wait before the next attempt: the backoff, or longer if the server's
+    ``Retry-After`` asks for more (a shorter one, even ``0``, does not hurry a server that keeps
+    refusing)."""
+    return max(retry_after(retry_after_header) or 0.0, backoff_delay(base, attempt))
 
 
 def retry_after(value: str | None) -> float | None:
@@ -16,9 +24,11 @@ def retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

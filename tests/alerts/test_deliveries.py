@@ -181,19 +181,23 @@ def test_400_is_not_retried(hooks: list[HTTPDelivery]) -> None:
     assert len(receiver.requests) == 1
 
 
-def test_429_retry_after_sets_the_delay(hooks: list[HTTPDelivery]) -> None:
-    # with a 30 s backoff the deadline would pass first: only Retry-After: 0 lets it retry
-    with Receiver(Answer(429, {"Retry-After": "0"}), Answer(200)) as receiver:
-        outcome = webhook(hooks, receiver.url, backoff=30, deadline=5).send(PAYLOAD, key=KEY)
+def test_429_retry_after_longer_than_the_backoff_sets_the_delay(hooks: list[HTTPDelivery]) -> None:
+    with Receiver(Answer(429, {"Retry-After": "1"}), Answer(200)) as receiver:
+        outcome = webhook(hooks, receiver.url, backoff=0.01, deadline=5).send(PAYLOAD, key=KEY)
     assert outcome is DeliveryOutcome.DELIVERED
-    assert len(receiver.requests) == 2
+    first, second = receiver.requests
+    assert second.at - first.at >= 0.95
 
 
-def test_retry_after_as_an_http_date(hooks: list[HTTPDelivery]) -> None:
-    past = email.utils.formatdate(time.time() - 10, usegmt=True)
-    with Receiver(Answer(503, {"Retry-After": past}), Answer(204)) as receiver:
-        outcome = webhook(hooks, receiver.url, backoff=30, deadline=5).send(PAYLOAD, key=KEY)
-    assert outcome is DeliveryOutcome.DELIVERED
+@pytest.mark.parametrize("asked", ["0", "-5", "nan", "inf", email.utils.formatdate(time.time() - 10, usegmt=True)])
+def test_a_retry_after_shorter_than_the_backoff_does_not_hurry_the_retries(
+    hooks: list[HTTPDelivery], asked: str
+) -> None:
+    # a receiver that keeps refusing and asks for no wait at all gets the backoff (0.1, 0.2, 0.4 s...)
+    with Receiver(Answer(429, {"Retry-After": asked})) as receiver:
+        outcome = webhook(hooks, receiver.url, backoff=0.2, deadline=1).send(PAYLOAD, key=KEY)
+    assert outcome is DeliveryOutcome.FAILED
+    assert 2 <= len(receiver.requests) <= 5
 
 
 def test_a_retry_after_beyond_the_deadline_gives_up_at_once(hooks: list[HTTPDelivery]) -> None:

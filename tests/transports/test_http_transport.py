@@ -59,6 +59,14 @@ def test_retry_after_is_respected() -> None:
     assert second.at - first.at >= 1.9
 
 
+def test_a_retry_after_of_zero_does_not_cut_the_backoff() -> None:
+    with Receiver([Answer(503, headers={"Retry-After": "0"})]) as rx:
+        tracer = send(HTTPTransport(rx.url, backoff=0.2, deadline=1))
+        assert tracer.stats()["dropped"] == {"http_503": 3}
+        tracer.close()
+    assert 2 <= len(rx.requests) <= 5
+
+
 def test_a_receiver_that_never_answers_is_cut_off_at_the_deadline() -> None:
     with Receiver([Answer(202, delay=5)]) as rx:
         tracer = Tracer(transport=HTTPTransport(rx.url, deadline=1.0, timeout=10))

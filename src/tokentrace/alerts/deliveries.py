@@ -26,7 +26,7 @@ import httpx
 import msgspec
 
 from .. import _fork
-from .._retry import backoff_delay, retry_after
+from .._retry import retry_delay
 from .._version import __version__
 
 __all__ = [
@@ -176,7 +176,7 @@ class HTTPDelivery(Delivery):
         timeout: seconds for one attempt (connect, send, and wait for the answer).
         deadline: seconds for all attempts of one notification; no attempt starts after it.
         backoff: the first retry delay in seconds; it doubles per retry (jittered, at most
-            30 s). A ``Retry-After`` answer sets the delay instead.
+            30 s). A ``Retry-After`` answer asking for longer sets the delay instead.
 
     Raises:
         ValueError: a bad URL, header, secret or duration.
@@ -216,18 +216,18 @@ class HTTPDelivery(Delivery):
         attempts = 0
         # the time left is checked before each attempt: a wait between two can end past the deadline
         while (remaining := deadline - time.monotonic()) > 0:
-            outcome, wait = self._attempt(body, key, min(self.timeout, remaining))
+            outcome, asked = self._attempt(body, key, min(self.timeout, remaining))
             if outcome is not None:
                 return outcome
-            delay = backoff_delay(self.backoff, attempts) if wait is None else wait
+            delay = retry_delay(asked, self.backoff, attempts)
             attempts += 1
             if time.monotonic() + delay >= deadline or self._closing.wait(delay):
                 break
         _log.warning("tokentrace alert webhook %s gave up after %d attempt(s)", self.url, attempts)
         return DeliveryOutcome.FAILED
 
-    def _attempt(self, body: bytes, key: str, timeout: float) -> tuple[DeliveryOutcome | None, float | None]:
-        """One POST: an outcome when settled, else (None, the Retry-After delay if any)."""
+    def _attempt(self, body: bytes, key: str, timeout: float) -> tuple[DeliveryOutcome | None, str | None]:
+        """One POST: an outcome when settled, else (None, the Retry-After header if any)."""
         try:
             response = self._client.get().post(
                 self.url, content=body, headers=self._request_headers(body, key), timeout=timeout
@@ -239,7 +239,7 @@ class HTTPDelivery(Delivery):
         if 200 <= status < 300:
             return DeliveryOutcome.DELIVERED, None
         if status == 429 or status >= 500:
-            return None, retry_after(response.headers.get("Retry-After"))
+            return None, response.headers.get("Retry-After")
         _log.warning("tokentrace alert webhook %s refused the notification: HTTP %d", self.url, status)
         return DeliveryOutcome.REJECTED, None
 

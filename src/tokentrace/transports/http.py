@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .. import _fork
-from .._retry import backoff_delay, retry_after
+from .._retry import retry_delay
 from ..spans import encode_batch
 from .base import BatchingTransport
 
@@ -87,18 +87,17 @@ class HTTPTransport(BatchingTransport):
                     self.url, content=body, headers=self._headers, timeout=min(self._timeout, remaining)
                 )
             except httpx.TimeoutException:
-                reason, delay = "timeout", None
+                reason, asked = "timeout", None
             except httpx.TransportError:
-                reason, delay = "connection_error", None
+                reason, asked = "connection_error", None
             else:
                 status = response.status_code
                 if status < 300:
                     return None
                 if status not in _RETRYABLE:
                     return f"http_{status}"
-                reason, delay = f"http_{status}", retry_after(response.headers.get("Retry-After"))
-            if delay is None:
-                delay = backoff_delay(self._backoff, attempt)
+                reason, asked = f"http_{status}", response.headers.get("Retry-After")
+            delay = retry_delay(asked, self._backoff, attempt)
             attempt += 1
             if time.monotonic() + delay >= deadline:
                 return reason
