@@ -96,6 +96,8 @@ def test_timestamps_are_utc_millis_with_z_and_match_latency() -> None:
         (0.1 + 0.2, b'"cost_usd":0.30000000000000004,'),  # a float the user computed is kept as given
         (Decimal("5.120"), b'"cost_usd":5.12,'),
         (Decimal("10"), b'"cost_usd":10,'),
+        (Decimal("999999.123456789012345678901234000"), b'"cost_usd":999999.123456789012345678901234,'),
+        (Decimal("1E+30"), b'"cost_usd":1000000000000000000000000000000,'),
         (None, b'"cost_usd":null,'),
     ],
 )

@@ -7,6 +7,7 @@ JSON wire format of DESIGN §2 (fixed key order, optional keys only when set, ex
 
 from __future__ import annotations
 
+import decimal
 import enum
 import functools
 import os
@@ -264,12 +265,14 @@ class WireSpan(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 def exact(cost: Decimal) -> Decimal:
-    """The shortest exact form: ``Decimal("0.004480")`` becomes ``0.00448``, ``1E+1`` becomes ``10``."""
-    cost = cost.normalize()
-    return cost.quantize(_ONE) if cost >= _TEN and cost == cost.to_integral_value() else cost
+    """The shortest exact form: ``Decimal("0.004480")`` becomes ``0.00448``, ``1E+1`` becomes
+    ``10``; every digit is kept, however many (the default context would round to 28)."""
+    cost = cost.normalize(_UNROUNDED)
+    return cost.quantize(_ONE, context=_UNROUNDED) if cost >= _TEN and cost == cost.to_integral_value() else cost
 
 
 _ONE, _TEN = Decimal(1), Decimal(10)
+_UNROUNDED = decimal.Context(prec=decimal.MAX_PREC)
 
 
 def _times(span: Span) -> tuple[str, str]:
