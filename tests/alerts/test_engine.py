@@ -345,3 +345,23 @@ def test_after_close_nothing_is_evaluated(make: Any, inbox: Inbox) -> None:
     assert h.engine.close(2)
     h.record(*(h.span() for _ in range(5)))
     assert inbox == []
+
+
+@pytest.mark.parametrize(
+    ("op", "threshold", "errors", "fires"),
+    [(">", 0.1, 1, False), (">=", 0.3, 3, True), ("<=", 0.1, 1, True), ("<", 0.7, 7, False), (">=", 0.7, 7, True)],
+)
+def test_a_rate_equal_to_the_threshold_compares_as_the_decimal_it_prints_as(
+    make: Any, inbox: Inbox, op: str, threshold: float, errors: int, fires: bool
+) -> None:
+    harness = make(AlertRule("errors", "error_rate", op, threshold, "5m", CallbackDelivery(inbox)))
+    harness.record(*(harness.span(status=Status.ERROR if i < errors else Status.OK) for i in range(10)))
+    harness.tick(1)
+    assert [p["value"] for p in inbox] == ([errors / 10] if fires else [])
+
+
+def test_an_average_latency_equal_to_the_threshold_trips_a_ge_rule(make: Any, inbox: Inbox) -> None:
+    harness = make(AlertRule("slow", "latency_avg", ">=", 100.1, "5m", CallbackDelivery(inbox)))
+    harness.record(*(harness.span(latency_ms=ms) for ms in [100] * 9 + [101]))  # 1001 ms over 10 calls
+    harness.tick(1)
+    assert [p["value"] for p in inbox] == [100.1]

@@ -108,8 +108,10 @@ def test_a_plain_callable_becomes_a_callback_delivery() -> None:
 
 
 def test_fingerprint_is_stable_and_tracks_identity() -> None:
-    assert rule().fingerprint == rule(delivery=print, level="critical").fingerprint == "b8d8eb05fcfa108d"
+    assert rule().fingerprint == rule(delivery=print, level="critical").fingerprint == "f52e68d057fd0ab5"
     assert rule(threshold=6).fingerprint != rule().fingerprint
+    assert rule(threshold=5).fingerprint == rule(threshold=Decimal("5.00")).fingerprint == rule().fingerprint
+    assert rule(threshold=500).fingerprint == rule(threshold=500.0).fingerprint != rule(threshold=5e2 + 1).fingerprint
     assert rule(filters={"model": "gpt-4o"}).fingerprint != rule().fingerprint
 
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..durations import DurationLike, format_duration, parse_duration
-from ..spans import Span
+from ..spans import Span, exact
 from ..windows import MAX_WINDOW, METRICS
 from .deliveries import CallbackDelivery, Delivery, HTTPDelivery, StdoutDelivery
 
@@ -48,7 +48,10 @@ class Op(str, enum.Enum):
         return self.value
 
     def holds(self, value: Decimal | float | int, threshold: Decimal) -> bool:
-        """Whether ``value <op> threshold``."""
+        """Whether ``value <op> threshold``; a float (a rate, a latency) as the decimal it
+        prints as, so that 1 error in 10 calls is exactly ``0.1``."""
+        if type(value) is float:
+            value = Decimal(repr(value))
         return _COMPARE[self](value, threshold)
 
 
@@ -146,7 +149,7 @@ class AlertRule:
             self.name,
             self.metric,
             self.op.value,
-            str(self.threshold),
+            str(exact(self.threshold)),  # 5, 5.0 and "5.00" are one threshold
             self.window,
             sorted(self.filters.items()),
         ]
