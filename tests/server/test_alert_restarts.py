@@ -4,6 +4,7 @@ restart neither notifies a firing rule again nor leaves it firing once its condi
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,37 @@ def test_a_changed_rule_and_spoilt_states_start_afresh(tmp_path: Path, caplog: p
     finally:
         spoilt.close()
     assert any(r.message.startswith("tokentrace starts its alert rules afresh") for r in caplog.records)
+
+
+def test_a_tick_while_the_windows_are_refilled_does_not_resolve_a_firing_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    first, sent = start(tmp_path / "a.db", clock)
+    first.ingest([make_span(cost="0.02", ended_ms=round(clock.now * 1000) - 1000)])
+    assert evaluate(first)["state"] == "firing"
+    assert [n["state"] for n in sent] == ["firing"]
+    first.tracer.close()  # a crash: the windows are not kept, so the restart refills them from the spans
+    first.store.close()
+
+    rebuild = Collector._rebuild
+
+    def slow_rebuild(self: Collector) -> int:
+        """The refill of a large store: the alert ticker runs before it is done."""
+        engine = self.tracer.alert_engine
+        assert engine is not None
+        ticked = threading.Event()
+        tick = engine.tick
+        engine.tick = lambda: (tick(), ticked.set())  # type: ignore[method-assign]
+        assert ticked.wait(10)
+        del engine.tick
+        return rebuild(self)
+
+    monkeypatch.setattr(Collector, "_rebuild", slow_rebuild)
+    second, sent_after = start(tmp_path / "a.db", clock)
+    try:
+        state = evaluate(second)
+        assert (state["state"], state["notifications"]) == ("firing", 1)
+        assert sent_after == []  # neither "resolved" by the empty windows nor "firing" again after
+    finally:
+        second.close()

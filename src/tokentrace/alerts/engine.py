@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -212,6 +213,7 @@ class AlertEngine:
         self.counters = counters or Counters()
         self._lock = _fork.lock()
         self._closed = False
+        self._paused = False
         self._workers: dict[int, tuple[Delivery, BatchWorker[_Notice]]] = {}
         for track in self._tracks:
             delivery = track.rule.delivery
@@ -247,8 +249,18 @@ class AlertEngine:
         """Evaluate every rule at the current time (call it about once a second)."""
         self._evaluate((), None)
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No rule is evaluated inside the block: meant for while the windows the rules read
+        are being refilled (a restart), which would look like a fall to nothing."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
     def _evaluate(self, spans: Sequence[Span], batch: _BatchSums | None) -> None:
-        if self._closed:
+        if self._closed or self._paused:
             return
         with self._lock:
             now = self._clock()

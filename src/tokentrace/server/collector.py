@@ -9,6 +9,7 @@ collector answers ``/metrics/*`` for what it stored before.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import socket
@@ -80,17 +81,18 @@ class Collector:
         self.store = SQLiteStore(db, retention_s=retention_s, clock=clock)
         self.tracer = Tracer(alerts=rules, clock=clock, max_queue=_PIPELINE_QUEUE)
         self.counters = SpanCounters(self.tracer.stats, keep=functools.partial(self._keep, _COUNTERS))
-        engine = self.tracer.alert_engine
-        if engine is not None:
-            self._take_back(_ALERTS, engine.restore, "starts its alert rules afresh")
-            engine.keep = functools.partial(self._keep, _ALERTS)
         self._feed = tracer_feed(self.tracer)
         self._retention_s = retention_s
         self._clock = clock
         self._closed = False
-        started = time.monotonic()
-        self.loaded = self._rebuild()
-        self.rebuild_s = time.monotonic() - started
+        engine = self.tracer.alert_engine
+        with engine.paused() if engine is not None else contextlib.nullcontext():  # until the windows are full
+            if engine is not None:
+                self._take_back(_ALERTS, engine.restore, "starts its alert rules afresh")
+                engine.keep = functools.partial(self._keep, _ALERTS)
+            started = time.monotonic()
+            self.loaded = self._rebuild()
+            self.rebuild_s = time.monotonic() - started
         self.app = make_app(
             self.tracer.aggregator,
             self.store,
