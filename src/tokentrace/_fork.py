@@ -77,6 +77,12 @@ class PerProcess(Generic[_T]):
         """This process's value if it made one (a parent's is the parent's to close), else None."""
         return self._value if self._pid == os.getpid() else None
 
+    def take(self) -> _T | None:
+        """Like :meth:`made`, and no longer held: to close it, the next :meth:`get` making anew."""
+        value = self.made()
+        self._value = None
+        return value
+
 
 def _reinit() -> None:
     for made in list(_made):

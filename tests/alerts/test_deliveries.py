@@ -258,7 +258,7 @@ def test_a_wait_that_ends_past_the_deadline_gives_up_without_another_attempt(
 
     with Receiver(Answer(503), Answer(200)) as receiver:
         delivery = webhook(hooks, receiver.url, deadline=5)
-        delivery._closing = Oversleeping()
+        monkeypatch.setattr(deliveries, "threading", SimpleNamespace(Event=Oversleeping))
         outcome = delivery.send(PAYLOAD, key=KEY)
     assert outcome is DeliveryOutcome.FAILED
     assert len(receiver.requests) == 1
@@ -362,3 +362,34 @@ def test_callback_gets_a_copy_with_decimal_money() -> None:
 
 def test_encoded_numbers_carry_no_float_noise() -> None:
     assert encode_payload({"value": Decimal("0.1") + Decimal("0.2"), "ms": 2140.5}) == b'{"value":0.3,"ms":2140.5}'
+
+
+def test_a_delivery_closed_with_one_engine_delivers_for_the_next(hooks: list[HTTPDelivery]) -> None:
+    with Receiver() as receiver:
+        delivery = webhook(hooks, receiver.url)
+        rule = AlertRule("spend", "total_cost", ">", 1, "1h", delivery)
+        for _ in range(2):  # the same rule given to one engine, then, once that is closed, another
+            aggregator = WindowAggregator(clock=lambda: 1_773_586_800.0)
+            engine = AlertEngine([rule], aggregator)
+            spans = [Span(model="gpt-4o", provider="openai", cost=Decimal("2"), ended_at=1_773_586_800_000)]
+            aggregator.add_many(spans)
+            engine.observe(spans)
+            assert engine.flush(10)
+            assert engine.states()[0]["last_delivery"] == "delivered"
+            engine.close(5)
+    assert [json.loads(r.body)["state"] for r in receiver.requests] == ["firing", "firing"]
+
+
+def test_close_ends_the_wait_between_retries_of_a_send_under_way(hooks: list[HTTPDelivery]) -> None:
+    with Receiver(Answer(503)) as receiver:
+        delivery = webhook(hooks, receiver.url, backoff=30, deadline=60)
+        outcomes: list[DeliveryOutcome] = []
+        sending = threading.Thread(target=lambda: outcomes.append(delivery.send(PAYLOAD, key=KEY)))
+        sending.start()
+        deadline = time.monotonic() + 10
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        delivery.close()
+        sending.join(10)
+    assert outcomes == [DeliveryOutcome.FAILED]
+    assert len(receiver.requests) == 1

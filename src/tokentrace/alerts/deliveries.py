@@ -204,7 +204,8 @@ class HTTPDelivery(Delivery):
         self._client = _fork.PerProcess(
             functools.partial(httpx.Client, follow_redirects=False, headers={"User-Agent": f"tokentrace/{__version__}"})
         )
-        self._closing = threading.Event()
+        self._waits: set[threading.Event] = set()  # one per send under way: close() ends its waits
+        self._waits_lock = _fork.lock()
 
     def describe(self) -> str:
         return f"webhook:{httpx.URL(self.url).copy_with(query=None, fragment=None)}"
@@ -214,15 +215,22 @@ class HTTPDelivery(Delivery):
         body = encode_payload(payload)
         deadline = time.monotonic() + self.deadline
         attempts = 0
-        # the time left is checked before each attempt: a wait between two can end past the deadline
-        while (remaining := deadline - time.monotonic()) > 0:
-            outcome, asked = self._attempt(body, key, min(self.timeout, remaining))
-            if outcome is not None:
-                return outcome
-            delay = retry_delay(asked, self.backoff, attempts)
-            attempts += 1
-            if time.monotonic() + delay >= deadline or self._closing.wait(delay):
-                break
+        closing = threading.Event()
+        with self._waits_lock:
+            self._waits.add(closing)
+        try:
+            # the time left is checked before each attempt: a wait between two can end past the deadline
+            while (remaining := deadline - time.monotonic()) > 0:
+                outcome, asked = self._attempt(body, key, min(self.timeout, remaining))
+                if outcome is not None:
+                    return outcome
+                delay = retry_delay(asked, self.backoff, attempts)
+                attempts += 1
+                if time.monotonic() + delay >= deadline or closing.wait(delay):
+                    break
+        finally:
+            with self._waits_lock:
+                self._waits.discard(closing)
         _log.warning("tokentrace alert webhook %s gave up after %d attempt(s)", self.url, attempts)
         return DeliveryOutcome.FAILED
 
@@ -250,9 +258,12 @@ class HTTPDelivery(Delivery):
         return headers
 
     def close(self) -> None:
-        """Stop waiting between retries and close the connections."""
-        self._closing.set()
-        client = self._client.made()  # a parent's stays open for it
+        """Stop the sends under way waiting between retries, and close the connections; a
+        later send (the rule given to another tracer) opens new ones."""
+        with self._waits_lock:
+            for closing in self._waits:
+                closing.set()
+        client = self._client.take()  # a parent's stays open for it
         if client is not None:
             client.close()
 
