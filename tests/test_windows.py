@@ -259,6 +259,18 @@ def test_more_combinations_than_max_series_fold_the_trace_name(clock: Clock) -> 
     assert agg.stats()["dropped"] == {"series_overflow": 2}
 
 
+def test_past_max_series_new_models_are_counted_under_other_too(clock: Clock) -> None:
+    agg = WindowAggregator(clock=clock, max_series=8)
+    agg.add_many([span(clock.now, model="gpt-4o", name=f"job-{i}", cost="1") for i in range(8)])
+    agg.add_many([span(clock.now, model=f"made-up-{i}", name="job", cost="1") for i in range(1000)])
+    assert agg.stats()["series"] == 8 + 2 + 1  # two new models keep theirs, then one "(other)" for all
+    assert agg.metric("total_cost", "1m") == Decimal(1008)
+    assert agg.metric("total_cost", "1m", model="made-up-1", name="(other)") == Decimal(1)
+    assert agg.metric("total_cost", "1m", model="(other)") == Decimal(998)
+    assert agg.snapshot("1m").cost_by_model["(other)"] == Decimal(998)
+    assert agg.stats()["dropped"] == {"series_overflow": 1000}
+
+
 # --- API errors ---------------------------------------------------------------------------------
 
 

@@ -129,6 +129,19 @@ def test_timeseries_has_one_column_per_metric_per_model(client: httpx.Client) ->
         assert sum(columns["prompt_tokens"]) == sum(s.prompt_tokens for s in spans if s.model == model)
 
 
+def test_timeseries_has_columns_for_the_20_costliest_models(client: httpx.Client) -> None:
+    # 25 models, model-i costing i cents; the two unpriced ones come last
+    spans = [make_span(model=f"model-{i:02d}", cost=f"0.{i:02d}") for i in range(1, 24)]
+    spans += [make_span(model="free-a", cost=None) for _ in range(3)] + [make_span(model="free-b", cost=None)]
+    post_spans(client, spans)
+    body = client.get("/metrics/timeseries", params={"window": "1h", "step": "5m"}).json()
+    assert sorted(body["models"]) == [f"model-{i:02d}" for i in range(4, 24)]
+    assert sum(body["total"]["span_count"]) == 27
+    one = client.get("/metrics/timeseries", params={"window": "1h", "step": "5m", "model": "free-b"}).json()
+    assert list(one["models"]) == ["free-b"]
+    assert sum(one["models"]["free-b"]["span_count"]) == 1
+
+
 def test_traces_list_detail_and_recent(client: httpx.Client) -> None:
     base = now_ms() - 10_000
     first = [make_span(trace_id="t-1", ended_ms=base + i, cost="0.01") for i in range(3)]

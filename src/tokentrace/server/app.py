@@ -37,6 +37,7 @@ __all__ = ["JSONResponse", "make_app"]
 _log = logging.getLogger(__name__)
 _PUBLIC = frozenset({"/health", "/", "/dashboard"})
 _MAX_POINTS = 1000  # the aggregator's own limit per series
+_TIMESERIES_MODELS = 20  # /metrics/timeseries: columns for the costliest models only
 
 
 class JSONResponse(Response):
@@ -136,7 +137,12 @@ class _Api:
 
     def _series(self, window: float, step: float, chosen: dict[str, str | None]) -> tuple[Any, Any]:
         overall = self.aggregator.timeseries(window, step, **chosen)
-        models = sorted({m for point in overall for m in point["by_model"]})
+        spent: dict[str, tuple[float, int]] = {}  # per model: cost and calls over the window
+        for point in overall:
+            for model, part in point["by_model"].items():
+                cost, count = spent.get(model, (0.0, 0))
+                spent[model] = (cost + part["cost"], count + part["span_count"])
+        models = sorted(sorted(spent, key=lambda m: (-spent[m][0], -spent[m][1], m))[:_TIMESERIES_MODELS])
         per_model = {m: self.aggregator.timeseries(window, step, **{**chosen, "model": m}) for m in models}
         return overall, per_model
 

@@ -65,7 +65,8 @@ class WindowAggregator:
         grace: seconds a second stays open for spans still in flight; later spans take a
             slower path into the sealed buckets (still exact).
         max_series: cap on model x provider x name combinations; past it, new trace names
-            are counted under ``"(other)"``.
+            are counted under ``"(other)"``, and past a quarter more (new models), new
+            combinations are counted under model, provider and name ``"(other)"``.
 
     Costs are summed exactly to 1e-24 USD. All methods are thread-safe.
     """
@@ -204,6 +205,9 @@ class WindowAggregator:
             self._dropped["series_overflow"] += count  # aggregated, but under the name "(other)"
             name = _OTHER
             entry = self._combos.get((model, provider, name))
+            if entry is None and len(self._combos) >= self._max_series + self._max_series // 4:
+                model = provider = _OTHER  # and past room for a few new models, under "(other)" alone
+                entry = self._combos.get((model, provider, name))
         return entry[0] if entry is not None else self._register((model, provider, name))
 
     def _register(self, key: Key) -> Key:
