@@ -258,6 +258,36 @@ def test_keep_firing_for_damps_flapping(make: Any, inbox: Inbox) -> None:
     assert [p["state"] for p in inbox] == ["firing", "resolved"]
 
 
+def test_a_restored_rule_keeps_firing_for_as_long_after_its_condition_last_held(make: Any, inbox: Inbox) -> None:
+    def rule() -> AlertRule:
+        return AlertRule("errors", "error_count", ">", 0, "1m", inbox, keep_firing_for="10m", cooldown="1h")
+
+    h = make(rule())
+    kept: list[bytes] = []
+    h.engine.keep = kept.append
+    for _ in range(60):  # an error every 30 s for 30 minutes: firing throughout
+        h.record(h.span(status="error"))
+        h.tick(after=30)
+    last_held = h.clock.now  # the last check that still saw an error in the minute
+    assert [p["state"] for p in inbox] == ["firing"]
+    assert len(kept) == 31  # fired, then one step of a minute at a time: not a write per check
+
+    h.clock.advance(90)  # a crash, and a restart with the same windows a minute and a half later
+    restarted = AlertEngine([rule()], h.aggregator)
+    try:
+        assert restarted.restore(kept[-1]) == 1
+        for minutes in range(2, 9):  # still firing until 10 minutes after the condition last held
+            h.clock.now = last_held + 60 * minutes
+            restarted.tick()
+            assert restarted.states()[0]["state"] == "firing", minutes
+        h.clock.now = last_held + 600
+        restarted.tick()
+        assert restarted.flush(5)
+        assert [p["state"] for p in inbox] == ["firing", "resolved"]
+    finally:
+        restarted.close(2)
+
+
 def test_without_keep_firing_for_the_same_flapping_notifies_each_time(make: Any, inbox: Inbox) -> None:
     h = make(AlertRule("errors", "error_count", ">", 0, "30s", inbox))
     for _ in range(3):

@@ -275,9 +275,12 @@ class AlertEngine:
         if changed:
             self._keep()
 
-    def _marks(self) -> list[tuple[AlertState, float]]:
-        """What a kept state must follow: each rule's state and when it last notified."""
-        return [(track.state, track.notified_at) for track in self._tracks]
+    def _marks(self) -> list[tuple[AlertState, float, float]]:
+        """What a kept state must follow: each rule's state, when it last notified, and, for a
+        firing rule that keeps firing for a while after its condition last held, when that was,
+        in steps of a tenth of that while (at least 1 s): a restart resolves it at most that
+        much early."""
+        return [(track.state, track.notified_at, _last_true_step(track)) for track in self._tracks]
 
     def _keep(self) -> None:
         assert self.keep is not None
@@ -451,6 +454,13 @@ def _unmoved(track: _Track, batch: _BatchSums, now: float) -> bool:
         return False
     track.bound += batch.added(rule.metric)
     return not rule.condition(track.bound)
+
+
+def _last_true_step(track: _Track) -> float:
+    keep_firing_for = track.rule.keep_firing_for
+    if track.state is not AlertState.FIRING or not keep_firing_for:
+        return 0.0
+    return track.last_true // max(1.0, keep_firing_for / 10)
 
 
 def _check_rules(rules: Iterable[AlertRule]) -> list[AlertRule]:
