@@ -18,6 +18,7 @@ class Answer:
     body: bytes = b'{"accepted": 0}'
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to stall before answering
+    trickle: bool = False  # send the status line a byte every 0.2 s (for about 6 s)
 
 
 @dataclass
@@ -73,6 +74,16 @@ class Receiver:
                 answer = receiver._next(Received(self.path, dict(self.headers), body, time.monotonic()))
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.trickle:
+                    for char in f"HTTP/1.1 {answer.status} OK\r\n":
+                        time.sleep(0.2)
+                        try:
+                            self.wfile.write(char.encode())
+                            self.wfile.flush()
+                        except OSError:
+                            return  # the client gave up
+                    self.close_connection = True
+                    return
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)

@@ -1,13 +1,20 @@
-"""Retry timing shared by everything that posts over HTTP (span batches, alert webhooks)."""
+"""Retry timing, and a time limit on each attempt, shared by everything that posts over HTTP
+(span batches, alert webhooks)."""
 
 from __future__ import annotations
 
 import email.utils
 import math
 import random
+import threading
 import time
+from typing import Any
 
-__all__ = ["backoff_delay", "retry_after", "retry_delay"]
+import httpx
+
+from ._fork import PerProcess
+
+__all__ = ["backoff_delay", "post_within", "retry_after", "retry_delay"]
 
 _MAX_BACKOFF_S = 30.0
 
@@ -41,3 +48,30 @@ def backoff_delay(base: float, attempt: int, cap: float = _MAX_BACKOFF_S) -> flo
     so many senders retrying at once spread out."""
     ceiling = min(cap, base * 2**attempt)
     return random.uniform(ceiling / 2, ceiling)
+
+
+def post_within(client: PerProcess[httpx.Client], url: str, seconds: float, **options: Any) -> httpx.Response:
+    """POST with ``client``, within ``seconds`` in all: httpx's timeouts bound each read and
+    write, not the whole exchange, so an answer trickled in a byte at a time could hold an
+    attempt for minutes. Past ``seconds`` the connection is closed (the next attempt makes a new
+    client) and ``httpx.ReadTimeout`` is raised."""
+    http = client.get()
+    cut = threading.Event()
+
+    def cut_off() -> None:
+        cut.set()
+        if client.made() is http:
+            client.take()
+        http.close()
+
+    timer = threading.Timer(seconds, cut_off)
+    timer.daemon = True
+    timer.start()
+    try:
+        return http.post(url, timeout=seconds, **options)
+    except httpx.TransportError as exc:
+        if cut.is_set():
+            raise httpx.ReadTimeout(f"no whole answer within {seconds:g} s") from exc
+        raise
+    finally:
+        timer.cancel()

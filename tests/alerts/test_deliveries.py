@@ -59,6 +59,7 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     stall: float = 0.0  # seconds to hold the request before answering
+    trickle: bool = False  # send the answer a byte every 0.2 s (for about 30 s)
 
 
 @dataclass
@@ -114,6 +115,17 @@ class Receiver:
                 answer = receiver._record(request)
                 if answer.stall and receiver.release.wait(answer.stall):
                     return  # the test is over; the client has long given up
+                if answer.trickle:
+                    text = f"HTTP/1.1 {answer.status} OK\r\nContent-Length: 0\r\nX-Pad: {'a' * 120}\r\n\r\n"
+                    for i in range(len(text)):
+                        if receiver.release.wait(0.2):
+                            return
+                        try:
+                            self.wfile.write(text[i].encode())
+                            self.wfile.flush()
+                        except OSError:
+                            return  # the client gave up
+                    return
                 receiver.answered.append((request, answer.status))
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
@@ -262,6 +274,17 @@ def test_a_wait_that_ends_past_the_deadline_gives_up_without_another_attempt(
         outcome = delivery.send(PAYLOAD, key=KEY)
     assert outcome is DeliveryOutcome.FAILED
     assert len(receiver.requests) == 1
+
+
+def test_an_answer_trickled_in_is_cut_off_at_the_timeout(hooks: list[HTTPDelivery]) -> None:
+    # each byte comes well within the timeout: only a limit on the whole attempt ends it
+    with Receiver(Answer(200, trickle=True)) as receiver:
+        started = time.monotonic()
+        outcome = webhook(hooks, receiver.url, timeout=0.5, deadline=1.2).send(PAYLOAD, key=KEY)
+        elapsed = time.monotonic() - started
+    assert outcome is DeliveryOutcome.FAILED
+    assert 2 <= len(receiver.requests) <= 3
+    assert elapsed < 10  # the answer alone takes 30 s to come
 
 
 def test_a_dead_endpoint_is_retried_until_the_deadline(hooks: list[HTTPDelivery]) -> None:

@@ -79,6 +79,19 @@ def test_a_receiver_that_never_answers_is_cut_off_at_the_deadline() -> None:
         tracer.close(0)
 
 
+def test_an_answer_trickled_in_is_cut_off_at_the_timeout() -> None:
+    with Receiver([Answer(202, trickle=True)]) as rx:
+        tracer = Tracer(transport=HTTPTransport(rx.url, deadline=1.0, timeout=0.4, backoff=0.05))
+        with tracer.trace("t") as t:
+            t.record(Span(model="gpt-4o", provider="openai"))
+        started = time.monotonic()
+        tracer.flush(10)
+        assert time.monotonic() - started < 4  # one answer alone takes 6 s to come
+        assert tracer.stats()["dropped"] == {"timeout": 1}
+        tracer.close(0)
+    assert 2 <= len(rx.requests) <= 4
+
+
 def test_connection_refused_is_retried_then_dropped() -> None:
     tracer = send(HTTPTransport(f"http://127.0.0.1:{free_port()}", deadline=0.5, backoff=0.05))
     assert tracer.stats()["dropped"] == {"connection_error": 3}

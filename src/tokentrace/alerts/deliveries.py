@@ -26,7 +26,7 @@ import httpx
 import msgspec
 
 from .. import _fork
-from .._retry import retry_delay
+from .._retry import post_within, retry_delay
 from .._version import __version__
 
 __all__ = [
@@ -237,9 +237,8 @@ class HTTPDelivery(Delivery):
     def _attempt(self, body: bytes, key: str, timeout: float) -> tuple[DeliveryOutcome | None, str | None]:
         """One POST: an outcome when settled, else (None, the Retry-After header if any)."""
         try:
-            response = self._client.get().post(
-                self.url, content=body, headers=self._request_headers(body, key), timeout=timeout
-            )
+            headers = self._request_headers(body, key)
+            response = post_within(self._client, self.url, timeout, content=body, headers=headers)
         except httpx.TransportError as exc:  # refused, reset, timed out: worth another try
             _log.debug("tokentrace alert webhook %s: %r", self.url, exc)
             return None, None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .. import _fork
-from .._retry import retry_delay
+from .._retry import post_within, retry_delay
 from ..spans import encode_batch
 from .base import BatchingTransport
 
@@ -83,8 +83,8 @@ class HTTPTransport(BatchingTransport):
             if remaining <= 0:
                 return "deadline"
             try:
-                response = self._client.get().post(
-                    self.url, content=body, headers=self._headers, timeout=min(self._timeout, remaining)
+                response = post_within(
+                    self._client, self.url, min(self._timeout, remaining), content=body, headers=self._headers
                 )
             except httpx.TimeoutException:
                 reason, asked = "timeout", None
