@@ -308,6 +308,16 @@ def test_less_than_rule_fires_without_traffic(make: Any, inbox: Inbox) -> None:
     assert [p["state"] for p in inbox] == ["firing", "resolved"]
 
 
+@pytest.mark.parametrize("op", ["<", "<="])
+def test_a_less_than_rule_waits_one_whole_window_after_the_start(make: Any, inbox: Inbox, op: str) -> None:
+    h = make(AlertRule("too-quiet", "span_count", op, 1 if op == "<" else 0, "10m", inbox))
+    for _ in range(9):  # nothing yet in windows that only just started: not quiet, new
+        h.tick(after=60)
+    assert inbox == [] and h.engine.states()[0]["state"] == "inactive"
+    h.tick(after=60)  # ten minutes watched, and nothing in them
+    assert [(p["state"], p["value"]) for p in inbox] == [("firing", 0)]
+
+
 # --- bookkeeping and failures -------------------------------------------------------------------
 
 
@@ -385,6 +395,7 @@ def test_a_rate_equal_to_the_threshold_compares_as_the_decimal_it_prints_as(
     make: Any, inbox: Inbox, op: str, threshold: float, errors: int, fires: bool
 ) -> None:
     harness = make(AlertRule("errors", "error_rate", op, threshold, "5m", CallbackDelivery(inbox)))
+    harness.clock.advance(300)  # a whole window watched, for the "<" rules
     harness.record(*(harness.span(status=Status.ERROR if i < errors else Status.OK) for i in range(10)))
     harness.tick(1)
     assert [p["value"] for p in inbox] == ([errors / 10] if fires else [])

@@ -136,3 +136,19 @@ def test_a_tick_while_the_windows_are_refilled_does_not_resolve_a_firing_rule(
         assert sent_after == []  # neither "resolved" by the empty windows nor "firing" again after
     finally:
         second.close()
+
+
+def test_a_less_than_rule_counts_the_stored_spans_as_watched(tmp_path: Path) -> None:
+    clock = Clock()
+    quiet = tokentrace.AlertRule("quiet", "span_count", "<", 1, "10m", tokentrace.CallbackDelivery(list.append))
+    fresh = Collector(tmp_path / "q.db", rules=[quiet], clock=clock)
+    try:
+        assert evaluate(fresh)["state"] == "inactive"  # an empty database: windows only just started
+        fresh.ingest([make_span(ended_ms=round(clock.now * 1000) - 3_600_000)])  # an hour old
+    finally:
+        fresh.close()
+    restarted = Collector(tmp_path / "q.db", rules=[quiet], clock=clock)
+    try:
+        assert evaluate(restarted)["state"] == "firing"  # it ran before: ten quiet minutes are known
+    finally:
+        restarted.close()

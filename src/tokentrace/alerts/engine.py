@@ -186,6 +186,10 @@ class AlertEngine:
     :meth:`restore` takes back, and ``keep``, when set, is handed :meth:`state` whenever a rule
     changes state or notifies (the collector keeps it in its database).
 
+    A ``<`` or ``<=`` rule ("fewer than 1 call in 10 minutes") cannot trip before a whole window
+    has been watched, from ``watched_since`` (when the engine was made; the collector moves it
+    back when its windows hold stored spans): windows that only just started would look quiet.
+
     Args:
         rules: the :class:`AlertRule` objects; each must be distinct (by fingerprint).
         aggregator: where the metrics come from.
@@ -214,6 +218,7 @@ class AlertEngine:
         self._lock = _fork.lock()
         self._closed = False
         self._paused = False
+        self.watched_since = self._clock()
         self._workers: dict[int, tuple[Delivery, BatchWorker[_Notice]]] = {}
         for track in self._tracks:
             delivery = track.rule.delivery
@@ -325,7 +330,8 @@ class AlertEngine:
         value = self._aggregator.metric(rule.metric, rule.window, **rule.query())
         was_inactive = track.state is AlertState.INACTIVE
         track.value, track.bound, track.evaluated_at = value, value, now
-        kind = track.step(rule.condition(value), now)
+        active = rule.condition(value) and (rule.op not in _AT_MOST or now - self.watched_since >= rule.window)
+        kind = track.step(active, now)
         if kind is None:
             return
         if kind == "firing" and was_inactive and len(spans) > 1:
@@ -454,6 +460,9 @@ def _unmoved(track: _Track, batch: _BatchSums, now: float) -> bool:
         return False
     track.bound += batch.added(rule.metric)
     return not rule.condition(track.bound)
+
+
+_AT_MOST = (Op.LT, Op.LE)  # rules that windows holding nothing yet would trip
 
 
 def _last_true_step(track: _Track) -> float:

@@ -93,6 +93,8 @@ class Collector:
             started = time.monotonic()
             self.loaded = self._rebuild()
             self.rebuild_s = time.monotonic() - started
+            if engine is not None and self.store.last_rowid():
+                engine.watched_since = 0.0  # the windows hold what was stored while this ran before
         self.app = make_app(
             self.tracer.aggregator,
             self.store,
