@@ -12,7 +12,8 @@ With tools offered, chat, responses and messages call the first one (its text ar
 :data:`CANARY`) until the last message holds the result.
 
 Failures are scripted per request with :meth:`ProviderServer.script`: an HTTP error status (500,
-429...), a stall before answering (for client timeouts), or a stream broken by an in-band error.
+429...), a stall before answering (for client timeouts), a stream broken by an in-band error or cut
+by the connection closing, or a body (a stream's event) that is not JSON.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ class Fault:
     status: int | None = None  # answer with this HTTP error status
     delay: float = 0.0  # stall this many seconds first (released early when the server stops)
     break_stream: bool = False  # stream two events, then an in-band error event (a failed response)
-    garbled: bool = False  # answer 200 with a JSON content type and a body that is not JSON
+    garbled: bool = False  # answer 200 with a JSON content type and a body that is not JSON (streamed: an event)
+    cut: bool = False  # stream two events, then close the connection in the middle of the body
 
 
 @dataclass
@@ -130,10 +132,10 @@ class _ProviderHandler(Handler):
             self.owner.release.wait(fault.delay)
         if fault is not None and fault.status:
             self._error(fault.status)
-        elif fault is not None and fault.garbled:
+        elif fault is not None and fault.garbled and not body.get("stream"):
             self.send_bytes(200, b"not json", "application/json")
         else:
-            self._answer(body, fault is not None and fault.break_stream)
+            self._answer(body, fault or Fault())
 
     def do_GET(self) -> None:
         """``GET /v1/responses/{id}``: the background response, finished (failed when the next
@@ -156,7 +158,7 @@ class _ProviderHandler(Handler):
         else:
             self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
-    def _answer(self, body: dict[str, Any], broken: bool) -> None:
+    def _answer(self, body: dict[str, Any], fault: Fault) -> None:
         route = {
             "/v1/chat/completions": _chat,
             "/v1/completions": _completions,
@@ -179,7 +181,7 @@ class _ProviderHandler(Handler):
         if route is None:
             self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
-        events = route(body, broken)
+        events = route(body, fault.break_stream)
         if isinstance(events, dict):
             self.send_json(200, events)
             return
@@ -189,9 +191,14 @@ class _ProviderHandler(Handler):
         if isinstance(events, bytes):
             self.send_bytes(200, events, "audio/mpeg")
             return
+        if fault.garbled:  # the second event's data is not JSON
+            events[1] = events[1].partition(b"data: ")[0] + b"data: {not json\n\n"
         self.start_chunked()
-        for event in events:
+        for event in events[:2] if fault.cut else events:
             self.write_chunk(event if frame is None else frame(event))
+        if fault.cut:
+            self.close_connection = True  # the body's end never comes
+            return
         self.end_chunked()
 
     def _error(self, status: int) -> None:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
+import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fakes.otlp import OTLPReceiver
-from tests.fakes.providers import CANARY, REPLY, ProviderServer
+from tests.fakes.providers import CANARY, REPLY, Fault, ProviderServer
 from tokentrace import FileTransport, OTLPTransport, Span, StdoutTransport, Tracer
 from tokentrace.integrations import instrument
 from tokentrace.integrations._calls import _content
-from tokentrace.testing import InMemoryTransport
+from tokentrace.testing import InMemoryTransport, capture_spans
 
 PROMPT = f"Repeat after me: {CANARY}"
 MESSAGES: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
@@ -160,6 +164,105 @@ def test_messages_given_as_a_generator_are_left_to_the_sdk(server: ProviderServe
     assert server.requests[0].body["messages"] == MESSAGES
     [span] = memory.spans
     assert "gen_ai.prompt" not in (span.attributes or {}) and (span.attributes or {})["gen_ai.completion"] == REPLY
+
+
+class Number(pydantic.BaseModel):
+    """A structured output that none of the fake's replies fits: parsing them fails."""
+
+    number: int
+
+
+def calls_failing_after_the_reply(server: ProviderServer, tracer: Tracer, **options: Any) -> list[BaseException]:
+    """Calls that the SDK fails once the reply arrived, sync and async: structured outputs the
+    reply does not fit (chat, responses, messages), and streams with an event that is not JSON
+    (chat, messages). The exceptions raised, in the order of the calls."""
+    raised: list[BaseException] = []
+
+    @contextlib.contextmanager
+    def expect(error: type[BaseException]) -> Iterator[None]:
+        with pytest.raises(error) as info:
+            yield
+        raised.append(info.value)
+
+    with (
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
+        anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
+    ):
+        oa, an = instrument(tracer, raw_openai, **options), instrument(tracer, raw_anthropic, **options)
+        with expect(pydantic.ValidationError):
+            oa.chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=Number)
+        with expect(pydantic.ValidationError):
+            oa.responses.parse(model="o4-mini", input=PROMPT, text_format=Number)
+        with expect(pydantic.ValidationError):
+            an.messages.parse(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], output_format=Number)
+        server.script(Fault(garbled=True))
+        with expect(json.JSONDecodeError):
+            list(oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+
+    async def main() -> None:
+        async with (
+            openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
+            anthropic.AsyncAnthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
+        ):
+            oa, an = instrument(tracer, raw_openai, **options), instrument(tracer, raw_anthropic, **options)
+            with expect(pydantic.ValidationError):
+                await oa.chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=Number)
+            server.script(Fault(garbled=True))
+            with expect(json.JSONDecodeError):
+                async with an.messages.stream(
+                    model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:]
+                ) as stream:
+                    await stream.until_done()
+
+    asyncio.run(main())
+    return raised
+
+
+def test_an_error_raised_after_the_reply_arrived_is_recorded_by_its_type_alone(server: ProviderServer) -> None:
+    with capture_spans() as (tracer, spans):
+        raised = calls_failing_after_the_reply(server, tracer)
+    assert sum(CANARY in str(error) for error in raised) == 4  # the parse errors quote the reply
+    withheld = "(message not recorded without capture_content)"
+    assert [(span.name, span.error) for span in spans] == [
+        ("chat", f"ValidationError {withheld}"),
+        ("responses", f"ValidationError {withheld}"),
+        ("messages", f"ValidationError {withheld}"),
+        ("chat", f"JSONDecodeError {withheld}"),
+        ("chat", f"ValidationError {withheld}"),
+        ("messages", f"JSONDecodeError {withheld}"),
+    ]
+
+
+def test_an_error_raised_after_the_reply_arrived_is_recorded_whole_when_content_is_captured(
+    server: ProviderServer,
+) -> None:
+    with capture_spans() as (tracer, spans):
+        raised = calls_failing_after_the_reply(server, tracer, capture_content=True)
+    assert len(raised) == 6
+    assert [span.error for span in spans] == [f"{type(error).__name__}: {error}" for error in raised]
+
+
+def test_an_error_of_the_http_layer_is_recorded_whole(server: ProviderServer) -> None:
+    with (
+        capture_spans() as (tracer, spans),
+        openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw_openai,
+        anthropic.Anthropic(base_url=server.anthropic_url, api_key="k", max_retries=0) as raw_anthropic,
+    ):
+        oa, an = instrument(tracer, raw_openai), instrument(tracer, raw_anthropic)
+        server.script(Fault(status=500), Fault(cut=True), Fault(cut=True))
+        with pytest.raises(openai.InternalServerError):
+            oa.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        with pytest.raises(openai.APIConnectionError):  # the SDK's, for the connection closed mid-stream
+            list(oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+        with pytest.raises(Exception, match="peer closed") as cut:  # the transport's own: httpx's or httpx2's
+            with an.messages.stream(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:]) as stream:
+                stream.until_done()
+    assert type(cut.value).__name__ == "RemoteProtocolError"
+    assert [span.error for span in spans] == [
+        "InternalServerError: Error code: 500 - fake 500",
+        "APIConnectionError: Connection error.",
+        "RemoteProtocolError: peer closed connection without sending complete message body (incomplete chunked read)",
+    ]
 
 
 _JSON = st.recursive(

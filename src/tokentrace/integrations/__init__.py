@@ -13,7 +13,8 @@ response), token counts from the response usage, latency, time to first token fo
 the SDK's exception as ``"TypeName: message"`` when the call fails (the exception itself reaches
 the caller unchanged). Its attributes hold ``gen_ai.operation.name`` and ``gen_ai.request.model``;
 prompt and completion text are added (``gen_ai.prompt``, ``gen_ai.completion``) only with
-``capture_content=True``.
+``capture_content=True``, without which an exception whose message may quote them (any but the
+SDK's API errors and the transport's) is recorded by its type alone.
 
 Only the given client object is changed, never the SDK's classes, so two clients can report to
 two tracers; copies made with ``client.with_options(...)`` / ``client.copy(...)`` are traced like

@@ -20,6 +20,7 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import importlib
 import inspect
 import json
 import operator
@@ -38,7 +39,7 @@ from .. import _fork
 from .._worker import deadline, left
 from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_attributes
 from ..spans import Span, Status, blank_span
-from ..tracer import _current, _flush_hooks, error_text
+from ..tracer import _current, _flush_hooks
 
 if TYPE_CHECKING:
     from ..tracer import Trace, Tracer
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MODEL_AND_USAGE",
     "NOT_CONSUMED",
+    "WITHHELD",
     "Call",
     "Latest",
     "Operation",
@@ -54,7 +56,6 @@ __all__ = [
     "begin",
     "clock",
     "ensure_reaper",
-    "error_text",
     "note_failure",
     "ran",
     "read_later",
@@ -62,9 +63,11 @@ __all__ = [
     "result_call",
     "traced_async",
     "traced_sync",
+    "transport_errors",
 ]
 
 NOT_CONSUMED = "stream not consumed"
+WITHHELD = "message not recorded without capture_content"  # see ``Operation.api_errors``
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # set by with_raw_response / with_streaming_response
 _STREAMING_RESPONSE = "stream"  # its value for with_streaming_response: the body is the caller's to read
 _REAP_INTERVAL_S = 1.0
@@ -111,6 +114,11 @@ class Operation:
         unparsed: reads what it can of a call made through ``with_streaming_response`` whose
             body the caller read and never parsed (audio streamed to a file) from its HTTP
             response without the body: its request.
+        api_errors: the exceptions of the HTTP layer (the SDK's API errors, and the transport's:
+            :func:`transport_errors`), whose message comes from the provider's error body or the
+            transport and is recorded whole. Any other exception's message may quote the prompt
+            or the reply (a pydantic ``ValidationError`` quotes the reply it refused): only its
+            type is recorded, unless content is captured.
     """
 
     provider: str
@@ -124,6 +132,19 @@ class Operation:
     skip: tuple[Callable[[Any], Any], Container[Any]] = (id, ())  # by default no event is skipped
     tiered: bool = False
     unparsed: Callable[[Call, Any], object] | None = None
+    api_errors: tuple[type[BaseException], ...] = ()
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """The errors of httpx, and of httpx2 (which recent SDKs send their requests with) when it is
+    installed: raised by the transport, or for an error status, their messages hold no prompt or
+    reply (see ``Operation.api_errors``)."""
+    errors: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        with contextlib.suppress(ImportError, AttributeError):
+            module = importlib.import_module(name)
+            errors += (module.HTTPError, module.StreamError)
+    return tuple(errors)
 
 
 @functools.cache
@@ -311,12 +332,20 @@ class Call(msgspec.Struct, gc=False):
         self.finish(ended=ended)
 
     def fail(self, exc: BaseException) -> None:
-        """The SDK raised ``exc`` (the caller re-raises it unchanged)."""
+        """The SDK raised ``exc`` (the caller re-raises it unchanged): recorded as ``"TypeName:
+        message"`` when the message is known to hold no prompt or reply text (see
+        ``Operation.api_errors``) or content is captured, else as its type and :data:`WITHHELD`."""
+        name = type(exc).__name__
         try:
-            text = error_text(exc)
+            message = str(exc)
         except Exception:  # an exception whose __str__ fails still has a type
-            text = type(exc).__name__
-        self.finish(text)
+            message = ""
+        if not message:
+            self.finish(name)
+        elif self.settings.capture_content or isinstance(exc, self.op.api_errors):
+            self.finish(f"{name}: {message}")
+        else:
+            self.finish(f"{name} ({WITHHELD})")
 
     def finish(self, error: str | None = None, *, deferred: bool = False, ended: float | None = None) -> None:
         """Record the span once, its clock stopped now (or at ``ended``, a ``clock()`` time);

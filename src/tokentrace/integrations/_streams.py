@@ -11,7 +11,7 @@ the stream (``for``, ``next()``, the helpers' ``get_final_message()``, ``until_d
 text streams) goes through that generator, so the span ends with the stream:
 
 - exhausted: the usage seen, status ok (or the error the provider reported in-band);
-- an exception breaks it: that exception's ``"TypeName: message"``, and it reaches the caller;
+- an exception breaks it: that exception (recorded as ``Call.fail`` says), and it reaches the caller;
 - closed early, or garbage-collected unread: ``"stream not consumed"``, with the usage seen so far,
   its clock stopped then.
 

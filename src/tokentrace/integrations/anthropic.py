@@ -50,6 +50,7 @@ from ._calls import (
     result_call,
     traced_async,
     traced_sync,
+    transport_errors,
 )
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, then
 from ._streams import watch_async, watch_sync
@@ -166,6 +167,7 @@ MESSAGES = Operation(
     usage=_usage,
     fields=MODEL_AND_USAGE,
     skip=(operator.attrgetter("type"), _PASSING),
+    api_errors=(anthropic.APIError, *transport_errors()),  # their messages hold no prompt or reply
 )
 # Claude served by the cloud platforms: the same calls, the provider named as OpenTelemetry names it
 VERTEX = dataclasses.replace(MESSAGES, provider="gcp.vertex_ai")

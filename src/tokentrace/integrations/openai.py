@@ -56,6 +56,7 @@ from ._calls import (
     result_call,
     traced_async,
     traced_sync,
+    transport_errors,
 )
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, then
 from ._streams import closer
@@ -63,6 +64,7 @@ from ._streams import closer
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "SPEECH", "TRANSCRIPTIONS", "patch"]
 
 _PROVIDER = "openai"
+_API_ERRORS: tuple[type[BaseException], ...] = (openai.APIError, *transport_errors())  # see Operation.api_errors
 _PASSING = frozenset(  # events past the first output that the span does not need: the many deltas first
     {
         "response.output_text.delta",
@@ -204,6 +206,7 @@ CHAT = Operation(
     fields=MODEL_AND_USAGE,
     skip=_NO_USAGE_YET,
     tiered=True,
+    api_errors=_API_ERRORS,
 )
 
 COMPLETIONS = dataclasses.replace(  # the legacy text completions, which OpenAI-compatible servers still serve
@@ -338,6 +341,7 @@ RESPONSES = Operation(
     observe=_responses_observe,
     usage=_response_counts,
     skip=(operator.attrgetter("type"), _PASSING),
+    api_errors=_API_ERRORS,
 )
 
 
@@ -360,6 +364,7 @@ EMBEDDINGS = Operation(
     observe=_no_stream,
     usage=_counts,
     fields=MODEL_AND_USAGE,
+    api_errors=_API_ERRORS,
 )
 
 
@@ -388,6 +393,7 @@ IMAGES = Operation(
     read=_images_read,
     observe=_images_observe,
     skip=(operator.attrgetter("type"), frozenset({"image_generation.partial_image", "image_edit.partial_image"})),
+    api_errors=_API_ERRORS,
 )
 
 
@@ -419,6 +425,7 @@ TRANSCRIPTIONS = Operation(
     read=_transcription_read,
     observe=_transcription_observe,
     skip=(operator.attrgetter("type"), frozenset({"transcript.text.delta"})),
+    api_errors=_API_ERRORS,
 )
 
 
@@ -463,6 +470,7 @@ SPEECH = Operation(
     read=_speech_read,
     observe=_no_stream,
     unparsed=_speech_asked,
+    api_errors=_API_ERRORS,
 )
 
 
