@@ -13,7 +13,8 @@ With tools offered, chat, responses and messages call the first one (its text ar
 
 Failures are scripted per request with :meth:`ProviderServer.script`: an HTTP error status (500,
 429...), a stall before answering (for client timeouts), a stream broken by an in-band error or cut
-by the connection closing, or a body (a stream's event) that is not JSON.
+by the connection closing, a body (a stream's event) that is not JSON, or a chat completion cut at
+its length limit or by the content filter.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Fault:
     break_stream: bool = False  # stream two events, then an in-band error event (a failed response)
     garbled: bool = False  # answer 200 with a JSON content type and a body that is not JSON (streamed: an event)
     cut: bool = False  # stream two events, then close the connection in the middle of the body
+    finish: str | None = None  # a chat completion's finish_reason ("length", "content_filter"), its usage as ever
 
 
 @dataclass
@@ -182,6 +184,8 @@ class _ProviderHandler(Handler):
             self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         events = route(body, fault.break_stream)
+        if fault.finish is not None:
+            events["choices"][0]["finish_reason"] = fault.finish
         if isinstance(events, dict):
             self.send_json(200, events)
             return

@@ -341,6 +341,42 @@ def test_structured_output_parse_calls_are_traced(client: openai.OpenAI, traced:
     assert_o4_mini(responses_span)
 
 
+@pytest.mark.parametrize(
+    ("finish", "error_type"),
+    [("length", openai.LengthFinishReasonError), ("content_filter", openai.ContentFilterFinishReasonError)],
+)
+def test_a_completion_parse_refuses_for_how_it_finished_keeps_its_usage_and_cost(
+    server: ProviderServer, traced: Any, finish: str, error_type: type[Exception]
+) -> None:
+    async def main() -> None:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            with pytest.raises(error_type):
+                await (
+                    traced[0]
+                    .instrument(raw)
+                    .chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=Answer)
+                )
+
+    server.script(Fault(finish=finish), Fault(finish=finish))
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+        with pytest.raises(error_type):
+            traced[0].instrument(raw).chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=Answer)
+    asyncio.run(main())
+    for span in traced[1]:  # billed, so counted and priced, yet failed
+        assert (span.name, span.model) == ("chat", "gpt-4o-2024-08-06")
+        assert (span.prompt_tokens, span.comp_tokens, span.cached_tokens, span.cache_write_tokens) == (
+            1000,
+            100,
+            800,
+            100,
+        )
+        assert span.cost == GPT4O_COST
+        assert span.status is Status.ERROR
+        assert span.error == f"{error_type.__name__} (message not recorded without capture_content)"
+        assert span.attributes == {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    assert len(traced[1]) == 2
+
+
 def test_images_made_and_edited_are_priced_from_their_text_and_image_tokens(
     client: openai.OpenAI, server: ProviderServer, traced: Any
 ) -> None:

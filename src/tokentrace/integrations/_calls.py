@@ -119,6 +119,9 @@ class Operation:
             transport and is recorded whole. Any other exception's message may quote the prompt
             or the reply (a pydantic ``ValidationError`` quotes the reply it refused): only its
             type is recorded, unless content is captured.
+        carried: the response an exception of the SDK's carries, None when it carries none: a
+            completion OpenAI's ``parse()`` refused, cut at the length limit or by the content
+            filter, and billed all the same. The failed call's span keeps its model, usage and cost.
     """
 
     provider: str
@@ -133,6 +136,7 @@ class Operation:
     tiered: bool = False
     unparsed: Callable[[Call, Any], object] | None = None
     api_errors: tuple[type[BaseException], ...] = ()
+    carried: Callable[[BaseException], Any] | None = None
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:
@@ -317,8 +321,9 @@ class Call(msgspec.Struct, gc=False):
 
     # --- how it ended ---------------------------------------------------------------------------
 
-    def complete(self, response: Any, ended: float | None = None) -> None:
-        """A whole (non-streamed) response arrived (its clock stopped now, or at ``ended``)."""
+    def complete(self, response: Any, ended: float | None = None, error: str | None = None) -> None:
+        """A whole (non-streamed) response arrived (its clock stopped now, or at ``ended``);
+        ``error``: the SDK refused it all the same (see ``Operation.carried``)."""
         op = self.op
         try:
             if op.fields is not None and self.texts is None:  # no content to capture: run in C
@@ -329,23 +334,36 @@ class Call(msgspec.Struct, gc=False):
                 self.service_tier = getattr(response, "service_tier", None)
         except Exception as exc:
             note_failure(self.settings.tracer, exc)
-        self.finish(ended=ended)
+        self.finish(error, ended=ended)
 
     def fail(self, exc: BaseException) -> None:
-        """The SDK raised ``exc`` (the caller re-raises it unchanged): recorded as ``"TypeName:
-        message"`` when the message is known to hold no prompt or reply text (see
-        ``Operation.api_errors``) or content is captured, else as its type and :data:`WITHHELD`."""
+        """The SDK raised ``exc`` (the caller re-raises it unchanged); a response it carries, which
+        was billed, is read as a whole one (see ``Operation.carried``)."""
+        error = self._error(exc)
+        try:
+            carried = None if self.op.carried is None else self.op.carried(exc)
+        except Exception as failure:
+            note_failure(self.settings.tracer, failure)
+            carried = None
+        if carried is None:
+            self.finish(error)
+        else:
+            self.complete(carried, error=error)
+
+    def _error(self, exc: BaseException) -> str:
+        """``exc`` as a span's error: ``"TypeName: message"`` when the message is known to hold no
+        prompt or reply text (see ``Operation.api_errors``) or content is captured, else its type
+        and :data:`WITHHELD`; its type alone when it has no message."""
         name = type(exc).__name__
         try:
             message = str(exc)
         except Exception:  # an exception whose __str__ fails still has a type
-            message = ""
+            return name
         if not message:
-            self.finish(name)
-        elif self.settings.capture_content or isinstance(exc, self.op.api_errors):
-            self.finish(f"{name}: {message}")
-        else:
-            self.finish(f"{name} ({WITHHELD})")
+            return name
+        if self.settings.capture_content or isinstance(exc, self.op.api_errors):
+            return f"{name}: {message}"
+        return f"{name} ({WITHHELD})"
 
     def finish(self, error: str | None = None, *, deferred: bool = False, ended: float | None = None) -> None:
         """Record the span once, its clock stopped now (or at ``ended``, a ``clock()`` time);

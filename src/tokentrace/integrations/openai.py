@@ -195,6 +195,14 @@ def _add_tool_calls(call: Call, tool_calls: Any) -> None:
         call.add_text(getattr(function, "arguments", None) or getattr(function, "input", None))
 
 
+def _refused(exc: BaseException) -> Any:
+    """The completion ``parse()`` refused for how it finished (cut at the length limit, or by the
+    content filter), which the provider billed; None for any other exception."""
+    if isinstance(exc, (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)):
+        return getattr(exc, "completion", None)  # older SDKs' content filter error carries none
+    return None
+
+
 CHAT = Operation(
     _PROVIDER,
     "chat",
@@ -207,6 +215,7 @@ CHAT = Operation(
     skip=_NO_USAGE_YET,
     tiered=True,
     api_errors=_API_ERRORS,
+    carried=_refused,
 )
 
 COMPLETIONS = dataclasses.replace(  # the legacy text completions, which OpenAI-compatible servers still serve
