@@ -113,6 +113,22 @@ def test_other_stream_options_of_the_caller_get_usage_merged_in(
     assert_gpt4o(traced[1][0])
 
 
+def test_stream_options_the_caller_sends_through_extra_body_count_as_theirs(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    asked = list(chat(client, stream=True, extra_body={"stream_options": {"include_usage": True}}))
+    assert server.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert asked[-1].choices == [] and asked[-1].usage.prompt_tokens == 1000  # the chunk they asked for
+    extra = {"stream_options": {"include_obfuscation": False}}
+    merged = list(chat(client, stream=True, extra_body=extra))
+    assert server.requests[-1].body["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert all(chunk.choices for chunk in merged)
+    assert extra == {"stream_options": {"include_obfuscation": False}}  # the caller's dict is untouched
+    assert len(traced[1]) == 2
+    for span in traced[1]:
+        assert_gpt4o(span)
+
+
 def test_the_sdk_stream_helper_is_traced_through_create(client: openai.OpenAI, traced: Any) -> None:
     with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
         completion = stream.get_final_completion()

@@ -21,8 +21,9 @@ wrapped, so that closing a helper stream before its end (or leaving its ``with``
 span at once, as closing the stream under it does.
 
 Streamed chat and text completions only report usage when asked to: unless the caller chose
-``stream_options["include_usage"]`` themselves, it is set to ``True`` (merged into any other
-stream options they gave) and the extra usage-only chunk it produces is kept from the caller.
+``stream_options["include_usage"]`` themselves (as a keyword, or in ``extra_body``, whose
+``stream_options`` the SDK sends in place of the keyword's), it is set to ``True`` (merged into any
+other stream options they gave) and the extra usage-only chunk it produces is kept from the caller.
 """
 
 from __future__ import annotations
@@ -129,6 +130,13 @@ def _counts(usage: Any) -> Usage:
 
 
 def _chat_prepare(kwargs: dict[str, Any]) -> bool:
+    extra = kwargs.get("extra_body")
+    if isinstance(extra, Mapping) and "stream_options" in extra:  # the SDK sends it in place of the keyword's
+        options = extra["stream_options"]
+        if not isinstance(options, Mapping) or "include_usage" in options:
+            return False  # the caller decided (null, or left out with the SDK's omit, is theirs too)
+        kwargs["extra_body"] = {**extra, "stream_options": {**options, "include_usage": True}}
+        return True
     options = kwargs.get("stream_options")
     if options is None or not isinstance(options, Mapping):
         kwargs["stream_options"] = {"include_usage": True}  # the wrapper's own dict: the caller's is untouched
