@@ -632,6 +632,29 @@ def test_reading_on_after_close_is_left_to_the_sdk_and_records_nothing_more(clie
     assert dict(tracer.stats()["dropped"]) == {}
 
 
+def test_reading_on_after_close_never_yields_the_usage_chunk_asked_for(server: ProviderServer, traced: Any) -> None:
+    # a short reply's body is often all read by the time the caller closes the stream: reading on
+    # after close() then yields the chunks left in it, as the SDK does, but for the one we added
+    async def main() -> list[Any]:
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            stream = await chat(traced[0].instrument(raw), stream=True)
+            await stream.response.aread()
+            await stream.__anext__()
+            await stream.close()
+            return [chunk async for chunk in stream]
+
+    with openai.OpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+        stream = chat(traced[0].instrument(raw), stream=True)
+        stream.response.read()
+        next(stream)
+        stream.close()
+        rests = [list(stream), asyncio.run(main())]
+    for rest in rests:
+        assert [len(chunk.choices) for chunk in rest] == [1, 1, 1, 1]  # no usage-only chunk among them
+        assert [chunk.choices[0].finish_reason for chunk in rest] == [None, None, None, "stop"]
+    assert [(span.error, span.comp_tokens) for span in traced[1]] == [("stream not consumed", 0)] * 2
+
+
 @pytest.mark.parametrize("helper", ["chat", "responses"])
 def test_a_helper_stream_left_half_way_is_recorded_when_its_block_ends(
     client: openai.OpenAI, traced: Any, helper: str

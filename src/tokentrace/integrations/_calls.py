@@ -101,6 +101,8 @@ class Operation:
         prepare: for a streamed call, changes the keyword arguments about to be sent (the
             wrapper's own ``kwargs`` dict, in place); True when ``observe`` may hide the
             usage-only chunk it made the provider add. None: the arguments are sent as given.
+        added: whether a stream event is the one ``prepare`` made the provider add, which stays
+            hidden when read after the stream's ``close()`` too (``observe`` is then done).
         usage: turns what ``read`` / ``observe`` left in ``Call.usage`` into a :class:`Usage`,
             on the call's thread when it ends.
         fields: ``(model, usage)`` of a whole response (an ``operator.attrgetter``, run in C),
@@ -130,6 +132,7 @@ class Operation:
     read: Callable[[Call, Any], None]
     observe: Callable[[StreamCall, Any], bool]
     prepare: Callable[[dict[str, Any]], bool] | None = None
+    added: Callable[[Any], bool] | None = None
     usage: Callable[[Any], Usage] = normalize_usage
     fields: Callable[[Any], tuple[Any, Any]] | None = None
     skip: tuple[Callable[[Any], Any], Container[Any]] = (id, ())  # by default no event is skipped

@@ -15,6 +15,9 @@ text streams) goes through that generator, so the span ends with the stream:
 - closed early, or garbage-collected unread: ``"stream not consumed"``, with the usage seen so far,
   its clock stopped then.
 
+Read on after ``close()``, the stream's events come from the SDK as they would, but for the
+usage-only chunk the operation made the provider add, which stays hidden.
+
 The generator is started as soon as it is set in place, and waits before its first read: closing
 a generator that never started runs none of its code, and a stream dropped unread must be seen.
 
@@ -144,7 +147,9 @@ def _iterate(inner: Iterator[Any], call: StreamCall) -> Generator[Any, None, Non
         call.finish()
         return
     yield None  # returned to close(); what is read after it comes from the SDK's stream as it would
-    yield from inner
+    for item in inner:
+        if not _added(call, item):
+            yield item
 
 
 async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerator[Any, None]:
@@ -178,7 +183,20 @@ async def _aiterate(inner: AsyncIterator[Any], call: StreamCall) -> AsyncGenerat
         return
     yield None
     async for item in inner:
-        yield item
+        if not _added(call, item):
+            yield item
+
+
+def _added(call: StreamCall, item: Any) -> bool:
+    """Whether ``item``, read after the stream's ``close()``, is the event the call's operation
+    made the provider add (the usage-only chunk), which the caller did not ask for; never raises."""
+    added = call.op.added
+    if not call.hide_usage or added is None:
+        return False
+    try:
+        return added(item)
+    except Exception:  # an event this version cannot read reaches the caller
+        return False
 
 
 # --- the responses of with_streaming_response -----------------------------------------------------

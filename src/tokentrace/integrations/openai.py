@@ -147,6 +147,11 @@ def _chat_prepare(kwargs: dict[str, Any]) -> bool:
     return True
 
 
+def _usage_only(chunk: Any) -> bool:
+    """Whether ``chunk`` is the usage-only one that ``include_usage`` adds at a stream's end."""
+    return not chunk.choices and chunk.usage is not None
+
+
 # Chunks without usage pass, told apart by their usage's type, which hashes by identity: the usage
 # itself is not hashable, and comparing it with None would run the SDK model's ``__eq__``
 _NO_USAGE_YET = (operator.attrgetter("usage.__class__"), frozenset({type(None)}))
@@ -218,6 +223,7 @@ CHAT = Operation(
     read=_whole(operator.attrgetter("message.content"), operator.attrgetter("message.tool_calls")),
     observe=_chunks(operator.attrgetter("delta.content"), operator.attrgetter("delta.tool_calls")),
     prepare=_chat_prepare,
+    added=_usage_only,
     usage=_counts,
     fields=MODEL_AND_USAGE,
     skip=_NO_USAGE_YET,
