@@ -141,13 +141,19 @@ class _ProviderHandler(Handler):
 
     def do_GET(self) -> None:
         """``GET /v1/responses/{id}``: the background response, finished (failed when the next
-        scripted fault breaks it). ``GET /v1/messages/batches/{id}``: an ended message batch,
+        scripted fault breaks it); with ``?stream=true``, its events after the one numbered
+        ``starting_after``, as it resumes. ``GET /v1/messages/batches/{id}``: an ended message batch,
         and ``.../results`` its results, one succeeded and one errored. ``GET
         /v1/files/{id}/content``: a Batch API job's files (see :func:`_batch_file`). Any other
         path is not found."""
         fault = self.owner.take(Request(self.path, dict(self.headers)))
-        path = _route(self.path)
-        if path.startswith("/v1/responses/"):
+        path, query = _route(self.path), urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if path.startswith("/v1/responses/") and query.get("stream") == ["true"]:
+            self.start_chunked()
+            for event in _background_events(int(query.get("starting_after", ["-1"])[0])):
+                self.write_chunk(event)
+            self.end_chunked()
+        elif path.startswith("/v1/responses/"):
             self.send_json(200, _finished_in_background(fault is not None and fault.break_stream))
         elif path.startswith("/v1/messages/batches/") and path.endswith("/results"):
             lines = [json.dumps(result) for result in _batch_results()]
@@ -450,7 +456,11 @@ def _function_call(body: dict[str, Any], called: tuple[str, dict[str, Any]], giv
 def _responses(body: dict[str, Any], broken: bool) -> Any:
     called = _first_tool(body)
     if body.get("background"):
-        return {**_response(body, "queued", "", None), "background": True}
+        return (
+            _background_events(-1)
+            if body.get("stream")
+            else {**_response(body, "queued", "", None), "background": True}
+        )
     if broken:
         return _failed_response(body)
     if not body.get("stream"):
@@ -576,6 +586,21 @@ def _finished_in_background(failed: bool) -> dict[str, Any]:
     body = {"model": "o4-mini", "background": True}
     finished = _failed_response(body) if failed else _response(body, "completed", REPLY, RESPONSES_USAGE)
     return {**finished, "background": True, "completed_at": 1_700_000_042}
+
+
+def _background_events(starting_after: int) -> list[bytes]:
+    """The background response streamed from queued to finished, as ``create(stream=True)`` sends
+    it; ``retrieve(stream=True)`` resumes it after the event numbered ``starting_after``."""
+    queued = {**_response({"model": "o4-mini"}, "queued", "", None), "background": True}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": queued},
+        {"type": "response.queued", "response": queued},
+        {"type": "response.in_progress", "response": {**queued, "status": "in_progress"}},
+    ]
+    events += [{"type": "response.output_text.delta", **_part_head(), "delta": p, "logprobs": []} for p in REPLY_PIECES]
+    events.append({"type": "response.completed", "response": _finished_in_background(False)})
+    numbered = [{**event, "sequence_number": number} for number, event in enumerate(events)]
+    return [_sse(event, event["type"]) for event in numbered[starting_after + 1 :]]
 
 
 def _failed_response(body: dict[str, Any]) -> Any:

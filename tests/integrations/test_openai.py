@@ -311,6 +311,33 @@ def test_a_background_response_is_priced_when_it_is_first_retrieved_finished(
     assert [r.path for r in server.requests][-2:] == ["/v1/responses/resp_fake"] * 2
 
 
+def test_a_background_response_streamed_is_priced_when_a_resumed_stream_of_it_finishes(
+    client: openai.OpenAI, server: ProviderServer, traced: Any
+) -> None:
+    async def resume() -> list[Any]:  # from another client, async: already counted
+        async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:
+            resumed = await traced[0].instrument(raw).responses.retrieve("resp_fake", stream=True, starting_after=2)
+            return [event async for event in resumed]
+
+    with client.responses.create(model="o4-mini", input="hi", background=True, stream=True) as stream:
+        assert next(stream).response.status == "queued"  # then the caller leaves, and the response runs on
+    events = list(client.responses.retrieve("resp_fake", stream=True, starting_after=2))
+    assert [event.sequence_number for event in events] == [3, 4, 5, 6]
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == REPLY
+    assert [event.sequence_number for event in asyncio.run(resume())] == [3, 4, 5, 6]
+    left, done = traced[1]
+    assert (left.error, left.prompt_tokens, left.attributes["tokentrace.background"]) == (
+        "stream not consumed",
+        0,
+        "queued",
+    )
+    assert_o4_mini(done)
+    assert done.attributes["tokentrace.background"] == "completed"
+    assert done.latency_ms == 42_000 and done.ttft_ms is None
+    assert done.span_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "tokentrace:openai:resp_fake"))
+    assert server.requests[-1].path == "/v1/responses/resp_fake?starting_after=2&stream=true"
+
+
 def test_a_background_response_that_failed_and_one_retrieved_by_an_async_client(server: ProviderServer) -> None:
     async def main(tracer: Any) -> None:
         async with openai.AsyncOpenAI(base_url=server.openai_url, api_key="k", max_retries=0) as raw:

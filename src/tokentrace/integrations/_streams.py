@@ -40,7 +40,7 @@ from typing import Any
 
 from ._calls import Call, StreamCall, note_failure
 
-__all__ = ["closer", "watch_async", "watch_response", "watch_sync"]
+__all__ = ["closer", "record_each", "watch_async", "watch_response", "watch_sync"]
 
 
 def watch_sync(stream: Any, call: StreamCall) -> None:
@@ -197,6 +197,34 @@ def _added(call: StreamCall, item: Any) -> bool:
         return added(item)
     except Exception:  # an event this version cannot read reaches the caller
         return False
+
+
+# --- results read as they pass -------------------------------------------------------------------
+
+
+def record_each(stream: Any, record: Callable[[Any], None]) -> bool:
+    """Hand each item of an SDK stream (or of a batch's results decoder), read from its
+    ``_iterator``, to ``record`` on its way to the caller, who keeps the SDK's object; False, with
+    the object left as it was, when it has no iterator (a response whose body is the caller's).
+    ``record`` must never raise."""
+    inner = getattr(stream, "_iterator", None)
+    if inner is None:
+        return False
+    recording = _recording_async if hasattr(inner, "__anext__") else _recording
+    stream.__dict__["_iterator"] = recording(inner, record)
+    return True
+
+
+def _recording(inner: Iterator[Any], record: Callable[[Any], None]) -> Iterator[Any]:
+    for item in inner:
+        record(item)
+        yield item
+
+
+async def _recording_async(inner: AsyncIterator[Any], record: Callable[[Any], None]) -> AsyncIterator[Any]:
+    async for item in inner:
+        record(item)
+        yield item
 
 
 # --- the responses of with_streaming_response -----------------------------------------------------

@@ -23,7 +23,7 @@ import dataclasses
 import datetime
 import functools
 import operator
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -53,7 +53,7 @@ from ._calls import (
     transport_errors,
 )
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, then
-from ._streams import watch_async, watch_sync
+from ._streams import record_each, watch_async, watch_sync
 
 __all__ = ["BEDROCK", "MESSAGES", "VERTEX", "patch"]
 
@@ -273,27 +273,11 @@ def _watch_results(settings: Settings, op: Operation, decoder: Any, args: Any, k
     """The SDK's results decoder, its iterator replaced by one that records each result."""
     batch_id = str(args[0] if args else kwargs.get("message_batch_id"))
     record = functools.partial(_record_result, settings, op, batch_id)
-    try:
-        inner = getattr(decoder, "_iterator", None)  # the SDK's, made now
-        if inner is None:  # a response whose body is the caller's (with_raw_response, with_streaming_response)
-            return decoder
-        recording = _recording_async if hasattr(inner, "__anext__") else _recording
-        decoder.__dict__["_iterator"] = recording(inner, record)
+    try:  # a response whose body is the caller's (with_raw_response, with_streaming_response) has no iterator
+        record_each(decoder, record)
     except Exception as exc:
         note_failure(settings.tracer, exc)
     return decoder
-
-
-def _recording(inner: Iterator[Any], record: Callable[[Any], None]) -> Iterator[Any]:
-    for item in inner:
-        record(item)
-        yield item
-
-
-async def _recording_async(inner: AsyncIterator[Any], record: Callable[[Any], None]) -> AsyncIterator[Any]:
-    async for item in inner:
-        record(item)
-        yield item
 
 
 def patch(client: Any, settings: Settings) -> list[Patch] | None:

@@ -60,7 +60,7 @@ from ._calls import (
     transport_errors,
 )
 from ._patch import AsyncStandIn, Patch, SyncStandIn, replace, then
-from ._streams import closer
+from ._streams import closer, record_each
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "SPEECH", "TRANSCRIPTIONS", "patch"]
 
@@ -295,7 +295,8 @@ def _response_counts(kept: Any) -> Usage:
 # --- background responses ------------------------------------------------------------------------
 # ``responses.create(background=True)`` answers at once with the response queued: its span has no
 # usage (marked ``tokentrace.background: "queued"``). The usage comes with the finished response,
-# which the caller fetches with ``responses.retrieve`` (or gets from ``responses.cancel``): the
+# which the caller fetches with ``responses.retrieve`` (or gets from ``responses.cancel``, or from
+# the last event of a stream of it resumed with ``responses.retrieve(id, stream=True)``): the
 # first time a traced client sees it finished, it is recorded as a span of its own, with its
 # usage, cost and the latency from its ``created_at`` to its ``completed_at``.
 
@@ -304,19 +305,38 @@ _FINISHED = frozenset({"completed", "failed", "cancelled", "incomplete"})
 
 def _retrieved(settings: Settings, op: Operation, response: Any, args: Any, kwargs: Any) -> Any:
     """``response``, recorded first if it is a background response seen finished for the first
-    time; never raises."""
+    time; a stream of one (``retrieve(id, stream=True)``, which resumes it) is recorded from the
+    event that brings it finished. Never raises."""
+    if not isinstance(response, (openai.Stream, openai.AsyncStream)):
+        _record_finished(settings, op, response)
+        return response
     try:
-        if getattr(response, "background", None) is not True or response.status not in _FINISHED:
-            return response
-        if not first_time(settings.tracer, response.id):
-            return response
-        call = result_call(settings, op, response.id)
-        if call is None:
-            return response
-        call.complete(response, ran(call, response.created_at, getattr(response, "completed_at", None)))
+        record_each(response, functools.partial(_record_event, settings, op))
     except Exception as exc:
         note_failure(settings.tracer, exc)
     return response
+
+
+def _record_event(settings: Settings, op: Operation, event: Any) -> None:
+    """Record the response a stream's event brings, when finished (see :func:`_record_finished`);
+    never raises."""
+    if getattr(event, "type", None) in _RESPONSE_EVENTS:
+        _record_finished(settings, op, getattr(event, "response", None))
+
+
+def _record_finished(settings: Settings, op: Operation, response: Any) -> None:
+    """Record ``response`` if it is a background response seen finished for the first time; never
+    raises."""
+    try:
+        if getattr(response, "background", None) is not True or response.status not in _FINISHED:
+            return
+        if not first_time(settings.tracer, response.id):
+            return
+        call = result_call(settings, op, response.id)
+        if call is not None:
+            call.complete(response, ran(call, response.created_at, getattr(response, "completed_at", None)))
+    except Exception as exc:
+        note_failure(settings.tracer, exc)
 
 
 def _responses_read(call: Call, response: Any) -> None:
