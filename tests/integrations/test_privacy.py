@@ -174,8 +174,9 @@ class Number(pydantic.BaseModel):
 
 def calls_failing_after_the_reply(server: ProviderServer, tracer: Tracer, **options: Any) -> list[BaseException]:
     """Calls that the SDK fails once the reply arrived, sync and async: structured outputs the
-    reply does not fit (chat, responses, messages), and streams with an event that is not JSON
-    (chat, messages). The exceptions raised, in the order of the calls."""
+    reply does not fit (chat, responses, messages, chat through ``with_raw_response``), and streams
+    with an event that is not JSON (chat, messages). The exceptions raised, in the order of the
+    calls."""
     raised: list[BaseException] = []
 
     @contextlib.contextmanager
@@ -195,6 +196,9 @@ def calls_failing_after_the_reply(server: ProviderServer, tracer: Tracer, **opti
             oa.responses.parse(model="o4-mini", input=PROMPT, text_format=Number)
         with expect(pydantic.ValidationError):
             an.messages.parse(model="claude-sonnet-4-0", max_tokens=64, messages=MESSAGES[1:], output_format=Number)
+        raw = oa.chat.completions.with_raw_response.parse(model="gpt-4o", messages=MESSAGES, response_format=Number)
+        with expect(pydantic.ValidationError):
+            raw.parse()
         server.script(Fault(garbled=True))
         with expect(json.JSONDecodeError):
             list(oa.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
@@ -218,19 +222,27 @@ def calls_failing_after_the_reply(server: ProviderServer, tracer: Tracer, **opti
     return raised
 
 
-def test_an_error_raised_after_the_reply_arrived_is_recorded_by_its_type_alone(server: ProviderServer) -> None:
+def test_an_error_raised_after_the_reply_arrived_is_recorded_by_its_type_alone(
+    server: ProviderServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tokentrace")
     with capture_spans() as (tracer, spans):
         raised = calls_failing_after_the_reply(server, tracer)
-    assert sum(CANARY in str(error) for error in raised) == 4  # the parse errors quote the reply
+    assert sum(CANARY in str(error) for error in raised) == 5  # the parse errors quote the reply
     withheld = "(message not recorded without capture_content)"
     assert [(span.name, span.error) for span in spans] == [
         ("chat", f"ValidationError {withheld}"),
         ("responses", f"ValidationError {withheld}"),
         ("messages", f"ValidationError {withheld}"),
+        ("chat", f"ValidationError {withheld}"),
         ("chat", f"JSONDecodeError {withheld}"),
         ("chat", f"ValidationError {withheld}"),
         ("messages", f"JSONDecodeError {withheld}"),
     ]
+    assert tracer.stats()["dropped"] == {}  # the SDK's errors, not tokentrace's
+    assert [
+        r.getMessage() for r in caplog.records if r.name.startswith("tokentrace") and CANARY in r.getMessage()
+    ] == []
 
 
 def test_an_error_raised_after_the_reply_arrived_is_recorded_whole_when_content_is_captured(
@@ -238,7 +250,7 @@ def test_an_error_raised_after_the_reply_arrived_is_recorded_whole_when_content_
 ) -> None:
     with capture_spans() as (tracer, spans):
         raised = calls_failing_after_the_reply(server, tracer, capture_content=True)
-    assert len(raised) == 6
+    assert len(raised) == 7
     assert [span.error for span in spans] == [f"{type(error).__name__}: {error}" for error in raised]
 
 

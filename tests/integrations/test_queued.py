@@ -18,7 +18,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.fakes.providers import Fault, ProviderServer
+from tests.fakes.providers import CANARY, Fault, ProviderServer
 from tokentrace import FileTransport, Span, Tracer
 from tokentrace.integrations import _calls
 from tokentrace.integrations.openai import CHAT
@@ -313,18 +313,19 @@ def test_a_stream_that_cannot_be_watched_is_left_as_it_was_and_recorded_once(tra
     assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
 
 
-def test_a_raw_response_that_cannot_be_parsed_is_recorded_as_it_stands(tracer: Tracer, tmp_path: Path) -> None:
+def test_a_raw_response_that_cannot_be_parsed_is_recorded_as_failed(tracer: Tracer, tmp_path: Path) -> None:
     class Unreadable:  # what with_raw_response hands back, with a body the SDK cannot parse
         def parse(self) -> Any:
-            raise ValueError("not a chat completion")
+            raise ValueError(f"not a chat completion: {CANARY}")
 
     response = Unreadable()
     traced = chat_returning(tracer, response)
     raw = {"X-Stainless-Raw-Response": "true"}
-    assert traced(model="gpt-4o", messages=MESSAGES, extra_headers=raw) is response
+    assert traced(model="gpt-4o", messages=MESSAGES, extra_headers=raw) is response  # its parse() is the caller's
     [line] = lines(tracer, tmp_path)
-    assert (line["model"], line["prompt_tokens"], line["status"]) == ("gpt-4o", 0, "ok")
-    assert tracer.stats()["dropped"] == {"instrumentation_error": 1}
+    assert (line["model"], line["prompt_tokens"], line["status"]) == ("gpt-4o", 0, "error")
+    assert line["error"] == "ValueError (message not recorded without capture_content)"  # the SDK's, not ours
+    assert tracer.stats()["dropped"] == {}
 
 
 def _usage_models() -> int:

@@ -527,9 +527,10 @@ def begin(kind: type[_C], settings: Settings, op: Operation, kwargs: dict[str, A
 
 def _parsed(call: Call, response: Any) -> Any:
     """The result in a raw response: its ``parse()``, which the response keeps, so the caller's
-    own ``parse()`` returns the same object. None, with the call recorded as it stands, when it
-    cannot be parsed (the caller's ``parse()`` will say why). None too for a streaming response,
-    whose body is the caller's to read: it is watched instead (see ``_streams.watch_response``)."""
+    own ``parse()`` returns the same object. None, with the call recorded as failed, when the
+    SDK's ``parse()`` raises (the caller's raises the same; a completion it refused keeps its
+    usage, see ``Call.fail``). None too for a streaming response, whose body is the caller's to
+    read: it is watched instead (see ``_streams.watch_response``)."""
     try:
         if call.unread:
             from ._streams import watch_response
@@ -538,8 +539,7 @@ def _parsed(call: Call, response: Any) -> Any:
             return None
         return response.parse()
     except Exception as exc:
-        note_failure(call.settings.tracer, exc)
-        call.finish()
+        call.fail(exc)
         return None
 
 
@@ -551,8 +551,7 @@ async def _parsed_async(call: Call, response: Any) -> Any:
     try:
         return await result
     except Exception as exc:
-        note_failure(call.settings.tracer, exc)
-        call.finish()
+        call.fail(exc)
         return None
 
 
