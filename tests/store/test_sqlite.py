@@ -79,6 +79,19 @@ def test_unknown_cost_stays_null(store: SQLiteStore) -> None:
     assert store.recent(1)[0].cost is None
 
 
+def test_a_span_ending_at_the_epoch_keeps_its_times(store: SQLiteStore) -> None:
+    at_epoch = make_span(ended_ms=0, latency=0, trace_id="epoch")  # 1970-01-01T00:00:00.000Z, a valid time
+    unstarted = make_span(ended_ms=0, latency=0, trace_id="epoch")
+    unstarted.started_at = None
+    store.add([at_epoch, unstarted])
+    assert {(s.started_at, s.ended_at) for s in store.trace("epoch")} == {(0, 0)}
+    (summary,) = store.traces(1)
+    assert (summary.started_at, summary.ended_at) == (0, 0)
+    assert [s.ended_at for batch in store.iter_since(0, metrics_only=True) for s in batch] == [0, 0]
+    assert list(store.iter_since(1)) == []  # a rebuild of recent windows does not count them
+    assert store.prune(1) == 2
+
+
 def test_recent_is_newest_first(store: SQLiteStore) -> None:
     base = now_ms() - 10_000
     spans = [make_span(ended_ms=base + i) for i in (5, 1, 9, 3)]

@@ -565,7 +565,7 @@ def _id_text(key: str | bytes) -> str:
 
 
 def _to_row(s: Span) -> tuple[Any, ...]:
-    ended = s.ended_at or now_ms()
+    ended = now_ms() if s.ended_at is None else s.ended_at  # 0 is a time: 1970-01-01T00:00:00.000Z
     return (
         _id_key(s.span_id or ""),
         _id_key(s.trace_id or ""),
