@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import sqlite3
 from decimal import Decimal
@@ -175,6 +176,79 @@ def test_encoding_problems(client: httpx.Client, headers: dict, body: bytes, sta
     response = client.post("/v1/spans", content=body, headers=headers)
     assert response.status_code == status
     assert response.json()["error"].startswith(starts)
+
+
+def _members(body: bytes, count: int) -> bytes:
+    """``body`` gzipped as ``count`` members, one after the other, cut at arbitrary bytes."""
+    cuts = [len(body) * i // count for i in range(count + 1)]
+    return b"".join(gzip.compress(body[a:b]) for a, b in itertools.pairwise(cuts))
+
+
+def test_a_gzip_body_of_several_members_is_read_whole(collector: Collector, client: httpx.Client) -> None:
+    body = _members(encode_batch(mixed_spans(30)), 3)  # as `cat a.gz b.gz c.gz` makes
+    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    assert response.json() == {"accepted": 30, "duplicates": 0}
+    assert _rows(collector) == 30
+
+
+def test_gzip_members_are_read_across_any_chunking(collector: Collector, client: httpx.Client) -> None:
+    body = _members(encode_batch(mixed_spans(12)), 4)
+
+    def chunks():  # 7 bytes at a time: members' headers and trailers are cut too
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    response = client.post("/v1/spans", content=chunks(), headers={"Content-Encoding": "gzip"})
+    assert response.json() == {"accepted": 12, "duplicates": 0}
+    assert _rows(collector) == 12
+
+
+@pytest.mark.parametrize(
+    ("after", "error"),
+    [
+        (
+            b"THIS IS NOT GZIP",
+            "the gzip body is corrupt at member 2 (only a gzip member may follow one): "
+            "Error -3 while decompressing data: incorrect header check",
+        ),
+        (
+            b"\0" * 8,
+            "the gzip body is corrupt at member 2 (only a gzip member may follow one): "
+            "Error -3 while decompressing data: incorrect header check",
+        ),
+        (b"X", "the gzip body is truncated: it ends inside member 2, or what follows member 1 is not gzip"),
+        (
+            gzip.compress(b"more")[:-3],
+            "the gzip body is truncated: it ends inside member 2, or what follows member 1 is not gzip",
+        ),
+    ],
+    ids=["text", "zeros", "one-byte", "cut-member"],
+)
+def test_bytes_after_a_gzip_member_that_are_not_one_are_refused(
+    collector: Collector, client: httpx.Client, after: bytes, error: str
+) -> None:
+    body = gzip.compress(encode_batch(mixed_spans(3))) + after  # the first member alone is a valid batch
+    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert _rows(collector) == 0
+
+
+def test_the_limit_applies_to_all_gzip_members_together(collector: Collector, client: httpx.Client) -> None:
+    span = json.loads(encode_batch([make_span()]))["spans"][0]
+    huge = json.dumps({"spans": [span], "pad": ["x" * 1000] * (MAX_BODY_BYTES // 1000 + 10)}).encode()
+    body = _members(huge, 2)  # each member under the limit, both over it
+    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    assert _rows(collector) == 0
+
+
+def test_a_gzip_body_has_at_most_a_thousand_members(collector: Collector, client: httpx.Client) -> None:
+    batch = encode_batch(mixed_spans(5))
+    response = client.post("/v1/spans", content=_members(batch, 1000), headers={"Content-Encoding": "gzip"})
+    assert response.json() == {"accepted": 5, "duplicates": 0}
+    body = _members(batch, 1000) + gzip.compress(b"")
+    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    assert (response.status_code, response.json()) == (400, {"error": "the gzip body has more than 1000 members"})
 
 
 def test_unpriced_spans_are_priced_before_they_are_stored(collector: Collector, client: httpx.Client) -> None:

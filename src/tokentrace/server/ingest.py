@@ -2,8 +2,11 @@
 
 A body is ``{"spans": [<wire span>, ...]}`` (DESIGN §2), plain or gzip-compressed, at most
 :data:`MAX_BODY_BYTES` after decompression (decompressed as a stream with a cap, so a small
-"zip bomb" costs at most the cap). Every span is checked before any is stored; the first bad
-one makes the whole batch a 400 whose message names the span's index and field.
+"zip bomb" costs at most the cap). A gzip body may hold several members, one after the other
+(RFC 1952; what ``cat a.gz b.gz`` makes), read as the concatenation of their contents; bytes
+after a member that are not another member make it a 400, never dropped. Every span is checked
+before any is stored; the first bad one makes the whole batch a 400 whose message names the
+span's index and field.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ _MAX_ID = 128
 _MAX_TEXT = 1024
 _MAX_ERROR = 65_536
 _MAX_DEPTH = 32
+_MAX_GZIP_MEMBERS = 1000  # each costs a new inflater: a body of empty members must not burn CPU
+_GZIP_SLICE = 64 * 1024  # input fed to the inflater at a time; a member's end copies what is left of it
 _INT_FIELDS = (
     "prompt_tokens",
     "comp_tokens",
@@ -88,7 +93,8 @@ async def read_body(
 
     Raises:
         IngestError: 413 past the limit (compressed or not), 415 for an unknown encoding,
-            400 for a bad ``Content-Length`` or a corrupt gzip stream.
+            400 for a bad ``Content-Length``, a corrupt or truncated gzip stream, bytes after a
+            gzip member that are not another member, or more than 1000 members.
     """
     gunzip = _decompressor(encoding)
     _check_length(declared_length, limit)
@@ -98,22 +104,22 @@ async def read_body(
         raw += len(chunk)
         if raw > limit:
             raise _too_large(limit)
-        for piece in _inflate(gunzip, chunk, limit - size) if gunzip is not None else (chunk,):
+        for piece in gunzip.inflate(chunk, limit - size) if gunzip is not None else (chunk,):
             size += len(piece)
             if size > limit:
                 raise _too_large(limit)
             parts.append(piece)
-    if gunzip is not None and not gunzip.eof:
-        raise IngestError(400, "the gzip body is truncated")
+    if gunzip is not None:
+        gunzip.finish()
     return b"".join(parts)
 
 
-def _decompressor(encoding: str | None) -> Any:
+def _decompressor(encoding: str | None) -> _Gunzip | None:
     name = (encoding or "identity").strip().lower()
     if name in ("", "identity"):
         return None
     if name in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _Gunzip()
     raise IngestError(415, f"Content-Encoding must be gzip or identity, got {encoding!r}")
 
 
@@ -126,21 +132,54 @@ def _check_length(declared: str | None, limit: int) -> None:
         raise _too_large(limit)
 
 
-def _inflate(gunzip: Any, chunk: bytes, room: int) -> list[bytes]:
-    """Decompress ``chunk`` but never more than ``room + 1`` bytes (enough to see the overflow)."""
-    out: list[bytes] = []
-    data = chunk
-    try:
-        while data and room >= 0:
-            if gunzip.eof:
-                raise IngestError(400, "the gzip body has trailing data after its end")
-            piece = gunzip.decompress(data, room + 1)
-            out.append(piece)
-            room -= len(piece)
-            data = gunzip.unconsumed_tail
-    except zlib.error as exc:
-        raise IngestError(400, f"the gzip body is corrupt: {exc}") from None
-    return out
+class _Gunzip:
+    """A gzip stream of one or more members, inflated a chunk at a time."""
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._count = 1
+
+    def inflate(self, chunk: bytes, room: int) -> list[bytes]:
+        """Decompress ``chunk`` but never more than ``room + 1`` bytes (enough to see the overflow)."""
+        out: list[bytes] = []
+        view = memoryview(chunk)
+        for start in range(0, len(view), _GZIP_SLICE):
+            room = self._inflate_slice(view[start : start + _GZIP_SLICE], room, out)
+            if room < 0:
+                break
+        return out
+
+    def _inflate_slice(self, data: memoryview | bytes, room: int, out: list[bytes]) -> int:
+        try:
+            while data and room >= 0:
+                if self._member.eof:  # what follows a member must be another one
+                    self._next_member()
+                piece = self._member.decompress(data, room + 1)
+                out.append(piece)
+                room -= len(piece)
+                data = self._member.unused_data if self._member.eof else self._member.unconsumed_tail
+        except zlib.error as exc:
+            where = "" if self._count == 1 else f" at member {self._count} (only a gzip member may follow one)"
+            raise IngestError(400, f"the gzip body is corrupt{where}: {exc}") from None
+        return room
+
+    def _next_member(self) -> None:
+        if self._count == _MAX_GZIP_MEMBERS:
+            raise IngestError(400, f"the gzip body has more than {_MAX_GZIP_MEMBERS} members")
+        self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._count += 1
+
+    def finish(self) -> None:
+        """Check that the body ended where a member did."""
+        if self._member.eof:
+            return
+        if self._count == 1:
+            raise IngestError(400, "the gzip body is truncated")
+        raise IngestError(
+            400,
+            f"the gzip body is truncated: it ends inside member {self._count}, "
+            f"or what follows member {self._count - 1} is not gzip",
+        )
 
 
 def _too_large(limit: int) -> IngestError:
