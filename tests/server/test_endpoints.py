@@ -160,6 +160,17 @@ def test_traces_list_detail_and_recent(client: httpx.Client) -> None:
     assert list(recent[0])[:4] == ["trace_id", "span_id", "name", "model"]
 
 
+def test_traces_lists_as_many_as_asked_when_traces_are_long(client: httpx.Client) -> None:
+    base = now_ms() - 100_000
+    spans = [
+        make_span(trace_id=f"t-{t:02}", ended_ms=base + t * 1000 + i, latency=1) for t in range(25) for i in range(60)
+    ]
+    assert post_spans(client, spans).status_code == 202
+    listed = client.get("/traces", params={"limit": 20}).json()["traces"]  # what the dashboard asks for
+    assert [t["trace_id"] for t in listed] == [f"t-{t:02}" for t in range(24, 4, -1)]
+    assert {t["span_count"] for t in listed} == {60}
+
+
 def test_traces_filter_by_model(client: httpx.Client) -> None:
     post_spans(client, [make_span(trace_id="t-a", model="gpt-4o"), make_span(trace_id="t-b", model="o3-mini")])
     assert [t["trace_id"] for t in client.get("/traces", params={"model": "o3-mini"}).json()["traces"]] == ["t-b"]

@@ -114,6 +114,34 @@ def test_traces_are_summarized_newest_first(store: SQLiteStore) -> None:
     assert [t.trace_id for t in store.traces(1)] == ["b"]
 
 
+def _agent_loops(count: int, length: int, **fields: str) -> list[Span]:
+    """``count`` traces ``loop-0``, ``loop-1``... one after the other, of ``length`` spans each."""
+    base = now_ms() - 1_000_000
+    return [
+        make_span(trace_id=f"loop-{t}", ended_ms=base + t * 10_000 + i, latency=1, **fields)
+        for t in range(count)
+        for i in range(length)
+    ]
+
+
+def test_traces_finds_as_many_as_asked_behind_long_traces(store: SQLiteStore) -> None:
+    store.add(_agent_loops(5, 120, model="o3-mini"))  # an agent's tool loop: 120 calls a trace
+    store.add([make_span(trace_id="old", model="gpt-4o", ended_ms=now_ms() - 2_000_000)])
+    newest_first = [f"loop-{t}" for t in (4, 3, 2, 1, 0)]
+    for limit in (1, 2, 3, 5):
+        assert [s.trace_id for s in store.traces(limit)] == newest_first[:limit]
+        assert [s.trace_id for s in store.traces(limit, model="o3-mini")] == newest_first[:limit]
+    assert [(s.trace_id, s.span_count) for s in store.traces(20)] == [(t, 120) for t in newest_first] + [("old", 1)]
+    assert [s.trace_id for s in store.traces(20, model="gpt-4o")] == ["old"]
+
+
+def test_the_walk_for_recent_traces_is_bounded(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.add(_agent_loops(5, 120))
+    monkeypatch.setattr(sqlite_module, "_TRACE_SCAN_LIMIT", 250)  # rows: two loops and 10 spans of a third
+    assert [s.trace_id for s in store.traces(5)] == ["loop-4", "loop-3", "loop-2"]
+    assert [s.span_count for s in store.traces(5)] == [120, 120, 120]  # each summary covers the whole trace
+
+
 def test_trace_returns_its_spans_in_start_order(store: SQLiteStore) -> None:
     base = now_ms() - 10_000
     spans = [make_span(trace_id="t", ended_ms=base + i * 100, latency=50) for i in (3, 1, 2)]

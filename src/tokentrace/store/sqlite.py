@@ -15,6 +15,7 @@ transactions, so ingest is never stalled for long.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import logging
 import sqlite3
@@ -429,14 +430,20 @@ class SQLiteStore:
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection, to this thread alone until the block ends."""
         with self._read_lock:
             if self._closed:
                 raise StoreError("the span store is closed")
             try:
-                return self._reader.execute(sql, args).fetchall()
+                yield self._reader
             except sqlite3.Error as exc:
                 raise StoreError(f"could not read spans: {exc}") from exc
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._reading() as db:
+            return db.execute(sql, args).fetchall()
 
     def recent(self, limit: int, *, model: str | None = None) -> list[Span]:
         where, args = ("WHERE model = ?", [model]) if model else ("", [])
@@ -461,15 +468,26 @@ class SQLiteStore:
         return [summarize(_id_text(tid), spans) for tid, spans in grouped.items()]
 
     def _recent_trace_ids(self, limit: int, model: str | None) -> list[str | bytes]:
-        """Distinct trace ids, most recent first, from a bounded walk down the time index."""
+        """Distinct trace ids, most recent first, from a walk down the time index.
+
+        A long trace (an agent's loop) is many rows in a row, so the walk cannot be sized from
+        ``limit``: SQLite steps the query a row at a time, and the walk stops at the
+        ``limit``-th trace, or after :data:`_TRACE_SCAN_LIMIT` rows. Every row read belongs to a
+        trace found, whose spans are all read next to summarize it, so the walk costs less than
+        what follows it.
+        """
         where, args = ("WHERE model = ?", [model]) if model else ("", [])
-        scan = min(limit * 50, _TRACE_SCAN_LIMIT)
-        rows = self._query(f"SELECT trace_id FROM spans {where} ORDER BY ended_at DESC LIMIT ?", [*args, scan])
+        sql = f"SELECT trace_id FROM spans {where} ORDER BY ended_at DESC LIMIT ?"
         ids: dict[str | bytes, None] = {}
-        for (tid,) in rows:
-            ids.setdefault(tid, None)
-            if len(ids) >= limit:
-                break
+        with self._reading() as db:
+            rows = db.execute(sql, [*args, _TRACE_SCAN_LIMIT])
+            try:
+                for (tid,) in rows:
+                    ids.setdefault(tid, None)
+                    if len(ids) >= limit:
+                        break
+            finally:
+                rows.close()
         return list(ids)
 
     def iter_since(self, since_ms: int, batch_size: int = 5000, *, metrics_only: bool = False) -> Iterator[list[Span]]:
