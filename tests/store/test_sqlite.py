@@ -14,6 +14,7 @@ from tests.collector_kit import make_span, mixed_spans
 from tokentrace.spans import Span, Status, new_id, now_ms
 from tokentrace.store import SpanStore, SQLiteStore, StoreBusyError, StoreError
 from tokentrace.store import sqlite as sqlite_module
+from tokentrace.store.base import summarize
 
 
 @pytest.fixture
@@ -112,6 +113,19 @@ def test_traces_are_summarized_newest_first(store: SQLiteStore) -> None:
     assert summaries[0].cost_usd is None
     assert summaries[0].error_count == 1
     assert [t.trace_id for t in store.traces(1)] == ["b"]
+
+
+def test_trace_summaries_are_those_of_the_whole_spans(store: SQLiteStore) -> None:
+    spans = mixed_spans(200)  # 50 traces of 4 spans: three models, errors
+    for i, span in enumerate(spans):
+        span.name = f"step-{i}"  # the summary is named after the trace's first span
+        if i % 7 == 0:
+            span.cost = None
+    store.add(spans)
+    whole: dict[str, list[Span]] = {}
+    for span in spans:
+        whole.setdefault(span.trace_id or "", []).append(span)
+    assert {t.trace_id: t for t in store.traces(1000)} == {tid: summarize(tid, group) for tid, group in whole.items()}
 
 
 def _agent_loops(count: int, length: int, **fields: str) -> list[Span]:
