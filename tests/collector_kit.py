@@ -149,7 +149,10 @@ class CollectorProcess:
         self.proc.stdout.close()
 
 
+JSON_BODY = {"Content-Type": "application/json"}  # what POST /v1/spans takes, and HTTPTransport sends
+
+
 def post_spans(client: httpx.Client, spans: Sequence[Span], **headers: str) -> httpx.Response:
     from tokentrace.spans import encode_batch
 
-    return client.post("/v1/spans", content=encode_batch(list(spans)), headers=headers)
+    return client.post("/v1/spans", content=encode_batch(list(spans)), headers={**JSON_BODY, **headers})

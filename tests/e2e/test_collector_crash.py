@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.collector_kit import CollectorProcess, mixed_spans
+from tests.collector_kit import JSON_BODY, CollectorProcess, mixed_spans, post_spans
 from tokentrace.spans import encode_batch
 
 TOTAL = 30_000
@@ -36,7 +36,7 @@ class Sender:
                 if i in self.acked:
                     continue
                 try:
-                    response = http.post("/v1/spans", content=body)
+                    response = http.post("/v1/spans", content=body, headers=JSON_BODY)
                 except httpx.TransportError:
                     self.failures += 1
                     continue
@@ -87,14 +87,14 @@ def test_after_a_sigkill_the_prometheus_counters_count_every_stored_span(tmp_pat
     db = tmp_path / "scraped.db"
     first = CollectorProcess(db)
     with httpx.Client(base_url=first.url) as http:
-        assert http.post("/v1/spans", content=encode_batch(mixed_spans(50, seed=1))).status_code == 202
+        assert post_spans(http, mixed_spans(50, seed=1)).status_code == 202
     first.stop()  # a clean stop keeps the counters at 50
 
     second = CollectorProcess(db)
     with httpx.Client(base_url=second.url) as http:
-        assert http.post("/v1/spans", content=encode_batch(mixed_spans(100, seed=2))).status_code == 202
+        assert post_spans(http, mixed_spans(100, seed=2)).status_code == 202
         assert _spans_counted(http) == 150  # what Prometheus has now read, kept at 150
-        assert http.post("/v1/spans", content=encode_batch(mixed_spans(30, seed=3))).status_code == 202
+        assert post_spans(http, mixed_spans(30, seed=3)).status_code == 202
     second.kill()
 
     third = CollectorProcess(db)
@@ -115,7 +115,7 @@ def test_after_a_sigkill_a_firing_rule_goes_on_as_the_same_firing(tmp_path: Path
     db = tmp_path / "alerts.db"
     first = CollectorProcess(db, "--config", str(rules))
     with httpx.Client(base_url=first.url) as http:
-        assert http.post("/v1/spans", content=encode_batch(mixed_spans(30, seed=5))).status_code == 202
+        assert post_spans(http, mixed_spans(30, seed=5)).status_code == 202
         [fired] = http.get("/alerts").json()["alerts"]
     first.kill()  # no clean stop: the state was kept when the rule fired
     assert (fired["state"], fired["notifications"]) == ("firing", 1)
@@ -133,12 +133,12 @@ def test_windows_kept_at_a_clean_stop_are_not_taken_back_after_a_later_kill(tmp_
     db = tmp_path / "windows.db"
     first = CollectorProcess(db)
     with httpx.Client(base_url=first.url) as http:
-        assert http.post("/v1/spans", content=encode_batch(mixed_spans(50, seed=6))).status_code == 202
+        assert post_spans(http, mixed_spans(50, seed=6)).status_code == 202
     first.stop()  # keeps its windows
 
     second = CollectorProcess(db)  # takes them back, and out of the database
     with httpx.Client(base_url=second.url) as http:
-        assert http.post("/v1/spans", content=encode_batch(mixed_spans(100, seed=7))).status_code == 202
+        assert post_spans(http, mixed_spans(100, seed=7)).status_code == 202
         assert http.get("/metrics/cost", params={"window": "24h"}).json()["span_count"] == 150
     second.kill()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.collector_kit import CollectorProcess, make_span, post_spans, running
+from tests.collector_kit import JSON_BODY, CollectorProcess, make_span, post_spans, running
 from tokentrace.exceptions import ConfigError
 from tokentrace.server.collector import Collector, check_bind
 from tokentrace.server.config import HTTPServerConfig
@@ -56,7 +56,7 @@ def test_every_protected_endpoint_needs_the_token(secured: str, headers: dict) -
             assert response.status_code == 401, path
             assert response.json() == {"error": "missing or wrong bearer token"}
             assert response.headers["WWW-Authenticate"] == 'Bearer realm="tokentrace"'
-        response = http.post("/v1/spans", content=encode_batch([make_span()]))
+        response = http.post("/v1/spans", content=encode_batch([make_span()]), headers=JSON_BODY)
         assert response.status_code == 401
 
 
@@ -110,7 +110,8 @@ def test_the_token_never_reaches_the_log(tmp_path: Path) -> None:
         with httpx.Client(base_url=proc.url) as http:
             assert http.get("/metrics/cost").status_code == 401
             assert http.get("/metrics/cost", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-            assert http.post("/v1/spans", content=b"{", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
+            authorized = {**JSON_BODY, "Authorization": f"Bearer {TOKEN}"}
+            assert http.post("/v1/spans", content=b"{", headers=authorized).status_code == 400
     finally:
         proc.stop()
     log = "".join(proc.log)

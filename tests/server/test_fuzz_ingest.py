@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.collector_kit import mixed_spans, post_spans, running
+from tests.collector_kit import JSON_BODY, mixed_spans, post_spans, running
 from tokentrace.server.collector import Collector
 from tokentrace.spans import encode_batch
 
@@ -144,7 +144,7 @@ def test_a_thousand_malformed_bodies_are_each_a_400(collector: Collector, client
     post_spans(client, mixed_spans(10))
     before = _rows(collector.store.path)
     for body in _bodies(seed=4, count=1000):
-        response = client.post("/v1/spans", content=body)
+        response = client.post("/v1/spans", content=body, headers=JSON_BODY)
         assert response.status_code == 400, (body[:300], response.text)
         reason = response.json()["error"]
         assert isinstance(reason, str)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import tokentrace
-from tests.collector_kit import make_span, mixed_spans, post_spans, running
+from tests.collector_kit import JSON_BODY, make_span, mixed_spans, post_spans, running
 from tokentrace import pricing
 from tokentrace.server.app import make_app
 from tokentrace.server.collector import Collector
@@ -124,14 +124,14 @@ def test_missing_field_and_inconsistent_values_are_named(client: httpx.Client) -
     ],
 )
 def test_malformed_bodies_are_400(client: httpx.Client, body: bytes, starts: str) -> None:
-    response = client.post("/v1/spans", content=body)
+    response = client.post("/v1/spans", content=body, headers=JSON_BODY)
     assert response.status_code == 400
     assert response.json()["error"].startswith(starts)
 
 
 def test_gzip_body_is_accepted(collector: Collector, client: httpx.Client) -> None:
     body = gzip.compress(encode_batch(mixed_spans(25)))
-    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    response = client.post("/v1/spans", content=body, headers={**JSON_BODY, "Content-Encoding": "gzip"})
     assert response.json() == {"accepted": 25, "duplicates": 0}
     assert _rows(collector) == 25
 
@@ -142,7 +142,7 @@ def test_limit_applies_after_decompression(collector: Collector, client: httpx.C
     huge = json.dumps({"spans": [span], "pad": [padding] * (MAX_BODY_BYTES // 1000 + 10)}).encode()
     body = gzip.compress(huge)
     assert len(body) < MAX_BODY_BYTES // 50
-    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    response = client.post("/v1/spans", content=body, headers={**JSON_BODY, "Content-Encoding": "gzip"})
     assert response.status_code == 413
     assert response.json()["error"] == (
         f"the body is larger than {MAX_BODY_BYTES} bytes (after decompression); send smaller batches"
@@ -151,7 +151,7 @@ def test_limit_applies_after_decompression(collector: Collector, client: httpx.C
 
 
 def test_plain_body_over_the_limit_is_413(client: httpx.Client) -> None:
-    response = client.post("/v1/spans", content=b" " * (MAX_BODY_BYTES + 1))
+    response = client.post("/v1/spans", content=b" " * (MAX_BODY_BYTES + 1), headers=JSON_BODY)
     assert response.status_code == 413
 
 
@@ -160,7 +160,7 @@ def test_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
         for _ in range(5):
             yield b" " * (1024 * 1024)
 
-    response = client.post("/v1/spans", content=chunks())
+    response = client.post("/v1/spans", content=chunks(), headers=JSON_BODY)
     assert response.status_code == 413
 
 
@@ -173,7 +173,7 @@ def test_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
     ],
 )
 def test_encoding_problems(client: httpx.Client, headers: dict, body: bytes, status: int, starts: str) -> None:
-    response = client.post("/v1/spans", content=body, headers=headers)
+    response = client.post("/v1/spans", content=body, headers={**JSON_BODY, **headers})
     assert response.status_code == status
     assert response.json()["error"].startswith(starts)
 
@@ -186,7 +186,7 @@ def _members(body: bytes, count: int) -> bytes:
 
 def test_a_gzip_body_of_several_members_is_read_whole(collector: Collector, client: httpx.Client) -> None:
     body = _members(encode_batch(mixed_spans(30)), 3)  # as `cat a.gz b.gz c.gz` makes
-    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    response = client.post("/v1/spans", content=body, headers={**JSON_BODY, "Content-Encoding": "gzip"})
     assert response.json() == {"accepted": 30, "duplicates": 0}
     assert _rows(collector) == 30
 
@@ -198,7 +198,7 @@ def test_gzip_members_are_read_across_any_chunking(collector: Collector, client:
         for start in range(0, len(body), 7):
             yield body[start : start + 7]
 
-    response = client.post("/v1/spans", content=chunks(), headers={"Content-Encoding": "gzip"})
+    response = client.post("/v1/spans", content=chunks(), headers={**JSON_BODY, "Content-Encoding": "gzip"})
     assert response.json() == {"accepted": 12, "duplicates": 0}
     assert _rows(collector) == 12
 
@@ -228,7 +228,7 @@ def test_bytes_after_a_gzip_member_that_are_not_one_are_refused(
     collector: Collector, client: httpx.Client, after: bytes, error: str
 ) -> None:
     body = gzip.compress(encode_batch(mixed_spans(3))) + after  # the first member alone is a valid batch
-    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    response = client.post("/v1/spans", content=body, headers={**JSON_BODY, "Content-Encoding": "gzip"})
     assert (response.status_code, response.json()) == (400, {"error": error})
     assert _rows(collector) == 0
 
@@ -237,17 +237,18 @@ def test_the_limit_applies_to_all_gzip_members_together(collector: Collector, cl
     span = json.loads(encode_batch([make_span()]))["spans"][0]
     huge = json.dumps({"spans": [span], "pad": ["x" * 1000] * (MAX_BODY_BYTES // 1000 + 10)}).encode()
     body = _members(huge, 2)  # each member under the limit, both over it
-    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    response = client.post("/v1/spans", content=body, headers={**JSON_BODY, "Content-Encoding": "gzip"})
     assert response.status_code == 413
     assert _rows(collector) == 0
 
 
 def test_a_gzip_body_has_at_most_a_thousand_members(collector: Collector, client: httpx.Client) -> None:
     batch = encode_batch(mixed_spans(5))
-    response = client.post("/v1/spans", content=_members(batch, 1000), headers={"Content-Encoding": "gzip"})
+    gzipped = {**JSON_BODY, "Content-Encoding": "gzip"}
+    response = client.post("/v1/spans", content=_members(batch, 1000), headers=gzipped)
     assert response.json() == {"accepted": 5, "duplicates": 0}
     body = _members(batch, 1000) + gzip.compress(b"")
-    response = client.post("/v1/spans", content=body, headers={"Content-Encoding": "gzip"})
+    response = client.post("/v1/spans", content=body, headers={**JSON_BODY, "Content-Encoding": "gzip"})
     assert (response.status_code, response.json()) == (400, {"error": "the gzip body has more than 1000 members"})
 
 
@@ -279,7 +280,7 @@ def test_a_busy_store_answers_503_with_retry_after() -> None:
 
     app = make_app(WindowAggregator(), MemoryStore(), ingest=busy)
     with running(app) as url:
-        response = httpx.post(url + "/v1/spans", content=encode_batch([make_span()]))
+        response = httpx.post(url + "/v1/spans", content=encode_batch([make_span()]), headers=JSON_BODY)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert response.json() == {"error": "the collector is busy: 200000 spans are waiting to be written; retry later"}
@@ -291,6 +292,29 @@ def test_a_failing_store_answers_503() -> None:
 
     app = make_app(WindowAggregator(), MemoryStore(), ingest=broken)
     with running(app) as url:
-        response = httpx.post(url + "/v1/spans", content=encode_batch([make_span()]))
+        response = httpx.post(url + "/v1/spans", content=encode_batch([make_span()]), headers=JSON_BODY)
     assert response.status_code == 503
     assert response.json() == {"error": "the span store is unavailable: disk I/O error"}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp"],
+)
+def test_a_body_not_sent_as_json_is_refused_as_a_web_page_could_send_it(
+    collector: Collector, client: httpx.Client, content_type: str | None
+) -> None:
+    # what a page in the browser may post to 127.0.0.1 without the browser asking the collector first
+    headers = {"Origin": "https://elsewhere.example"} | ({} if content_type is None else {"Content-Type": content_type})
+    response = client.post("/v1/spans", content=encode_batch(mixed_spans(3)), headers=headers)
+    assert (response.status_code, response.json()) == (
+        415,
+        {"error": f"Content-Type must be application/json, got {content_type!r}"},
+    )
+    assert _rows(collector) == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8"])
+def test_json_with_or_without_parameters_is_taken(client: httpx.Client, content_type: str) -> None:
+    response = client.post("/v1/spans", content=encode_batch(mixed_spans(3)), headers={"Content-Type": content_type})
+    assert response.json() == {"accepted": 3, "duplicates": 0}

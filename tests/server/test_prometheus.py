@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import tokentrace
-from tests.collector_kit import make_span, mixed_spans, post_spans, running
+from tests.collector_kit import JSON_BODY, make_span, mixed_spans, post_spans, running
 from tokentrace.server.collector import Collector
 from tokentrace.server.prom import SpanCounters, render
 from tokentrace.spans import now_ms
@@ -64,8 +64,8 @@ def test_counters_match_the_stored_totals(collector: Collector, client: httpx.Cl
 
 
 def test_rejected_requests_are_counted(client: httpx.Client) -> None:
-    client.post("/v1/spans", content=b"{")
-    client.post("/v1/spans", content=b"{")
+    client.post("/v1/spans", content=b"{", headers=JSON_BODY)
+    client.post("/v1/spans", content=b"{", headers=JSON_BODY)
     samples = _samples(client.get("/metrics").text)
     assert _total(samples["tokentrace_ingest_rejected_requests_total"], code="400") == 2
 

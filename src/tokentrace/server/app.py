@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..spans import Span
 from ..store.base import SpanStore, StoreBusyError, StoreError
 from . import views
-from .ingest import IngestError, parse_spans, read_body
+from .ingest import IngestError, check_content_type, parse_spans, read_body
 from .openapi import openapi_document
 from .prom import SpanCounters, render
 from .query import QueryError, filters, limit_param, window_param
@@ -176,6 +176,7 @@ class _Api:
     async def ingest(self, request: Request) -> Response:
         headers = request.headers
         try:
+            check_content_type(headers.get("content-type"))
             body = await read_body(request.stream(), headers.get("content-encoding"), headers.get("content-length"))
             total, new = await run_in_threadpool(self._store, body)  # off the event loop: CPU and disk
         except IngestError as exc:

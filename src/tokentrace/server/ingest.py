@@ -21,7 +21,7 @@ import msgspec
 
 from ..spans import Span, WireSpan, decode_wire_span
 
-__all__ = ["MAX_BODY_BYTES", "IngestError", "parse_spans", "read_body"]
+__all__ = ["MAX_BODY_BYTES", "IngestError", "check_content_type", "parse_spans", "read_body"]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _MAX_INT = 2**53 - 1  # the largest integer every JSON reader (the dashboard's too) keeps exact
@@ -121,6 +121,19 @@ def _decompressor(encoding: str | None) -> _Gunzip | None:
     if name in ("gzip", "x-gzip"):
         return _Gunzip()
     raise IngestError(415, f"Content-Encoding must be gzip or identity, got {encoding!r}")
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Refuse a body not sent as ``application/json``: a web page may post anything else (form
+    fields, plain text, a body with no type) to a collector on this machine without the browser
+    asking it first, so without a token the type is what keeps such pages from sending spans.
+
+    Raises:
+        IngestError: 415 for any other type, or none.
+    """
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media != "application/json":
+        raise IngestError(415, f"Content-Type must be application/json, got {content_type!r}")
 
 
 def _check_length(declared: str | None, limit: int) -> None:

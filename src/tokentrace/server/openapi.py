@@ -142,7 +142,7 @@ def _ingest() -> dict[str, Any]:
             "400": _error("the body or a span is not acceptable; span_index and field say which"),
             "401": _error("missing or wrong bearer token"),
             "413": _error(f"the body is larger than {MAX_BODY_BYTES} bytes"),
-            "415": _error("a Content-Encoding other than gzip or identity"),
+            "415": _error("a Content-Type other than application/json, or a Content-Encoding but gzip or identity"),
             "503": _error("the store is busy or unavailable; retry after Retry-After seconds"),
         },
     }
