@@ -261,6 +261,17 @@ def test_unpriced_spans_are_priced_before_they_are_stored(collector: Collector, 
     assert Decimal(client.get("/metrics/cost").text.split('"total_usd":')[1].split(",")[0]) == expected
 
 
+def test_a_span_priced_here_above_the_cost_limit_is_refused(collector: Collector, client: httpx.Client) -> None:
+    # no call uses 2**52 tokens; a sent cost of that size is refused, so one priced here is too
+    huge = make_span(model="o1-pro", cost=None, prompt=2**52 - 1, comp=2**52 - 1)
+    response = post_spans(client, [make_span(), huge])
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("spans[1]: its tokens cost ")
+    assert response.json()["error"].endswith(" USD, more than the 1000000 a span may cost")
+    assert _rows(collector) == 0
+    assert client.get("/metrics/cost").json()["span_count"] == 0
+
+
 def test_http_transport_delivers_to_the_collector(collector: Collector, client: httpx.Client) -> None:
     tracer = tokentrace.Tracer(transport=tokentrace.HTTPTransport(str(client.base_url)))
     for i in range(20):

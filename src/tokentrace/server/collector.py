@@ -31,6 +31,7 @@ from ..windows import MAX_WINDOW
 from .app import make_app
 from .config import is_loopback, parse_addr
 from .embedded import bind_socket, socket_url, tracer_feed
+from .ingest import MAX_COST, IngestError
 from .prom import SpanCounters
 
 __all__ = ["Collector", "check_bind", "serve"]
@@ -185,9 +186,18 @@ def _counted(batches: Iterator[list[Span]], counters: SpanCounters) -> Iterator[
 
 
 def _price_missing(spans: list[Span]) -> None:
-    for span in spans:
+    """Price the spans sent without a cost, as the checks of a sent cost would take it.
+
+    Raises:
+        IngestError: a span priced above :data:`MAX_COST` (tokens no call could use).
+    """
+    for i, span in enumerate(spans):
         if span.cost is None and span.model:
             pricing.price_span(span)
+            if span.cost is not None and span.cost > MAX_COST:
+                raise IngestError(
+                    400, f"spans[{i}]: its tokens cost {span.cost} USD, more than the {MAX_COST} a span may cost"
+                )
 
 
 def check_bind(addr: str, token: str | None, insecure: bool) -> None:

@@ -21,11 +21,11 @@ import msgspec
 
 from ..spans import Span, WireSpan, decode_wire_span
 
-__all__ = ["MAX_BODY_BYTES", "IngestError", "check_content_type", "parse_spans", "read_body"]
+__all__ = ["MAX_BODY_BYTES", "MAX_COST", "IngestError", "check_content_type", "parse_spans", "read_body"]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _MAX_INT = 2**53 - 1  # the largest integer every JSON reader (the dashboard's too) keeps exact
-_MAX_COST = Decimal(1_000_000)
+MAX_COST = Decimal(1_000_000)  # USD a span may cost, sent or priced here
 _MAX_ID = 128
 _MAX_TEXT = 1024
 _MAX_ERROR = 65_536
@@ -264,8 +264,8 @@ def _limits(wire: WireSpan) -> tuple[str, str] | None:
         if value is not None and not 0 <= value <= _MAX_INT:
             return field, f"must be an integer from 0 to {_MAX_INT}, got {value}"
     cost = wire.cost_usd
-    if cost is not None and not (cost.is_finite() and 0 <= cost <= _MAX_COST):
-        return "cost_usd", f"must be a finite number of USD from 0 to {_MAX_COST}, or null; got {cost}"
+    if cost is not None and not (cost.is_finite() and 0 <= cost <= MAX_COST):
+        return "cost_usd", f"must be a finite number of USD from 0 to {MAX_COST}, or null; got {cost}"
     if wire.attributes is not None and _depth(wire.attributes) > _MAX_DEPTH:
         return "attributes", f"must be nested at most {_MAX_DEPTH} levels deep"
     return None
@@ -283,7 +283,7 @@ def _plainly_within(w: WireSpan) -> bool:
         and w.error is None
         and w.attributes is None
         and (w.cost_source is None or len(w.cost_source) <= _MAX_TEXT)
-        and (cost is None or (cost.is_finite() and 0 <= cost <= _MAX_COST))
+        and (cost is None or (cost.is_finite() and 0 <= cost <= MAX_COST))
         and len(w.model) <= _MAX_TEXT
         and len(w.provider) <= _MAX_TEXT
         and len(w.name) <= _MAX_TEXT
