@@ -150,3 +150,13 @@ def test_both_encodings_agree_key_for_key() -> None:
     for span in (plain, nested, recorded(), recorded(error="E: x", status="error")):
         assert json.loads(encode_lines([span])) == to_wire(span) | {"status": span.status.value}
         assert list(json.loads(encode_lines([span]))) == list(to_wire(span))
+
+
+def test_times_are_those_the_wire_format_can_write() -> None:
+    last = Span(model="m", provider="p", started_at=0, ended_at=253_402_300_799_999)
+    assert json.loads(encode_lines([last]))["ended_at"] == "9999-12-31T23:59:59.999Z"
+    assert json.loads(encode_lines([last]))["started_at"] == "1970-01-01T00:00:00.000Z"
+    with pytest.raises(ValueError, match=r"Span\.ended_at must be from 1970-01-01T00:00:00\.000Z to 9999-12-31T23:59"):
+        Span(model="m", provider="p", ended_at=253_402_300_800_000)
+    with pytest.raises(ValueError, match=r"Span\.started_at must be from 1970"):
+        Span(model="m", provider="p", started_at=datetime(1969, 12, 31, 23, 59, tzinfo=timezone.utc))

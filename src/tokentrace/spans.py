@@ -185,10 +185,18 @@ def _check_time(field: str, value: object) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"Span.{field} must be timezone-aware (UTC), got a naive datetime")
-        return round(value.timestamp() * 1000)
-    if type(value) is int and value >= 0:
-        return value
-    raise ValueError(f"Span.{field} must be an aware datetime or epoch milliseconds (int), got {value!r}")
+        value = round(value.timestamp() * 1000)
+    elif type(value) is not int:
+        raise ValueError(f"Span.{field} must be an aware datetime or epoch milliseconds (int), got {value!r}")
+    if not 0 <= value <= _LAST_MS:
+        raise ValueError(
+            f"Span.{field} must be from 1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z (UTC), "
+            f"got {value} ms since the epoch"
+        )
+    return value
+
+
+_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: the last time the wire format can write
 
 
 # --- timestamps ---------------------------------------------------------------------------------

@@ -84,6 +84,8 @@ def test_one_bad_span_rejects_the_whole_batch(collector: Collector, client: http
         ("cost_usd", "1e400"),
         ("started_at", "yesterday"),
         ("ended_at", "2026-03-15T14:23:01"),
+        ("ended_at", "9999-12-31T23:59:59-01:00"),  # year 10000 in UTC: no wire timestamp can say it
+        ("started_at", "1969-12-31T23:59:59.999Z"),
         ("span_id", ""),
         ("trace_id", "x" * 200),
         ("model", 7),
