@@ -67,6 +67,49 @@ def test_record_error_marks_the_last_span_or_records_one() -> None:
     assert spans[1].cost is None
 
 
+def test_record_error_after_end_records_an_error_span_of_its_own(tmp_path: Path) -> None:
+    tracer = Tracer(transport=tokentrace.FileTransport(tmp_path / "t.jsonl"))
+    trace = tracer.start("a")
+    trace.record(Span(model="gpt-4o", provider="openai", latency_ms=100))
+    trace.end()  # its span is on its way: it is not changed any more
+    trace.record_error(TimeoutError("the retry timed out"))
+    assert tracer.flush(10)
+    tracer.close()
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [(s["name"], s["model"], s["status"], s.get("error")) for s in lines] == [
+        ("a", "gpt-4o", "ok", None),
+        ("a", "", "error", "TimeoutError: the retry timed out"),
+    ]
+    assert lines[0]["trace_id"] == lines[1]["trace_id"]
+
+
+def test_a_span_recorded_without_times_or_latency_has_no_latency() -> None:
+    with capture_spans() as (tracer, spans), tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", provider="openai", latency_ms=1000))
+        t.record(Span(model="gpt-4o", provider="openai"))  # nothing measured
+        t.record(Span(model="gpt-4o", provider="openai", started_at=tokentrace.spans.now_ms() + 86_400_000))
+    assert tracer.settle(10)
+    measured, unmeasured, ahead = spans
+    assert measured.latency_ms == 1000 and measured.ended_at - measured.started_at == 1000
+    assert unmeasured.latency_ms is None and unmeasured.started_at == unmeasured.ended_at
+    assert json.loads(tokentrace.spans.encode_lines([unmeasured]))["latency_ms"] is None
+    assert tracer.aggregator.metric("latency_avg", "1h") == 500.0  # 1000 and 0 ms: the unmeasured one is not a 0
+    assert ahead.latency_ms == 0 and ahead.ended_at == ahead.started_at  # a clock ahead: never ends first
+
+
+def test_set_usage_with_no_usage_or_an_unreadable_one_never_raises() -> None:
+    with capture_spans() as (tracer, spans), tracer.trace("t") as t:
+        with t.span(model="gpt-4o", provider="openai") as s:
+            s.set_usage(None)  # a stream that did not report its usage
+        with t.span(model="gpt-4o", provider="openai") as s:
+            s.set_usage(["not", "a", "usage"])
+    assert tracer.settle(10)
+    for span in spans:
+        assert (span.status, span.prompt_tokens, span.cost) == (Status.OK, 0, Decimal(0))
+        assert span.attributes == {"tokentrace.usage.reported": False}
+    assert tracer.stats()["dropped"] == {"invalid_usage": 1}
+
+
 def test_with_block_marks_error_and_reraises() -> None:
     with capture_spans() as (tracer, spans), pytest.raises(KeyError), tracer.trace("job") as t:
         t.record(Span(model="gpt-4o", provider="openai"))

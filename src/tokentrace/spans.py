@@ -131,7 +131,7 @@ class Span(msgspec.Struct, kw_only=True, gc=False):
                 if value is not None:
                     _check_count(field, value)
         latency = self.latency_ms
-        if latency is not None and not (type(latency) is int and latency >= 0):
+        if latency is not None and not (type(latency) is int and 0 <= latency <= _MAX_MILLIS):
             self.latency_ms = _check_millis("latency_ms", latency)
         if self.ttft_ms is not None:
             self.ttft_ms = _check_millis("ttft_ms", self.ttft_ms)
@@ -145,6 +145,11 @@ class Span(msgspec.Struct, kw_only=True, gc=False):
             self.started_at = _check_time("started_at", self.started_at)
         if self.ended_at is not None:
             self.ended_at = _check_time("ended_at", self.ended_at)
+            if self.latency_ms is not None and self.started_at is None and self.latency_ms > self.ended_at:
+                raise ValueError(
+                    f"Span.latency_ms ({self.latency_ms}) would start the call before 1970, "
+                    f"{self.ended_at} ms after the epoch that it ended"
+                )
 
     @property
     def total_tokens(self) -> int:
@@ -164,11 +169,14 @@ def _check_count(field: str, value: object) -> None:
 
 
 def _check_millis(field: str, value: object) -> int:
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= _MAX_MILLIS:
         return value
-    if type(value) is float and value >= 0 and value == value and value != float("inf"):
+    if type(value) is float and 0 <= value <= _MAX_MILLIS:  # NaN fails both comparisons
         return round(value)
-    raise ValueError(f"Span.{field} must be a non-negative number of milliseconds, got {value!r}")
+    raise ValueError(f"Span.{field} must be a number of milliseconds from 0 to {_MAX_MILLIS:,} (a year), got {value!r}")
+
+
+_MAX_MILLIS = 365 * 86_400_000  # a model call, a batch's included, takes days at most
 
 
 def _check_cost(value: object) -> Decimal:
@@ -178,7 +186,7 @@ def _check_cost(value: object) -> Decimal:
         value = Decimal(value)
     if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
         raise ValueError(f"Span.cost must be a non-negative float or Decimal in USD, or None; got {value!r}")
-    return value
+    return value or _ZERO  # -0 too
 
 
 def _check_time(field: str, value: object) -> int:
@@ -279,7 +287,7 @@ def exact(cost: Decimal) -> Decimal:
     return cost.quantize(_ONE, context=_UNROUNDED) if cost >= _TEN and cost == cost.to_integral_value() else cost
 
 
-_ONE, _TEN = Decimal(1), Decimal(10)
+_ZERO, _ONE, _TEN = Decimal(0), Decimal(1), Decimal(10)
 _UNROUNDED = decimal.Context(prec=decimal.MAX_PREC)
 
 
@@ -356,25 +364,62 @@ def _encodable(span: Span) -> _SeedWire | dict[str, Any]:
 
 
 def _default(obj: Any) -> Any:
-    return str(obj)  # attributes may hold anything; never fail the batch over one value
+    """An attribute value JSON has no form for, as text (or its type's name, when even that fails)."""
+    try:
+        return str(obj)
+    except Exception:
+        return f"<{type(obj).__name__}>"
 
 
 _encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_default)
+_UNENCODABLE = "tokentrace.attributes_not_encoded"  # what a span's unencodable attributes become
+
+
+def _encodables(spans: list[Span]) -> list[_SeedWire | dict[str, Any]]:
+    """What the encoders take, one per span, for a batch that failed to encode whole: a span
+    whose attributes cannot be encoded (a value that refers to itself) goes without them, marked,
+    so that one value never fails the batch."""
+    out = []
+    for span in spans:
+        item = _encodable(span)
+        try:
+            _encoder.encode(item)
+        except Exception as exc:
+            item = _stripped(span, exc)
+        out.append(item)
+    return out
+
+
+def _stripped(span: Span, exc: Exception) -> _SeedWire | dict[str, Any]:
+    return _encodable(msgspec.structs.replace(span, attributes={_UNENCODABLE: type(exc).__name__}))
 
 
 def encode_lines(spans: list[Span]) -> bytes:
     """JSONL: one compact JSON object per span, each ending in a newline; one buffer."""
-    return _encoder.encode_lines([_encodable(s) for s in spans])
+    try:
+        return _encoder.encode_lines([_encodable(s) for s in spans])
+    except Exception:
+        return _encoder.encode_lines(_encodables(spans))
 
 
 def encode_batch(spans: list[Span]) -> bytes:
     """The ingest body ``{"spans": [...]}`` that ``POST /v1/spans`` takes."""
-    return _encoder.encode({"spans": [_encodable(s) for s in spans]})
+    try:
+        return _encoder.encode({"spans": [_encodable(s) for s in spans]})
+    except Exception:
+        return _encoder.encode({"spans": _encodables(spans)})
 
 
 def encode_pretty(spans: list[Span]) -> bytes:
     """Each span as indented JSON, like the seed guide prints it."""
-    return b"".join(msgspec.json.format(_encoder.encode(_encodable(s)), indent=2) + b"\n" for s in spans)
+    parts = []
+    for span in spans:
+        try:
+            text = _encoder.encode(_encodable(span))
+        except Exception as exc:
+            text = _encoder.encode(_stripped(span, exc))
+        parts.append(msgspec.json.format(text, indent=2) + b"\n")
+    return b"".join(parts)
 
 
 def decode_wire_span(wire: WireSpan) -> Span:

@@ -119,12 +119,14 @@ class Trace:
         return span
 
     def record_error(self, exc: BaseException | str) -> None:
-        """Mark the last span as failed with ``exc``; record an error span if there is none."""
+        """Mark the last span as failed with ``exc``; record an error span if there is none, or
+        once the trace has ended (its spans are on their way)."""
         text = exc if isinstance(exc, str) else error_text(exc)
-        if self._spans:
-            last = self._spans[-1]
-            last.status, last.error = Status.ERROR, text
-        else:
+        with self._tracer._trace_lock:
+            last = self._spans[-1] if self._spans and not self._ended else None
+            if last is not None:
+                last.status, last.error = Status.ERROR, text
+        if last is None:
             self.record(Span(model="", status=Status.ERROR, error=text))
 
     def span(self, model: str, provider: str = "", **fields: Any) -> ActiveSpan:
@@ -163,14 +165,19 @@ class Trace:
 
 
 def _fill_times(span: Span) -> None:
+    """The times a span was recorded without: it ends now (or its latency after it started,
+    never before that); with no start given it started its latency before, and with no latency
+    given either, its latency stays unknown."""
+    latency = span.latency_ms
     if span.ended_at is None:
-        if span.started_at is not None and span.latency_ms is not None:
-            span.ended_at = span.started_at + span.latency_ms
+        started = span.started_at
+        if started is not None and latency is not None:
+            span.ended_at = started + latency
         else:
-            span.ended_at = now_ms()
+            span.ended_at = now_ms() if started is None else max(now_ms(), started)
     if span.started_at is None:
-        span.started_at = span.ended_at - (span.latency_ms or 0)
-    if span.latency_ms is None:
+        span.started_at = max(span.ended_at - (latency or 0), 0)
+    elif latency is None:
         span.latency_ms = max(span.ended_at - span.started_at, 0)
 
 
@@ -187,8 +194,20 @@ class ActiveSpan:
         self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
 
     def set_usage(self, usage: Any) -> None:
-        """Take token counts from a provider usage object or dict (see ``pricing.normalize_usage``)."""
-        u = pricing.normalize_usage(usage)
+        """Take token counts from a provider usage object or dict (see ``pricing.normalize_usage``).
+
+        Never raises: a usage of None (a stream that did not report one), or one that cannot be
+        read (counted as ``invalid_usage``), leaves the counts at zero and marks the span
+        ``"tokentrace.usage.reported": false``.
+        """
+        try:
+            u = pricing.normalize_usage(usage) if usage is not None else None
+        except Exception as exc:
+            self._trace._tracer._counters.drop("invalid_usage", 1, f"set_usage: {exc}")
+            u = None
+        if u is None:
+            self.set_attribute("tokentrace.usage.reported", False)
+            return
         s = self.span
         s.prompt_tokens, s.comp_tokens = u.prompt_tokens, u.completion_tokens
         s.cached_tokens = u.cached_tokens or None

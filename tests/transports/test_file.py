@@ -118,3 +118,27 @@ def test_sigkill_during_writes_leaves_only_whole_lines_but_maybe_the_last(tmp_pa
     assert len(lines) > 100
     for line in lines[:-1]:
         assert json.loads(line)["name"] == "crash"
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this")
+
+
+def test_an_attribute_that_cannot_be_encoded_costs_its_span_that_attribute_alone(tmp_path: Path) -> None:
+    looped: dict[str, object] = {}
+    looped["self"] = looped
+    tracer = Tracer(transport=FileTransport(tmp_path / "t.jsonl"))
+    for i in range(50):
+        with tracer.trace(f"job-{i}") as t:
+            t.record(Span(model="gpt-4o", provider="openai", latency_ms=10))
+    with tracer.trace("odd") as t:
+        t.record(Span(model="gpt-4o", provider="openai", attributes={"loop": looped}))
+        t.record(Span(model="gpt-4o", provider="openai", attributes={"thing": _Unprintable(), "n": 1}))
+    assert tracer.flush(10)
+    assert tracer.stats()["dropped"] == {}
+    tracer.close()
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert len(lines) == 52
+    assert lines[50]["attributes"] == {"tokentrace.attributes_not_encoded": "RecursionError"}
+    assert lines[51]["attributes"] == {"thing": "<_Unprintable>", "n": 1}
