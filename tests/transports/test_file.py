@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,6 +81,57 @@ def test_a_full_disk_is_counted_not_raised() -> None:
         t.record(Span(model="gpt-4o", provider="openai"))
     assert tracer.flush(10)
     assert tracer.stats()["dropped"] == {"write_error": 1}
+    tracer.close()
+
+
+def _write_one(tracer: Tracer, tokens: int, sync: bool) -> None:
+    with tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", provider="openai", prompt_tokens=tokens))
+    if not sync:  # with sync=True the line is written when the trace ends
+        assert tracer.flush(10)
+
+
+def _tokens(path: Path) -> list[int]:
+    return [json.loads(line)["prompt_tokens"] for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_a_rotated_file_is_followed_by_a_new_file_at_the_path(tmp_path: Path, sync: bool) -> None:
+    path = tmp_path / "logs" / "t.jsonl"
+    tracer = Tracer(transport=FileTransport(path, sync=sync))
+    _write_one(tracer, 1, sync)
+    path.rename(path.with_name("t.jsonl.1"))
+    _write_one(tracer, 2, sync)
+    _write_one(tracer, 3, sync)
+    assert _tokens(path.with_name("t.jsonl.1")) == [1]
+    assert _tokens(path) == [2, 3]
+    tracer.close()
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_a_deleted_folder_is_created_again(tmp_path: Path, sync: bool) -> None:
+    path = tmp_path / "logs" / "t.jsonl"
+    tracer = Tracer(transport=FileTransport(path, sync=sync))
+    _write_one(tracer, 1, sync)
+    shutil.rmtree(tmp_path / "logs")
+    _write_one(tracer, 2, sync)
+    assert _tokens(path) == [2]
+    assert tracer.stats()["written"] == 2 and tracer.stats()["dropped"] == {}
+    tracer.close()
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_a_path_that_cannot_be_reopened_drops_the_batch_and_counts_it(tmp_path: Path, sync: bool) -> None:
+    path = tmp_path / "logs" / "t.jsonl"
+    tracer = Tracer(transport=FileTransport(path, sync=sync))
+    _write_one(tracer, 1, sync)
+    shutil.rmtree(tmp_path / "logs")
+    (tmp_path / "logs").write_text("a file where the folder was")
+    _write_one(tracer, 2, sync)
+    assert tracer.stats()["written"] == 1 and tracer.stats()["dropped"] == {"open_error": 1}
+    (tmp_path / "logs").unlink()  # writable again: the next batch goes to a new file
+    _write_one(tracer, 3, sync)
+    assert _tokens(path) == [3]
     tracer.close()
 
 
