@@ -630,14 +630,22 @@ def _register_exit(tracer: Tracer) -> None:
     _live.add(tracer)
 
 
+def _lost_at_shutdown(tracer: Tracer) -> int:
+    """Spans a shutdown gave up on: still queued at its deadline, or in a batch being sent."""
+    dropped = tracer.stats()["dropped"]
+    return int(dropped.get("shutdown_timeout", 0) + dropped.get("shutdown_in_flight", 0))
+
+
 @atexit.register
 def _close_all() -> None:
     """At interpreter exit, flush every open tracer within its deadline; never hang the exit."""
     for tracer in list(_live):
         try:
-            pending = tracer.stats()["queued"]
-            if not tracer.close(tracer._exit_timeout) and pending:
-                _log.warning("tokentrace exited with %d span(s) undelivered", tracer.stats()["queued"])
+            lost_before = _lost_at_shutdown(tracer)
+            delivered = tracer.close(tracer._exit_timeout)
+            undelivered = _lost_at_shutdown(tracer) - lost_before
+            if not delivered and undelivered:
+                _log.warning("tokentrace exited with %d span(s) undelivered", undelivered)
         except Exception as exc:
             _log.warning("tokentrace could not flush at exit: %r", exc)
 

@@ -40,3 +40,21 @@ def test_exit_with_the_collector_down_stays_within_the_deadline(tmp_path: Path) 
     elapsed = run(tmp_path / "t.jsonl", f"http://127.0.0.1:{free_port()}", 2.0)
     assert elapsed < 2.0 + 1.0 + 1.5  # deadline + 1 s, plus interpreter start-up
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 100
+
+
+STALLED = """
+import sys, tokentrace
+tracer = tokentrace.Tracer(transport=tokentrace.HTTPTransport(sys.argv[1], deadline=30), exit_timeout=1)
+for i in range(3000):
+    t = tracer.start("exit-test")
+    t.record(tokentrace.Span(model="gpt-4o", provider="openai"))
+    t.end()
+"""
+
+
+def test_exit_warning_counts_the_queued_spans_and_the_batch_being_sent() -> None:
+    with Receiver([Answer(202, delay=4)]) as rx:
+        run = subprocess.run([sys.executable, "-c", STALLED, rx.url], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0
+    assert "exited with 3000 span(s) undelivered" in run.stderr, run.stderr
+    assert "shutdown_in_flight" in run.stderr

@@ -141,3 +141,19 @@ def test_forked_children_send_their_own_spans_and_never_the_parents_queue() -> N
         tracer.close()
     names = sorted(s["name"] for r in rx.requests for s in json.loads(r.body)["spans"])
     assert names == ["child-0", "child-1", "parent"]
+
+
+def test_a_batch_still_being_sent_at_close_is_counted_lost_once() -> None:
+    with Receiver([Answer(202, delay=1.0)]) as rx:
+        tracer = Tracer(transport=HTTPTransport(rx.url, deadline=5))
+        with tracer.trace("t") as t:
+            t.record(Span(model="gpt-4o", provider="openai"))
+            t.record(Span(model="gpt-4o", provider="openai"))
+        assert tracer._pipeline.settle(10)
+        until = time.monotonic() + 5
+        while not rx.requests and time.monotonic() < until:
+            time.sleep(0.01)
+        assert not tracer.close(0.1)
+        assert tracer.stats()["dropped"] == {"shutdown_in_flight": 2}
+        time.sleep(1.5)  # the send ends (its client was closed): not counted a second time
+        assert tracer.stats()["dropped"] == {"shutdown_in_flight": 2} and tracer.stats()["written"] == 0
