@@ -80,13 +80,18 @@ class FileTransport(Transport):
         return None
 
     def emit(self, spans: list[Span]) -> None:
+        try:
+            data = encode_lines(spans)  # outside the lock: threads writing with sync=True encode at once
+        except Exception as exc:
+            self.counters.drop("write_error", len(spans), repr(exc))
+            return
         with self._lock:
             failure = None if self._closed else self._follow_path()
             if failure is not None:
                 self.counters.drop("open_error", len(spans), failure)
                 return
             try:
-                view = memoryview(encode_lines(spans))
+                view = memoryview(data)
                 while view:
                     view = view[os.write(self._fd, view) :]
                 if self._fsync:
