@@ -425,3 +425,15 @@ def test_sdk_usage_objects_are_read_fully() -> None:
                             cache_creation_input_tokens=200)  # fmt: skip
     assert normalize_usage(claude) == Usage(prompt_tokens=1300, completion_tokens=50, cached_tokens=1000,
                                             cache_write_tokens=200)  # fmt: skip
+
+
+def test_a_provider_the_table_knows_without_the_model_is_not_priced_at_another_providers_rates() -> None:
+    import genai_prices
+
+    usage = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000)
+    for model, provider in (("gpt-oss-120b", "baseten"), ("gpt-4o", "anthropic"), ("claude-sonnet-4-5", "openai")):
+        with pytest.raises(LookupError):  # genai-prices does not price them either
+            genai_prices.calc_price(genai_prices.Usage(input_tokens=10**6), model, provider_id=provider)
+        assert price(model, usage, provider=provider) is None, (model, provider)
+    assert price("openai/gpt-oss-120b", usage, provider="baseten") == Decimal("0.6")  # baseten's own id and rates
+    assert price("gpt-4o", usage, provider="my-gateway") == Decimal("12.5")  # a provider it does not know

@@ -559,8 +559,8 @@ def _from_table(model: str, provider: str | None, conditions: dict[str, str | No
     try:
         found_provider, info = snapshot.find_provider_model(model, None, provider, None)
     except LookupError:
-        if provider is None:
-            return None
+        if provider is None or data_snapshot.find_provider_by_id(snapshot.providers, provider) is not None:
+            return None  # a provider the table knows, without this model: not another provider's price
         try:  # a provider id the table does not know (e.g. "my-gateway"): let the model name decide
             found_provider, info = snapshot.find_provider_model(model, None, None, None)
         except LookupError:
