@@ -437,3 +437,41 @@ def test_a_provider_the_table_knows_without_the_model_is_not_priced_at_another_p
         assert price(model, usage, provider=provider) is None, (model, provider)
     assert price("openai/gpt-oss-120b", usage, provider="baseten") == Decimal("0.6")  # baseten's own id and rates
     assert price("gpt-4o", usage, provider="my-gateway") == Decimal("12.5")  # a provider it does not know
+
+
+def test_counts_that_are_not_counts_are_refused_not_read_as_zero() -> None:
+    base = {"prompt_tokens": 1000, "completion_tokens": 100}
+    # an integral float, as some JSON decoders give, is that count: 1000 x $2.50 + 100 x $10 per Mtok
+    assert price("gpt-4o", {**base, "prompt_tokens": 1000.0}) == Decimal("0.0035")
+    cached = {**base, "prompt_tokens_details": {"cached_tokens": 800.0}}
+    assert normalize_usage(cached).cached_tokens == 800
+    assert price("gpt-4o", cached) == Decimal("0.0025")
+    for bad in ("1000", -1000, True, 1000.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"usage\.prompt_tokens must be a non-negative int, got "):
+            tokentrace.cost("gpt-4o", {**base, "prompt_tokens": bad})
+    with pytest.raises(ValueError, match=r"usage\.prompt_tokens_details\.cached_tokens must be .*got '800'"):
+        tokentrace.cost("gpt-4o", {**base, "prompt_tokens_details": {"cached_tokens": "800"}})
+    with pytest.raises(ValueError, match=r"usage\.cache_read_input_tokens must be a non-negative int, got -5"):
+        normalize_usage({"input_tokens": 10, "output_tokens": 1, "cache_read_input_tokens": -5})
+    with pytest.raises(ValueError, match=r"Usage\.prompt_tokens must be a non-negative int, got -1000"):
+        price("gpt-4o", Usage(prompt_tokens=-1000, completion_tokens=100))
+    assert price("gpt-4o", Usage(prompt_tokens=1000.0, completion_tokens=100)) == Decimal("0.0035")  # type: ignore[arg-type]
+
+
+def test_cache_reads_and_writes_beyond_the_input_are_refused() -> None:
+    import genai_prices
+
+    with pytest.raises(ValueError, match="cannot exceed"):
+        genai_prices.calc_price(genai_prices.Usage(input_tokens=100, cache_read_tokens=1000), "gpt-4o")
+    with pytest.raises(ValueError, match="1000 cached and 0 cache-write tokens, more than the 100 input tokens"):
+        price("gpt-4o", {"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 1000}})
+    with pytest.raises(ValueError, match="60 cached and 50 cache-write tokens, more than the 100 input tokens"):
+        price("gpt-4o", Usage(prompt_tokens=100, cached_tokens=60, cache_write_tokens=50))
+    assert price("gpt-4o", Usage(prompt_tokens=100, cached_tokens=100)) == Decimal("0.000125")  # all of it cached
+
+
+def test_seconds_of_audio_must_be_a_finite_length() -> None:
+    for bad in (float("inf"), float("nan"), -1.0):
+        with pytest.raises(ValueError, match=r"usage\.seconds must be a non-negative finite number"):
+            price("whisper-1", {"seconds": bad})
+    assert price("whisper-1", {"seconds": 10.0}) == Decimal("0.001")  # $0.36 an hour

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
+import math
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -117,9 +118,43 @@ def _is_pydantic(cls: type) -> bool:
     return False
 
 
-def _int(obj: Any, key: str) -> int:
+def _int(obj: Any, key: str, part: str = "") -> int:
+    """A count of a usage: absent (None) is 0; ``part`` names where it sits, for the error."""
     value = obj.get(key) if type(obj) is dict else _get(obj, key)
+    if type(value) is int and value >= 0:
+        return value
+    return 0 if value is None else _count(f"usage.{part}{key}", value)
+
+
+def _count(field: str, value: Any) -> int:
+    """A count that is not a plain int: an integral float (as JSON decoders may give) is read as
+    that int; anything else would be a wrong price if read as 0."""
+    if type(value) is float and value >= 0 and value.is_integer():  # not nan, not inf
+        return int(value)
+    if type(value) is int and value >= 0:  # an int subclass, not bool
+        return value
+    raise ValueError(f"{field} must be a non-negative int, got {value!r}")
+
+
+def _kept_count(attributes: Any, key: str) -> int:
+    """A count a span's attributes keep: values from anywhere, so anything but a count is 0."""
+    value = attributes.get(key)
     return value if type(value) is int and value > 0 else 0
+
+
+def _checked(usage: Usage) -> Usage:
+    """A :class:`Usage` given as is: its counts must be counts, as those read from a usage are."""
+    fixed = {
+        field: _count(f"Usage.{field}", value)
+        for field in _COUNTS
+        if not (type(value := getattr(usage, field)) is int and value >= 0)
+    }
+    return msgspec.structs.replace(usage, **fixed) if fixed else usage
+
+
+_IN, _OUT = "prompt_tokens_details.", "completion_tokens_details."
+_IN_DETAILS, _OUT_DETAILS = "input_tokens_details.", "output_tokens_details."
+_COUNTS = tuple(name for name, kind in Usage.__annotations__.items() if kind == "int")
 
 
 def normalize_usage(usage: Any) -> Usage:
@@ -136,19 +171,22 @@ def normalize_usage(usage: Any) -> Usage:
 
     Raises:
         TypeError: ``usage`` has none of the accepted fields.
+        ValueError: a count is not a non-negative int (an integral float, ``1000.0``, is read as
+            that int; ``"1000"``, ``-1``, ``True`` and ``1.5`` are refused), or ``seconds`` is
+            negative or not finite.
     """
     if isinstance(usage, Usage):
-        return usage
+        return _checked(usage)
     if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
         details, out_details = _get(usage, "prompt_tokens_details"), _get(usage, "completion_tokens_details")
         return Usage(
             prompt_tokens=_int(usage, "prompt_tokens"),
             completion_tokens=_int(usage, "completion_tokens"),
-            cached_tokens=_int(details, "cached_tokens") or _int(usage, "cached_tokens"),
-            cache_write_tokens=_int(details, "cache_write_tokens") or _int(usage, "cache_write_tokens"),
-            reasoning_tokens=_int(out_details, "reasoning_tokens") or _int(usage, "reasoning_tokens"),
-            audio_prompt_tokens=_int(details, "audio_tokens"),
-            audio_completion_tokens=_int(out_details, "audio_tokens"),
+            cached_tokens=_int(details, "cached_tokens", _IN) or _int(usage, "cached_tokens"),
+            cache_write_tokens=_int(details, "cache_write_tokens", _IN) or _int(usage, "cache_write_tokens"),
+            reasoning_tokens=_int(out_details, "reasoning_tokens", _OUT) or _int(usage, "reasoning_tokens"),
+            audio_prompt_tokens=_int(details, "audio_tokens", _IN),
+            audio_completion_tokens=_int(out_details, "audio_tokens", _OUT),
         )
     if _get(usage, "input_tokens") is not None or _get(usage, "output_tokens") is not None:
         read, write = _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens")
@@ -158,9 +196,11 @@ def normalize_usage(usage: Any) -> Usage:
                 completion_tokens=_int(usage, "output_tokens"),
                 cached_tokens=read,
                 cache_write_tokens=write,
-                reasoning_tokens=_int(_get(usage, "output_tokens_details"), "thinking_tokens"),
-                cache_write_1h_tokens=min(_int(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"), write),
-                web_searches=_int(_get(usage, "server_tool_use"), "web_search_requests"),
+                reasoning_tokens=_int(_get(usage, "output_tokens_details"), "thinking_tokens", _OUT_DETAILS),
+                cache_write_1h_tokens=min(
+                    _int(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens", "cache_creation."), write
+                ),
+                web_searches=_int(_get(usage, "server_tool_use"), "web_search_requests", "server_tool_use."),
                 speed=speed if isinstance(speed := _get(usage, "speed"), str) else None,
                 batch=_get(usage, "service_tier") == "batch",
             )
@@ -169,15 +209,17 @@ def normalize_usage(usage: Any) -> Usage:
         return Usage(  # OpenAI Responses, an image or transcription model's: input includes cache
             prompt_tokens=_int(usage, "input_tokens"),
             completion_tokens=_int(usage, "output_tokens"),
-            cached_tokens=_int(details, "cached_tokens"),
-            cache_write_tokens=_int(details, "cache_write_tokens"),
-            reasoning_tokens=_int(out_details, "reasoning_tokens"),
-            image_prompt_tokens=_int(details, "image_tokens"),
-            image_completion_tokens=_int(out_details, "image_tokens"),
-            audio_prompt_tokens=_int(details, "audio_tokens"),
+            cached_tokens=_int(details, "cached_tokens", _IN_DETAILS),
+            cache_write_tokens=_int(details, "cache_write_tokens", _IN_DETAILS),
+            reasoning_tokens=_int(out_details, "reasoning_tokens", _OUT_DETAILS),
+            image_prompt_tokens=_int(details, "image_tokens", _IN_DETAILS),
+            image_completion_tokens=_int(out_details, "image_tokens", _OUT_DETAILS),
+            audio_prompt_tokens=_int(details, "audio_tokens", _IN_DETAILS),
         )
     seconds = _get(usage, "seconds")
-    if type(seconds) in (int, float) and seconds >= 0:  # billed by the length of the audio
+    if type(seconds) in (int, float):  # billed by the length of the audio
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise ValueError(f"usage.seconds must be a non-negative finite number, got {seconds!r}")
         return Usage(audio_ms=round(seconds * 1000))
     raise TypeError(
         "usage must have prompt_tokens/completion_tokens, input_tokens/output_tokens or seconds "
@@ -412,8 +454,19 @@ _NO_ATTRIBUTES: dict[str, Any] = {}  # never changed: callers only read it
 def price(
     model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None, batch: bool = False
 ) -> Decimal | None:
-    """The exact USD cost as a ``Decimal``, or ``None`` when the model is unknown."""
+    """The exact USD cost as a ``Decimal``, or ``None`` when the model is unknown.
+
+    Raises:
+        TypeError: ``usage`` has none of the accepted fields (see :func:`normalize_usage`).
+        ValueError: a count is not a non-negative int, or the cache reads and writes are more
+            than the whole input they are part of.
+    """
     counts = normalize_usage(usage)
+    if counts.cached_tokens + counts.cache_write_tokens > counts.prompt_tokens:
+        raise ValueError(
+            f"usage has {counts.cached_tokens} cached and {counts.cache_write_tokens} cache-write tokens, "
+            f"more than the {counts.prompt_tokens} input tokens that include them"
+        )
     entry = resolve(model, provider, service_tier, counts.speed, batch or counts.batch)
     if entry is None:
         return None
@@ -444,7 +497,7 @@ def price_span(span: Span) -> bool:
         return False
     apart: tuple[int, ...] = ()
     if attributes and not attributes.keys().isdisjoint(APART):  # values from anywhere: counts only
-        apart = tuple(_int(attributes, key) for key in APART)
+        apart = tuple(_kept_count(attributes, key) for key in APART)
     cached, written = span.cached_tokens or 0, span.cache_write_tokens or 0
     span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, cached, written, apart)
     span.cost_source = entry.source
@@ -472,6 +525,12 @@ def cost(
             Anthropic's speed mode is read from its usage.
         batch: the call went through a batch API (OpenAI's Batch API, Anthropic's message
             batches), billed at the table's batch rates; Anthropic's usage says so itself.
+
+    Raises:
+        TypeError: ``usage`` has none of the accepted fields.
+        ValueError: a count is not a non-negative int (``"1000"``, ``-1``, ``True``; an integral
+            float such as ``1000.0`` is read as that int), or the cached and cache-write tokens are
+            more than the input tokens that include them.
     """
     amount = price(model, usage, provider=provider, service_tier=service_tier, batch=batch)
     return None if amount is None else float(amount)
