@@ -475,3 +475,23 @@ def test_seconds_of_audio_must_be_a_finite_length() -> None:
         with pytest.raises(ValueError, match=r"usage\.seconds must be a non-negative finite number"):
             price("whisper-1", {"seconds": bad})
     assert price("whisper-1", {"seconds": 10.0}) == Decimal("0.001")  # $0.36 an hour
+
+
+def test_any_mapping_is_read_as_a_mapping() -> None:
+    from collections import OrderedDict, UserDict
+
+    class Row(dict):  # type: ignore[type-arg]
+        pass
+
+    base = {"prompt_tokens": 1000, "completion_tokens": 100}
+    for kind in (OrderedDict, UserDict, Row):
+        # 200 x $2.50 + 800 cached x $1.25 + 100 out x $10 per Mtok, not the 800 at the input rate
+        assert price("gpt-4o", {**base, "prompt_tokens_details": kind(cached_tokens=800)}) == Decimal("0.0025"), kind
+        assert price("gpt-4o", kind(base)) == Decimal("0.0035"), kind
+        claude = kind(input_tokens=100, output_tokens=50, cache_read_input_tokens=1000, cache_creation_input_tokens=300,
+                      cache_creation=kind(ephemeral_1h_input_tokens=300))  # fmt: skip
+        # claude-sonnet-4: 100 x $3 + 1000 read x $0.30 + 300 written for an hour x $6 + 50 out x $15 per Mtok
+        assert price("claude-sonnet-4-0", claude) == Decimal("0.00315"), kind
+        assert normalize_usage(kind(input_tokens=10, output_tokens=5, cache_read_input_tokens=0)) == Usage(
+            prompt_tokens=10, completion_tokens=5
+        )

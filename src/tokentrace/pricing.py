@@ -96,15 +96,19 @@ def _get(obj: Any, key: str) -> Any:
         return obj.get(key)
     if obj is None:  # a part the usage lacks (no details): not worth the checks below
         return None
-    fields = getattr(obj, "__dict__", None)
-    if fields is not None:
+    if type(obj) in _PYDANTIC:  # SDK models, known not to be mappings: read their fields
+        fields = obj.__dict__
         if key in fields:
             return fields[key]
-        if type(obj) in _PYDANTIC or _is_pydantic(type(obj)):  # SDK models: a miss costs ~2 µs
-            extra = getattr(obj, "__pydantic_extra__", None)
-            return extra.get(key) if extra else None
-    elif isinstance(obj, Mapping):
+        extra = getattr(obj, "__pydantic_extra__", None)  # a miss costs ~2 µs through getattr(obj, key)
+        return extra.get(key) if extra else None
+    if isinstance(obj, Mapping):  # before __dict__: a dict subclass or UserDict has one too
         return obj.get(key)
+    if _is_pydantic(type(obj)):  # the first of an SDK model's class
+        return _get(obj, key)
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None and key in fields:
+        return fields[key]
     return getattr(obj, key, None)
 
 
@@ -228,12 +232,12 @@ def normalize_usage(usage: Any) -> Usage:
 
 
 def _has(obj: Any, key: str) -> bool:
-    if type(obj) is dict:
+    if type(obj) is dict or isinstance(obj, Mapping):
         return key in obj
     fields = getattr(obj, "__dict__", None)
     if fields is not None and key in fields:
         return True
-    return key in obj if isinstance(obj, Mapping) else hasattr(obj, key)
+    return hasattr(obj, key)
 
 
 class _Price(msgspec.Struct, frozen=True):
