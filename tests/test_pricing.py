@@ -495,3 +495,40 @@ def test_any_mapping_is_read_as_a_mapping() -> None:
         assert normalize_usage(kind(input_tokens=10, output_tokens=5, cache_read_input_tokens=0)) == Usage(
             prompt_tokens=10, completion_tokens=5
         )
+
+
+def test_a_lookup_under_way_when_a_price_is_registered_does_not_cache_the_old_price(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from tokentrace import pricing
+
+    table = pricing._from_table
+    looked_up, go_on = threading.Event(), threading.Event()
+
+    def slow_from_table(*args: object) -> object:
+        entry = table(*args)  # type: ignore[arg-type]
+        looked_up.set()
+        assert go_on.wait(10)
+        return entry
+
+    tokentrace.unregister_prices()  # empties the cache: the lookup below is a first one
+    monkeypatch.setattr(pricing, "_from_table", slow_from_table)
+    usage = Usage(prompt_tokens=1_000_000)
+    found: list[Decimal | None] = []
+    worker = threading.Thread(target=lambda: found.append(price("gpt-4o", usage, provider="openai")))
+    worker.start()
+    try:
+        assert looked_up.wait(10)
+        tokentrace.register_price("gpt-4o", "1", "1")  # while the table's price is being looked up
+    finally:
+        go_on.set()
+        worker.join(10)
+    monkeypatch.setattr(pricing, "_from_table", table)
+    try:
+        assert found == [Decimal("2.5")]  # the lookup begun before it
+        assert price("gpt-4o", usage, provider="openai") == Decimal("1")  # the user's price, from now on
+    finally:
+        tokentrace.unregister_prices()
+    assert price("gpt-4o", usage, provider="openai") == Decimal("2.5")

@@ -350,6 +350,7 @@ APART = tuple(
 _CONDITIONS = ("service_tier", "speed", "processing")  # the genai-prices price context they set
 _STANDARD = (None, None, None)
 _overrides: list[_Override] = []
+_generation = 0  # bumped when the cache is emptied: a resolution begun before is not cached
 _warned: set[str] = set()
 _MAX_KEPT = 10_000  # resolutions cached, and unknown models remembered, at most: the names come from the spans
 
@@ -416,14 +417,21 @@ def register_price(
     price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour, **apart)
     with _lock:
         _overrides.insert(0, _Override(model_pattern.lower(), provider, price))
-        _cache.clear()
+        _forget()
 
 
 def unregister_prices() -> None:
     """Forget every price given to :func:`register_price`."""
     with _lock:
         _overrides.clear()
-        _cache.clear()
+        _forget()
+
+
+def _forget() -> None:
+    """Empty the cache, and keep out of it the resolutions already under way (under ``_lock``)."""
+    global _generation
+    _cache.clear()
+    _generation += 1
 
 
 def _money(field: str, value: float | Decimal | str) -> Decimal:
@@ -562,8 +570,11 @@ def resolve(
     try:
         return _cache[key]
     except KeyError:
+        generation = _generation  # read before the overrides are
         entry = _resolve_uncached(model, provider or None, dict(zip(_CONDITIONS, rates, strict=True)))
         with _lock:
+            if generation != _generation:  # prices registered or expired meanwhile: this one may be stale
+                return entry
             if len(_cache) >= _MAX_KEPT:  # as many model names as spans can bring: start afresh
                 _cache.clear()
             _cache[key] = entry
@@ -577,7 +588,7 @@ def expire_stale() -> None:
     if now >= _next_expiry:
         _next_expiry = now + _RESOLVE_TTL_S
         with _lock:
-            _cache.clear()
+            _forget()
 
 
 _next_expiry = time.monotonic() + _RESOLVE_TTL_S
