@@ -532,3 +532,19 @@ def test_a_lookup_under_way_when_a_price_is_registered_does_not_cache_the_old_pr
     finally:
         tokentrace.unregister_prices()
     assert price("gpt-4o", usage, provider="openai") == Decimal("2.5")
+
+
+def test_a_price_registered_for_a_provider_applies_under_each_of_its_names() -> None:
+    usage = Usage(prompt_tokens=1_000_000)
+    tokentrace.register_price("gpt-4o", "1", "1", provider="azure")
+    tokentrace.register_price("gemini-2.5-pro", "2", "2", provider="Google")
+    tokentrace.register_price("my-model", "3", "3", provider="My-Gateway")
+    try:
+        for name in ("azure", "Azure", "azure.ai.openai"):
+            assert price("gpt-4o", usage, provider=name) == Decimal("1"), name
+        assert price("gpt-4o", usage, provider="openai") == Decimal("2.5")  # another provider: the table's
+        span = Span(model="gemini-2.5-pro", provider="gcp.vertex_ai", prompt_tokens=1_000_000)
+        assert price_span(span) and (span.cost, span.cost_source) == (Decimal("2"), "override")
+        assert price("my-model", usage, provider="my-gateway") == Decimal("3")
+    finally:
+        tokentrace.unregister_prices()

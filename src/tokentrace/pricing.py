@@ -391,7 +391,9 @@ def register_price(
         file_search_per_k: USD per thousand file searches of the provider's tool (default: none).
         audio_per_hour: USD per hour of audio billed by its length (default: none).
         input_per_mchars: USD per million characters of text billed by them (default: none).
-        provider: only for this provider (default: any).
+        provider: only for this provider (default: any): a genai-prices id or OpenTelemetry's
+            name for it, in any case (``"azure"`` and ``"azure.ai.openai"`` are one provider, as
+            ``provider=`` of :func:`cost` and a span's ``provider`` take them).
 
     Raises:
         ValueError: a price is negative or not a number.
@@ -416,7 +418,7 @@ def register_price(
     }
     price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour, **apart)
     with _lock:
-        _overrides.insert(0, _Override(model_pattern.lower(), provider, price))
+        _overrides.insert(0, _Override(model_pattern.lower(), _table_provider(provider) if provider else None, price))
         _forget()
 
 
@@ -611,8 +613,9 @@ def _conditions() -> frozenset[str]:
 
 def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, str | None]) -> _Price | None:
     lowered = model.lower()
+    wanted = _table_provider(provider) if provider and _overrides else None
     for override in _overrides:
-        if fnmatch.fnmatchcase(lowered, override.pattern) and override.provider in (None, provider):
+        if fnmatch.fnmatchcase(lowered, override.pattern) and override.provider in (None, wanted):
             return override.price
     entry = _from_table(model, provider, conditions)
     if entry is None:
@@ -629,7 +632,7 @@ def _from_table(model: str, provider: str | None, conditions: dict[str, str | No
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
-    provider = _TABLE_PROVIDERS.get(provider, provider) if provider else None
+    provider = _table_provider(provider) if provider else None
     try:
         found_provider, info = snapshot.find_provider_model(model, None, provider, None)
     except LookupError:
@@ -658,6 +661,17 @@ _OTEL_NAMES = {
     "x-ai": "x_ai",
 }
 _TABLE_PROVIDERS = {name: table for table, name in _OTEL_NAMES.items()} | {"gcp.vertex_ai": "google"}
+
+
+def _table_provider(provider: str) -> str:
+    """A provider id as the table has it: any case, OpenTelemetry's names for the platforms and
+    the table's other names for a provider mapped to its id; one it does not know, lowercased."""
+    from genai_prices import data_snapshot
+
+    name = provider.strip().lower()
+    name = _TABLE_PROVIDERS.get(name, name)
+    found = data_snapshot.find_provider_by_id(data_snapshot.get_snapshot().providers, name)
+    return name if found is None else found.id
 
 
 @functools.cache
