@@ -315,11 +315,23 @@ def test_register_price_wins_over_the_table_and_prices_new_models() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [(("m", -1, 1), "input_per_mtok must be a non-negative number of USD"),
-     (("m", 1, "lots"), "output_per_mtok must be a non-negative number of USD")],
+     (("m", 1, "lots"), "output_per_mtok must be a non-negative number of USD"),
+     (("m", True, 2), "input_per_mtok must be a non-negative number of USD, got True")],
 )  # fmt: skip
 def test_register_price_rejects_bad_prices(args: tuple[str, object, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         tokentrace.register_price(*args)  # type: ignore[arg-type]
+
+
+def test_register_price_rejects_flags_for_prices_and_names_that_are_not_str() -> None:
+    with pytest.raises(ValueError, match="cache_read_per_mtok must be a non-negative number of USD, got False"):
+        tokentrace.register_price("m", 1, 2, cache_read_per_mtok=False)
+    for pattern in (None, ("gpt-4o",)):
+        with pytest.raises(TypeError, match="model_pattern must be a str"):
+            tokentrace.register_price(pattern, 1, 2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"provider must be a str .* or None, got int"):
+        tokentrace.register_price("m", 1, 2, provider=5)  # type: ignore[arg-type]
+    assert price("m", Usage(prompt_tokens=1)) is None  # none of them was registered
 
 
 def test_provider_the_table_does_not_know_falls_back_to_the_model_name() -> None:

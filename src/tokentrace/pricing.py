@@ -396,8 +396,13 @@ def register_price(
             ``provider=`` of :func:`cost` and a span's ``provider`` take them).
 
     Raises:
-        ValueError: a price is negative or not a number.
+        ValueError: a price is negative or not a number (``True`` is not one).
+        TypeError: ``model_pattern`` is not a str, or ``provider`` neither a str nor None.
     """
+    if not isinstance(model_pattern, str):
+        raise TypeError(f"model_pattern must be a str (a model id or a glob), got {type(model_pattern).__name__}")
+    if provider is not None and not isinstance(provider, str):
+        raise TypeError(f"provider must be a str (a provider id) or None, got {type(provider).__name__}")
     inp = _money("input_per_mtok", input_per_mtok)
     out = _money("output_per_mtok", output_per_mtok)
     read = inp if cache_read_per_mtok is None else _money("cache_read_per_mtok", cache_read_per_mtok)
@@ -437,6 +442,8 @@ def _forget() -> None:
 
 
 def _money(field: str, value: float | Decimal | str) -> Decimal:
+    if isinstance(value, bool):  # an int to Decimal(), but a flag set by mistake, not $1 or $0
+        raise ValueError(f"{field} must be a non-negative number of USD, got {value!r}")
     try:
         amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except Exception:
