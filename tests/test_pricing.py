@@ -560,3 +560,19 @@ def test_a_price_registered_for_a_provider_applies_under_each_of_its_names() -> 
         assert price("my-model", usage, provider="my-gateway") == Decimal("3")
     finally:
         tokentrace.unregister_prices()
+
+
+def test_a_price_registered_for_a_table_model_covers_the_names_the_table_takes_for_it() -> None:
+    usage = Usage(prompt_tokens=1_000_000)
+    tokentrace.register_price("gpt-4o", "1", "1")
+    tokentrace.register_price("claude-sonnet-4-0", "2", "2", provider="anthropic")
+    try:
+        for name in ("gpt-4o", "GPT-4o", "gpt-4o-2024-08-06"):  # the table's gpt-4o
+            assert price(name, usage) == Decimal("1"), name
+        assert price("gpt-4o-2024-05-13", usage) == Decimal("5")  # a model of its own in the table
+        assert price("gpt-4o-mini", usage) == Decimal("0.15")
+        assert price("claude-sonnet-4-20250514", usage, provider="anthropic") == Decimal("2")
+        assert price("claude-sonnet-4-20250514", usage) == Decimal("3")  # for Anthropic only
+    finally:
+        tokentrace.unregister_prices()
+    assert price("gpt-4o-2024-08-06", usage) == Decimal("2.5")

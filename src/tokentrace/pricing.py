@@ -376,7 +376,11 @@ def register_price(
     """Price models the table lacks, or override it (user prices win).
 
     Args:
-        model_pattern: a model id, or a glob such as ``"my-finetune-*"`` (case-insensitive).
+        model_pattern: a model id, or a glob such as ``"my-finetune-*"`` (case-insensitive). It
+            applies to the model names it matches and to those the table takes for a model it
+            matches: ``"gpt-4o"`` prices the ``"gpt-4o-2024-08-06"`` OpenAI's responses carry,
+            which the table prices as ``gpt-4o``, but not ``"gpt-4o-2024-05-13"``, a model the
+            table prices apart (``"gpt-4o*"`` covers every name that starts so).
         input_per_mtok: USD per million input tokens.
         output_per_mtok: USD per million output tokens.
         cache_read_per_mtok: USD per million cached input tokens (default: the input price).
@@ -621,21 +625,30 @@ def _conditions() -> frozenset[str]:
 def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, str | None]) -> _Price | None:
     lowered = model.lower()
     wanted = _table_provider(provider) if provider and _overrides else None
-    for override in _overrides:
-        if fnmatch.fnmatchcase(lowered, override.pattern) and override.provider in (None, wanted):
-            return override.price
-    entry = _from_table(model, provider, conditions)
-    if entry is None:
+    override = _override(lowered, wanted)
+    if override is not None:
+        return override
+    found = _find(model, provider)
+    if found is None:
         _note_unknown(model)
-    return entry
+        return None
+    table_provider, info = found
+    if _overrides and info.id.lower() != lowered:  # a name of a table model (a dated id): its overrides too
+        override = _override(info.id.lower(), wanted)
+        if override is not None:
+            return override
+    return _from_table(table_provider, info, conditions)
 
 
-def _from_table(model: str, provider: str | None, conditions: dict[str, str | None]) -> _Price | None:
-    """The table's entry for a model, at the rates of the ``conditions`` its variants are for
-    (genai-prices' price context: ``service_tier``, ``speed``, ``processing``); unset ones are left
-    out."""
-    from datetime import datetime, timezone
+def _override(model: str, provider: str | None) -> _Price | None:
+    for override in _overrides:
+        if fnmatch.fnmatchcase(model, override.pattern) and override.provider in (None, provider):
+            return override.price
+    return None
 
+
+def _find(model: str, provider: str | None) -> tuple[Any, Any] | None:
+    """The table's provider and model info for a model name, or None."""
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
@@ -649,6 +662,15 @@ def _from_table(model: str, provider: str | None, conditions: dict[str, str | No
             found_provider, info = snapshot.find_provider_model(model, None, None, None)
         except LookupError:
             return None
+    return found_provider, info
+
+
+def _from_table(found_provider: Any, info: Any, conditions: dict[str, str | None]) -> _Price:
+    """The table's entry for a model, at the rates of the ``conditions`` its variants are for
+    (genai-prices' price context: ``service_tier``, ``speed``, ``processing``); unset ones are left
+    out."""
+    from datetime import datetime, timezone
+
     context = {key: value for key, value in conditions.items() if value} or None
     prices = info.get_prices(datetime.now(tz=timezone.utc), context)
     rates = {key: getattr(prices, key, None) for key in _PRICE_KEYS}
