@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tokentrace
-from tokentrace import Config, Span, Tracer
+from tokentrace import Config, ConfigError, HTTPServerConfig, Span, Tracer
 
 TOML = """
 [[transports]]
@@ -53,16 +53,65 @@ def test_toml_builds_transports_and_alert_rules(tmp_path: Path, capsys: pytest.C
         ),
         (
             {"transports": [{"type": "file"}]},
-            r"transports\[0\]: FileTransport.__init__\(\) missing 1 required positional argument: 'path'",
+            r"transports\[0\]\.path is required for a file transport \(a string\)",
         ),
         ({"transports": {"type": "file"}}, r"transports must be an array of tables \(\[\[transports\]\] in TOML\)"),
         ({"http_server": {"port": 1}}, "http_server: .*accepted: addr, token, insecure, max_spans"),
         ({"http_server": {"addr": "0.0.0.0:9090"}}, "listens beyond this machine; set token="),
+        (
+            {"http_server": {"addr": "0.0.0.0:9090", "insecure": "false"}},
+            r"^http_server\.insecure must be true or false, got 'false'$",
+        ),
+        (
+            {"transports": [{"type": "file", "path": "t.jsonl", "fsync": "no"}]},
+            r"^transports\[0\]\.fsync must be true or false, got 'no'$",
+        ),
+        (
+            {"transports": [{"type": "http", "url": "http://127.0.0.1:9", "deadline": "10"}]},
+            r"^transports\[0\]\.deadline must be a number greater than 0, got '10'$",
+        ),
+        (
+            {"transports": [{"type": "http", "url": "http://127.0.0.1:9", "timeout": float("nan")}]},
+            r"^transports\[0\]\.timeout must be a number greater than 0, got nan$",
+        ),
+        ({"http_server": {"addr": 9090}}, r"^http_server\.addr must be a string, got 9090$"),
+        ({"transports": [{"type": "http", "url": 5}]}, r"^transports\[0\]\.url must be a string, got 5$"),
+        ({"transports": [{"type": "file", "path": 123}]}, r"^transports\[0\]\.path must be a string, got 123$"),
+        ({"http_server": {"max_spans": "10"}}, r"^http_server\.max_spans must be an integer of at least 1, got '10'$"),
+        ({"http_server": {"max_spans": True}}, r"^http_server\.max_spans must be an integer of at least 1, got True$"),
+        (
+            {"transports": [{"type": "otlp", "headers": {"x-key": 1}}]},
+            r"^transports\[0\]\.headers must be a table of strings, got \{'x-key': 1\}$",
+        ),
+        (
+            {"transports": [{"type": "stdout", "compat": True}]},
+            r"^transports\[0\]: unknown key\(s\) compat; accepted: type, compact$",
+        ),
+        (
+            {"transport": [{"type": "stdout"}]},
+            r"^unknown top-level key\(s\) transport; accepted: transports, http_server, alerts, exit_timeout, "
+            r"max_queue$",
+        ),
+        ({"exit_timeout": "1"}, r"^exit_timeout must be a number of at least 0, got '1'$"),
+        ({"max_queue": 0}, r"^max_queue must be an integer of at least 1, got 0$"),
+        (
+            {"http_server": {"addr": "127.0.0.1:99999"}},
+            r"^http_server: addr port must be a number from 0 to 65535, got 99999$",
+        ),
     ],
 )
 def test_bad_config_names_the_table_and_field(document: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         Config.from_mapping(document)
+
+
+def test_toml_sets_the_tracers_exit_timeout_and_max_queue(tmp_path: Path) -> None:
+    config_path = tmp_path / "tokentrace.toml"
+    config_path.write_text('exit_timeout = 1.5\nmax_queue = 10\n\n[http_server]\naddr = "0.0.0.0:0"\ninsecure = false\n'
+                           'token = "t"\nmax_spans = 5\n')  # fmt: skip
+    config = Config.from_toml(config_path)
+    assert (config.exit_timeout, config.max_queue) == (1.5, 10)
+    assert config.http_server == HTTPServerConfig(addr="0.0.0.0:0", token="t", insecure=False, max_spans=5)
 
 
 def test_config_is_exported() -> None:

@@ -2,6 +2,9 @@
 
 Example ``tokentrace.toml``::
 
+    exit_timeout = 5.0            # seconds the exit hook may spend flushing
+    max_queue = 100000            # ended traces waiting for the worker at most
+
     [[transports]]
     type = "file"                 # "stdout", "file", "http" or "otlp"
     path = "./traces.jsonl"
@@ -20,13 +23,15 @@ Example ``tokentrace.toml``::
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .alerts import AlertRule, load_rules
+from .exceptions import ConfigError
 from .server.config import HTTPServerConfig
 from .transports import FileTransport, HTTPTransport, StdoutTransport, Transport
 
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Config"]
 
-_TRANSPORT_TYPES = ("stdout", "file", "http", "otlp")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -56,10 +61,14 @@ class Config:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Config:
-        """Read ``[[transports]]``, ``[http_server]`` and ``[[alerts]]`` from a TOML file.
+        """Read ``[[transports]]``, ``[http_server]``, ``[[alerts]]``, ``exit_timeout`` and ``max_queue``.
+
+        Every field's type is checked (``insecure = "false"`` is refused, not taken as true), and
+        keys the tables do not take are refused.
 
         Raises:
-            ValueError: a table or field is not acceptable; the message names it.
+            ConfigError: a table or field is not acceptable; the message names it
+                (``http_server.insecure``) and what it accepts. A ``ValueError``.
             OSError: the file cannot be read.
         """
         with open(path, "rb") as file:
@@ -68,20 +77,19 @@ class Config:
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any]) -> Config:
         """The same as :meth:`from_toml`, from an already parsed document."""
+        _check_keys(document, _TOP_LEVEL, "")
         tables = document.get("transports", [])
         if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
-            raise ValueError("transports must be an array of tables ([[transports]] in TOML)")
+            raise ConfigError("transports must be an array of tables ([[transports]] in TOML)")
         server = document.get("http_server")
         if server is not None and not isinstance(server, Mapping):
-            raise ValueError("http_server must be a table ([http_server] in TOML)")
-        try:
-            http_server = None if server is None else HTTPServerConfig(**server)
-        except TypeError as exc:
-            raise ValueError(f"http_server: {exc}; accepted: addr, token, insecure, max_spans") from None
+            raise ConfigError("http_server must be a table ([http_server] in TOML)")
+        settings = _checked(document, _TRACER_FIELDS, "")
         return cls(
             transport=[_transport(t, f"transports[{i}]") for i, t in enumerate(tables)],
             alerts=load_rules(document),
-            http_server=http_server,
+            http_server=None if server is None else _build(HTTPServerConfig, server, _SERVER_FIELDS, "http_server"),
+            **settings,
         )
 
     def build(self) -> Tracer:
@@ -98,20 +106,104 @@ class Config:
 
 
 def _transport(table: Mapping[str, Any], where: str) -> Transport:
-    args = dict(table)
-    kind = args.pop("type", None)
-    try:
-        if kind == "stdout":
-            return StdoutTransport(**args)
-        if kind == "file":
-            return FileTransport(**args)
-        if kind == "http":
-            return HTTPTransport(**args)
-        if kind == "otlp":
-            from .transports.otlp import OTLPTransport
+    kind = table.get("type")
+    if kind not in _TRANSPORT_FIELDS:
+        raise ConfigError(f"{where}.type must be one of {', '.join(_TRANSPORT_FIELDS)}; got {kind!r}")
+    fields = _TRANSPORT_FIELDS[kind]
+    args = {key: value for key, value in table.items() if key != "type"}
+    _check_keys(args, ("type", *fields), where)
+    for key in fields:
+        if fields[key].required and key not in args:
+            raise ConfigError(f"{where}.{key} is required for a {kind} transport ({fields[key].accepted})")
+    if kind == "otlp":
+        from .transports.otlp import OTLPTransport
 
-            transport: Transport = OTLPTransport(**args)
-            return transport
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    raise ValueError(f"{where}.type must be one of {', '.join(_TRANSPORT_TYPES)}; got {kind!r}")
+        return _build(OTLPTransport, args, fields, where)
+    transport: Transport = _build(_TRANSPORT_CLASSES[kind], args, fields, where)
+    return transport
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What one field accepts: a type, for numbers a range, and how to say it in an error."""
+
+    accepted: str
+    types: type | tuple[type, ...]
+    low: float | None = None
+    low_open: bool = False
+    required: bool = False
+
+    def check(self, value: Any, where: str) -> None:
+        if not self._fits(value):
+            raise ConfigError(f"{where} must be {self.accepted}, got {value!r}")
+
+    def _fits(self, value: Any) -> bool:
+        types = self.types if isinstance(self.types, tuple) else (self.types,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            return False  # a TOML boolean is a Python int, and "false" a truthy string
+        if isinstance(value, Mapping):
+            return all(isinstance(v, str) for v in value.values())
+        if self.low is None or not isinstance(value, (int, float)):
+            return True
+        return math.isfinite(value) and (value > self.low if self.low_open else value >= self.low)
+
+
+def _check_keys(table: Mapping[str, Any], fields: Collection[str], where: str) -> None:
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        prefix = f"{where}: unknown" if where else "unknown top-level"
+        raise ConfigError(f"{prefix} key(s) {', '.join(unknown)}; accepted: {', '.join(fields)}")
+
+
+def _checked(table: Mapping[str, Any], fields: Mapping[str, _Kind], where: str) -> dict[str, Any]:
+    """The table's values for ``fields``, each checked; errors name ``where.key``."""
+    values = {key: table[key] for key in fields if key in table}
+    for key, value in values.items():
+        fields[key].check(value, f"{where}.{key}" if where else key)
+    return values
+
+
+def _build(factory: Callable[..., _T], table: Mapping[str, Any], fields: Mapping[str, _Kind], where: str) -> _T:
+    _check_keys(table, fields, where)
+    try:
+        return factory(**_checked(table, fields, where))
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+_BOOL = _Kind("true or false", bool)
+_STR = _Kind("a string", str)
+_REQUIRED_STR = _Kind("a string", str, required=True)
+_POSITIVE = _Kind("a number greater than 0", (int, float), low=0, low_open=True)
+_NOT_NEGATIVE = _Kind("a number of at least 0", (int, float), low=0)
+_COUNT = _Kind("an integer of at least 1", int, low=1)
+_BATCHING = {"max_queue": _COUNT, "max_batch": _COUNT, "interval": _POSITIVE}
+_TRANSPORT_FIELDS: dict[str, dict[str, _Kind]] = {
+    "stdout": {"compact": _BOOL},
+    "file": {"path": _REQUIRED_STR, "fsync": _BOOL, "sync": _BOOL},
+    "http": {
+        "url": _REQUIRED_STR,
+        "token": _STR,
+        "deadline": _POSITIVE,
+        "timeout": _POSITIVE,
+        "backoff": _NOT_NEGATIVE,
+        **_BATCHING,
+    },
+    "otlp": {
+        "endpoint": _STR,
+        "headers": _Kind("a table of strings", Mapping),
+        "timeout": _POSITIVE,
+        "service_name": _STR,
+        **_BATCHING,
+    },
+}
+_TRANSPORT_CLASSES: dict[str, Callable[..., Transport]] = {
+    "stdout": StdoutTransport,
+    "file": FileTransport,
+    "http": HTTPTransport,
+}
+_SERVER_FIELDS = {"addr": _STR, "token": _STR, "insecure": _BOOL, "max_spans": _COUNT}
+_TRACER_FIELDS = {"exit_timeout": _NOT_NEGATIVE, "max_queue": _COUNT}
+_TOP_LEVEL = ("transports", "http_server", "alerts", *_TRACER_FIELDS)
