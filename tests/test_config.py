@@ -96,7 +96,8 @@ def test_toml_builds_transports_and_alert_rules(tmp_path: Path, capsys: pytest.C
         ({"max_queue": 0}, r"^max_queue must be an integer of at least 1, got 0$"),
         (
             {"http_server": {"addr": "127.0.0.1:99999"}},
-            r"^http_server: addr port must be a number from 0 to 65535, got 99999$",
+            r"^http_server: addr must be host:port with a port from 0 to 65535, such as 127\.0\.0\.1:9090 or :9090; "
+            r"got '127\.0\.0\.1:99999'$",
         ),
     ],
 )

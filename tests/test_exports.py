@@ -8,7 +8,7 @@ import tokentrace
 def test_all_lists_exactly_the_public_names() -> None:
     public = {name for name in dir(tokentrace) if not name.startswith("_")} - {
         "alerts", "durations", "exceptions", "integrations", "pricing", "server", "spans", "store",
-        "testing", "tracer", "transports", "windows", "annotations", "config",
+        "testing", "tracer", "transports", "windows", "annotations", "config", "cli",
     }  # fmt: skip
     lazy = {"OTLPTransport", "uninstrument"}  # imported on first use (optional extras)
     assert set(tokentrace.__all__) == public | lazy | {"__version__"}

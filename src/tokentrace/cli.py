@@ -60,7 +60,19 @@ def cli() -> None:
     """tokentrace: tracing, pricing and alerting for LLM inference calls."""
 
 
-_addr = click.option("--addr", default="127.0.0.1:9090", show_default=True, help="host:port to listen on.")
+def _check_addr(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from .server.config import parse_addr
+
+    try:
+        parse_addr(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+_addr = click.option(
+    "--addr", default="127.0.0.1:9090", show_default=True, callback=_check_addr, help="host:port to listen on."
+)
 _token = click.option("--token", envvar=_TOKEN_ENV, default=None, help=f"Bearer token required (or {_TOKEN_ENV}).")
 _log_level = click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])

@@ -60,15 +60,13 @@ def parse_addr(addr: str) -> tuple[str, int]:
         ValueError: not ``host:port`` with a port from 0 to 65535.
     """
     host, sep, port_text = addr.rpartition(":")
-    if not sep:
-        raise ValueError(f"addr must be host:port such as 127.0.0.1:9090 or :9090, got {addr!r}")
+    digits = port_text.isascii() and port_text.isdigit() and len(port_text) <= 5  # no sign, space or "_"
+    port = int(port_text) if digits else -1
+    if not sep or not 0 <= port <= 65535:
+        raise ValueError(
+            f"addr must be host:port with a port from 0 to 65535, such as 127.0.0.1:9090 or :9090; got {addr!r}"
+        )
     host = host.strip("[]") or "127.0.0.1"
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"addr port must be a number from 0 to 65535, got {port_text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"addr port must be a number from 0 to 65535, got {port}")
     return host, port
 
 
