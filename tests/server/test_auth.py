@@ -86,6 +86,21 @@ def test_default_bind_is_loopback() -> None:
     assert HTTPServerConfig(addr="0.0.0.0:9090", token=TOKEN).host == "0.0.0.0"
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"addr": "0.0.0.0:9090", "insecure": "false"}, "HTTPServerConfig.insecure must be True or False, got 'false'"),
+        ({"addr": 9090}, "HTTPServerConfig.addr must be a str such as '127.0.0.1:9090', got 9090"),
+        ({"token": ""}, "HTTPServerConfig.token must be a non-empty str, or None"),
+        ({"max_spans": "10"}, "HTTPServerConfig.max_spans must be an int, got '10'"),
+    ],
+)
+def test_server_settings_of_the_wrong_type_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        HTTPServerConfig(**fields)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
 def test_public_bind_without_token_is_refused() -> None:
     with pytest.raises(ConfigError, match="--insecure"):
         check_bind("0.0.0.0:9090", None, False)

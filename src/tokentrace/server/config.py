@@ -35,6 +35,14 @@ class HTTPServerConfig:
     max_spans: int = 100_000
 
     def __post_init__(self) -> None:
+        if not isinstance(self.addr, str):
+            raise ValueError(f"HTTPServerConfig.addr must be a str such as '127.0.0.1:9090', got {self.addr!r}")
+        if self.token is not None and (not isinstance(self.token, str) or not self.token):
+            raise ValueError("HTTPServerConfig.token must be a non-empty str, or None")
+        if not isinstance(self.insecure, bool):  # "false" is truthy: it would allow a public bind
+            raise ValueError(f"HTTPServerConfig.insecure must be True or False, got {self.insecure!r}")
+        if type(self.max_spans) is not int:
+            raise ValueError(f"HTTPServerConfig.max_spans must be an int, got {self.max_spans!r}")
         host, _ = parse_addr(self.addr)
         if not is_loopback(host) and not self.token and not self.insecure:
             raise ValueError(
