@@ -375,23 +375,14 @@ _encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_default)
 _UNENCODABLE = "tokentrace.attributes_not_encoded"  # what a span's unencodable attributes become
 
 
-def _encodables(spans: list[Span]) -> list[_SeedWire | dict[str, Any]]:
-    """What the encoders take, one per span, for a batch that failed to encode whole: a span
-    whose attributes cannot be encoded (a value that refers to itself) goes without them, marked,
-    so that one value never fails the batch."""
-    out = []
-    for span in spans:
-        item = _encodable(span)
-        try:
-            _encoder.encode(item)
-        except Exception as exc:
-            item = _stripped(span, exc)
-        out.append(item)
-    return out
-
-
-def _stripped(span: Span, exc: Exception) -> _SeedWire | dict[str, Any]:
-    return _encodable(msgspec.structs.replace(span, attributes={_UNENCODABLE: type(exc).__name__}))
+def _encoded(span: Span) -> bytes:
+    """One span's JSON: a span whose attributes cannot be encoded (a value that refers to itself)
+    goes without them, marked, so that one value never fails a batch."""
+    try:
+        return _encoder.encode(_encodable(span))
+    except Exception as exc:
+        unencodable = msgspec.structs.replace(span, attributes={_UNENCODABLE: type(exc).__name__})
+        return _encoder.encode(_encodable(unencodable))
 
 
 def encode_lines(spans: list[Span]) -> bytes:
@@ -399,7 +390,7 @@ def encode_lines(spans: list[Span]) -> bytes:
     try:
         return _encoder.encode_lines([_encodable(s) for s in spans])
     except Exception:
-        return _encoder.encode_lines(_encodables(spans))
+        return b"".join(_encoded(s) + b"\n" for s in spans)
 
 
 def encode_batch(spans: list[Span]) -> bytes:
@@ -407,19 +398,12 @@ def encode_batch(spans: list[Span]) -> bytes:
     try:
         return _encoder.encode({"spans": [_encodable(s) for s in spans]})
     except Exception:
-        return _encoder.encode({"spans": _encodables(spans)})
+        return b'{"spans":[' + b",".join(map(_encoded, spans)) + b"]}"
 
 
 def encode_pretty(spans: list[Span]) -> bytes:
     """Each span as indented JSON, like the seed guide prints it."""
-    parts = []
-    for span in spans:
-        try:
-            text = _encoder.encode(_encodable(span))
-        except Exception as exc:
-            text = _encoder.encode(_stripped(span, exc))
-        parts.append(msgspec.json.format(text, indent=2) + b"\n")
-    return b"".join(parts)
+    return b"".join(msgspec.json.format(_encoded(s), indent=2) + b"\n" for s in spans)
 
 
 def decode_wire_span(wire: WireSpan) -> Span:
