@@ -131,12 +131,10 @@ def _int(obj: Any, key: str, part: str = "") -> int:
 
 
 def _count(field: str, value: Any) -> int:
-    """A count that is not a plain int: an integral float (as JSON decoders may give) is read as
-    that int; anything else would be a wrong price if read as 0."""
+    """A count that is not a non-negative int: an integral float (as JSON decoders may give) is
+    read as that int; anything else would be a wrong price if read as 0."""
     if type(value) is float and value >= 0 and value.is_integer():  # not nan, not inf
         return int(value)
-    if type(value) is int and value >= 0:  # an int subclass, not bool
-        return value
     raise ValueError(f"{field} must be a non-negative int, got {value!r}")
 
 
