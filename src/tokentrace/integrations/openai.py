@@ -65,7 +65,9 @@ from ._streams import closer, record_each
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "IMAGES", "RESPONSES", "SPEECH", "TRANSCRIPTIONS", "patch"]
 
 _PROVIDER = "openai"
-_API_ERRORS: tuple[type[BaseException], ...] = (openai.APIError, *transport_errors())  # see Operation.api_errors
+# the OpenAI SDK's operations: their provider, and the errors whose messages hold no prompt or
+# reply (see Operation.api_errors)
+_operation = functools.partial(Operation, _PROVIDER, api_errors=(openai.APIError, *transport_errors()))
 _PASSING = frozenset(  # events past the first output that the span does not need: the many deltas first
     {
         "response.output_text.delta",
@@ -216,8 +218,7 @@ def _refused(exc: BaseException) -> Any:
     return None
 
 
-CHAT = Operation(
-    _PROVIDER,
+CHAT = _operation(
     "chat",
     prompt=operator.methodcaller("get", "messages"),
     read=_whole(operator.attrgetter("message.content"), operator.attrgetter("message.tool_calls")),
@@ -228,7 +229,6 @@ CHAT = Operation(
     fields=MODEL_AND_USAGE,
     skip=_NO_USAGE_YET,
     tiered=True,
-    api_errors=_API_ERRORS,
     carried=_refused,
 )
 
@@ -376,15 +376,13 @@ def _responses_observe(call: StreamCall, event: Any) -> bool:
     return False
 
 
-RESPONSES = Operation(
-    _PROVIDER,
+RESPONSES = _operation(
     "responses",
     prompt=_responses_prompt,
     read=_responses_read,
     observe=_responses_observe,
     usage=_response_counts,
     skip=(operator.attrgetter("type"), _PASSING),
-    api_errors=_API_ERRORS,
 )
 
 
@@ -399,15 +397,13 @@ def _no_stream(call: StreamCall, item: Any) -> bool:
     return False
 
 
-EMBEDDINGS = Operation(
-    _PROVIDER,
+EMBEDDINGS = _operation(
     "embeddings",
     prompt=operator.methodcaller("get", "input"),
     read=_embeddings_read,
     observe=_no_stream,
     usage=_counts,
     fields=MODEL_AND_USAGE,
-    api_errors=_API_ERRORS,
 )
 
 
@@ -429,14 +425,12 @@ def _images_observe(call: StreamCall, event: Any) -> bool:
 
 _IMAGES_DONE = frozenset({"image_generation.completed", "image_edit.completed"})
 
-IMAGES = Operation(
-    _PROVIDER,
+IMAGES = _operation(
     "images",
     prompt=operator.methodcaller("get", "prompt"),
     read=_images_read,
     observe=_images_observe,
     skip=(operator.attrgetter("type"), frozenset({"image_generation.partial_image", "image_edit.partial_image"})),
-    api_errors=_API_ERRORS,
 )
 
 
@@ -461,14 +455,12 @@ def _transcription_observe(call: StreamCall, event: Any) -> bool:
     return False
 
 
-TRANSCRIPTIONS = Operation(
-    _PROVIDER,
+TRANSCRIPTIONS = _operation(
     "transcriptions",
     prompt=operator.methodcaller("get", "prompt"),
     read=_transcription_read,
     observe=_transcription_observe,
     skip=(operator.attrgetter("type"), frozenset({"transcript.text.delta"})),
-    api_errors=_API_ERRORS,
 )
 
 
@@ -506,14 +498,12 @@ def _speech_usage(body: bytes) -> Any:
     return msgspec.json.decode(body[start : stop if stop >= 0 else len(body)]).get("usage")
 
 
-SPEECH = Operation(
-    _PROVIDER,
+SPEECH = _operation(
     "speech",
     prompt=operator.methodcaller("get", "input"),
     read=_speech_read,
     observe=_no_stream,
     unparsed=_speech_asked,
-    api_errors=_API_ERRORS,
 )
 
 
