@@ -94,8 +94,6 @@ class Collector:
             started = time.monotonic()
             self.loaded = self._rebuild()
             self.rebuild_s = time.monotonic() - started
-            if engine is not None and self.store.last_rowid():
-                engine.watched_since = 0.0  # the windows hold what was stored while this ran before
         self.app = make_app(
             self.tracer.aggregator,
             self.store,
@@ -121,6 +119,9 @@ class Collector:
             for missed in self.store.iter_rows_after(runs[0][1], [range(a, b + 1) for a, b in runs[1:]]):
                 self.counters.observe(missed)
         self.counters.rows = [(0, last_row)]
+        engine = self.tracer.alert_engine
+        if engine is not None and last_row:
+            engine.watched_since = 0.0  # the windows hold what was stored while this ran before
         # The windows are taken out of the database: should this process stop without keeping
         # them, the next one reads the stored spans rather than windows that miss what came since.
         self.restored = self._take_back(
