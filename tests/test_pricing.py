@@ -576,3 +576,54 @@ def test_a_price_registered_for_a_table_model_covers_the_names_the_table_takes_f
     finally:
         tokentrace.unregister_prices()
     assert price("gpt-4o-2024-08-06", usage) == Decimal("2.5")
+
+
+PERPLEXITY_USAGES = [
+    {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100, "search_context_size": "low"},
+    {"prompt_tokens": 19, "completion_tokens": 5950, "total_tokens": 5969, "citation_tokens": 12826,
+     "num_search_queries": 24, "reasoning_tokens": 128397, "search_context_size": "low"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research"])
+@pytest.mark.parametrize("usage", PERPLEXITY_USAGES)
+def test_perplexity_usage_agrees_with_genai_prices(model: str, usage: dict[str, object]) -> None:
+    import genai_prices
+
+    theirs = genai_prices.extract_usage({"model": model, "usage": usage}, provider_id="perplexity").usage
+    expected = genai_prices.calc_price(theirs, model, provider_id="perplexity").total_price
+    assert price(model, usage, provider="perplexity") == expected
+
+
+def test_perplexitys_reasoning_citations_and_searches_are_read_beside_its_completion_tokens() -> None:
+    assert normalize_usage(PERPLEXITY_USAGES[1]) == Usage(
+        prompt_tokens=19,
+        completion_tokens=5950 + 12826 + 128397,
+        reasoning_tokens=128397,
+        citation_tokens=12826,
+        web_searches=24,
+    )
+    # 19 in x $2, 5950 out x $8, 128397 reasoning x $3, 12826 citations x $2 per Mtok, 24 searches at $5 per thousand
+    assert price("sonar-deep-research", PERPLEXITY_USAGES[1], provider="perplexity") == Decimal("0.578481")
+    # elsewhere, reasoning tokens at the top of a usage are among its completion tokens, as ever
+    plain = {"prompt_tokens": 1000, "completion_tokens": 500, "reasoning_tokens": 300}
+    assert normalize_usage(plain) == Usage(prompt_tokens=1000, completion_tokens=500, reasoning_tokens=300)
+    assert price("gpt-4o", plain) == Decimal("0.0075")
+
+
+def test_a_fee_per_call_is_charged_to_calls_that_used_tokens() -> None:
+    # sonar: 1000 in x $1 + 100 out x $1 per Mtok, and $12 per thousand calls
+    called = SimpleNamespace(prompt_tokens=1000, completion_tokens=100)
+    assert price("sonar", called, provider="perplexity") == Decimal("0.0131")
+    assert price("sonar", Usage(prompt_tokens=1000), provider="perplexity") == Decimal("0.013")
+    assert price("sonar", Usage(), provider="perplexity") == Decimal(0)  # a call that failed before any token
+    assert price("sonar", Usage(prompt_tokens=300_000), provider="perplexity") == Decimal("0.312")
+    tokentrace.register_price("my-gateway-model", 1, 2, request_per_k="0.5")
+    try:
+        assert price("my-gateway-model", Usage(prompt_tokens=1000, completion_tokens=100)) == Decimal("0.0017")
+        span = Span(model="my-gateway-model", prompt_tokens=1000, comp_tokens=100)
+        assert price_span(span) and span.cost == Decimal("0.0017")
+    finally:
+        tokentrace.unregister_prices()
+    with pytest.raises(ValueError, match="request_per_k must be a non-negative number of USD"):
+        tokentrace.register_price("my-gateway-model", 1, 2, request_per_k="free")

@@ -42,7 +42,8 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     ``prompt_tokens`` is the whole input including ``cached_tokens`` (cache reads) and
     ``cache_write_tokens``, of which ``cache_write_1h_tokens`` were written for an hour (Anthropic's
     ``cache_creation.ephemeral_1h_input_tokens``, dearer than the default five minutes);
-    ``completion_tokens`` includes ``reasoning_tokens``. Of each, ``audio_prompt_tokens`` and
+    ``completion_tokens`` includes ``reasoning_tokens`` and ``citation_tokens`` (Perplexity's: the
+    text of the sources it read, billed at a rate of its own). Of each, ``audio_prompt_tokens`` and
     ``audio_completion_tokens`` are audio (OpenAI's ``prompt_tokens_details.audio_tokens`` and
     ``completion_tokens_details.audio_tokens``), ``image_prompt_tokens`` and
     ``image_completion_tokens`` images (an image model's ``input_tokens_details.image_tokens``
@@ -72,6 +73,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     file_searches: int = 0
     audio_ms: int = 0
     input_characters: int = 0
+    citation_tokens: int = 0
     speed: str | None = None
     batch: bool = False
 
@@ -86,6 +88,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
             self.file_searches,
             self.audio_ms,
             self.input_characters,
+            self.citation_tokens,
             self.cache_write_1h_tokens,
         )
         return counts if any(counts) else ()
@@ -180,15 +183,23 @@ def normalize_usage(usage: Any) -> Usage:
     if isinstance(usage, Usage):
         return _checked(usage)
     if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
+        if _perplexitys(usage):
+            return _perplexity(usage)
+        cached = written = audio_in = reasoning = audio_out = 0  # the details, when there are any
         details, out_details = _get(usage, "prompt_tokens_details"), _get(usage, "completion_tokens_details")
+        if details is not None:
+            cached, written = _int(details, "cached_tokens", _IN), _int(details, "cache_write_tokens", _IN)
+            audio_in = _int(details, "audio_tokens", _IN)
+        if out_details is not None:
+            reasoning, audio_out = _int(out_details, "reasoning_tokens", _OUT), _int(out_details, "audio_tokens", _OUT)
         return Usage(
             prompt_tokens=_int(usage, "prompt_tokens"),
             completion_tokens=_int(usage, "completion_tokens"),
-            cached_tokens=_int(details, "cached_tokens", _IN) or _int(usage, "cached_tokens"),
-            cache_write_tokens=_int(details, "cache_write_tokens", _IN) or _int(usage, "cache_write_tokens"),
-            reasoning_tokens=_int(out_details, "reasoning_tokens", _OUT) or _int(usage, "reasoning_tokens"),
-            audio_prompt_tokens=_int(details, "audio_tokens", _IN),
-            audio_completion_tokens=_int(out_details, "audio_tokens", _OUT),
+            cached_tokens=cached or _int(usage, "cached_tokens"),
+            cache_write_tokens=written or _int(usage, "cache_write_tokens"),
+            reasoning_tokens=reasoning or _int(usage, "reasoning_tokens"),
+            audio_prompt_tokens=audio_in,
+            audio_completion_tokens=audio_out,
         )
     if _get(usage, "input_tokens") is not None or _get(usage, "output_tokens") is not None:
         read, write = _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens")
@@ -229,6 +240,29 @@ def normalize_usage(usage: Any) -> Usage:
     )
 
 
+def _perplexitys(usage: Any) -> bool:
+    """Whether a Chat Completions usage is Perplexity's, told by the counts only it reports."""
+    if type(usage) is dict:
+        return "num_search_queries" in usage or "citation_tokens" in usage
+    if type(usage) in _PYDANTIC and not usage.__pydantic_extra__:  # an SDK model with OpenAI's fields alone
+        return False
+    return _get(usage, "num_search_queries") is not None or _get(usage, "citation_tokens") is not None
+
+
+def _perplexity(usage: Any) -> Usage:
+    """Perplexity's usage, told by its search counts: its reasoning and citation tokens (those of
+    ``sonar-deep-research``, each billed at a rate of its own) are reported beside its completion
+    tokens, not among them, and its searches as ``num_search_queries``."""
+    reasoning, citations = _int(usage, "reasoning_tokens"), _int(usage, "citation_tokens")
+    return Usage(
+        prompt_tokens=_int(usage, "prompt_tokens"),
+        completion_tokens=_int(usage, "completion_tokens") + reasoning + citations,
+        reasoning_tokens=reasoning,
+        citation_tokens=citations,
+        web_searches=_int(usage, "num_search_queries"),
+    )
+
+
 def _has(obj: Any, key: str) -> bool:
     if type(obj) is dict or isinstance(obj, Mapping):
         return key in obj
@@ -263,27 +297,44 @@ class _Price(msgspec.Struct, frozen=True):
     file_search: Decimal | None = None
     audio_hour: Decimal | None = None  # audio billed by its length, per hour
     input_char: Decimal | None = None  # text billed by its characters, per million
+    output_citation: Decimal | None = None  # None: at the output rate
+    output_reasoning: Decimal | None = None  # None: at the output rate
+    request: Decimal | None = None  # a fee per call, per thousand calls; None: no fee
 
     def total(self, u: Usage) -> Decimal:
-        return self.amount(u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens, u.apart())
+        return self.amount(
+            u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens, u.apart(), u.reasoning_tokens
+        )
 
     def amount(
-        self, prompt: int, completion: int, cached: int = 0, cache_write: int = 0, apart: tuple[int, ...] = ()
+        self,
+        prompt: int,
+        completion: int,
+        cached: int = 0,
+        cache_write: int = 0,
+        apart: tuple[int, ...] = (),
+        reasoning: int = 0,
     ) -> Decimal:
-        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``;
-        ``apart`` holds the counts priced apart (see :data:`APART`), or is empty. Of those, the
-        one-hour cache writes are part of ``cache_write``: where no rate is given for them (the
-        table has none for Claude on Bedrock and Vertex AI), they cost twice the input rate, as
-        Anthropic bills them wherever Claude runs; only Anthropic's usage reports them."""
+        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``,
+        ``completion`` includes ``reasoning``; ``apart`` holds the counts priced apart (see
+        :data:`APART`), or is empty. Of those, the one-hour cache writes are part of
+        ``cache_write``: where no rate is given for them (the table has none for Claude on Bedrock
+        and Vertex AI), they cost twice the input rate, as Anthropic bills them wherever Claude
+        runs; only Anthropic's usage reports them. A model with a fee per call (Perplexity's
+        ``sonar``) is charged it for a call that used tokens: a failed call is not billed."""
         for start, tier in self.tiers:
             if prompt > start:
-                return tier.amount(prompt, completion, cached, cache_write, apart)
+                return tier.amount(prompt, completion, cached, cache_write, apart, reasoning)
         uncached = max(prompt - cached - cache_write, 0)
         total = uncached * self.input + completion * self.output
         hour_writes = 0
         if apart:
             total += self._apart(uncached, completion, apart)
             hour_writes = min(apart[-1], cache_write)
+        if reasoning and self.output_reasoning is not None:
+            total += min(reasoning, completion) * (self.output_reasoning - self.output)
+        if self.request is not None and (prompt or completion):
+            total += self.request * 1000  # per thousand calls, in millionths of a USD as the rest
         if cached:
             total += cached * self.cache_read
         if cache_write:
@@ -293,13 +344,14 @@ class _Price(msgspec.Struct, frozen=True):
 
     def _apart(self, uncached: int, completion: int, counts: tuple[int, ...]) -> Decimal:
         """What audio and images cost over the text rates they were counted at, and searches."""
-        audio_in, audio_out, image_in, image_out, web, files, audio_ms, characters, _ = counts
+        audio_in, audio_out, image_in, image_out, web, files, audio_ms, characters, citations, _ = counts
         extra = Decimal(0)
         for count, rate, text, most in (
             (audio_in, self.input_audio, self.input, uncached),
             (image_in, self.input_image, self.input, uncached),
             (audio_out, self.output_audio, self.output, completion),
             (image_out, self.output_image, self.output, completion),
+            (citations, self.output_citation, self.output, completion),
         ):
             if count and rate is not None:
                 extra += min(count, most) * (rate - text)
@@ -330,7 +382,8 @@ BATCH = "tokentrace.batch"
 # The span attributes keeping the counts priced apart from text tokens (``Usage.apart()``, in
 # this order): the audio and the images among its input and output tokens, at the model's audio
 # and image rates, the searches its provider's tools made, per thousand, audio billed by its
-# length, in milliseconds, text billed by its characters, and the cache writes made for an hour
+# length, in milliseconds, text billed by its characters, Perplexity's citation tokens among the
+# output, and the cache writes made for an hour
 APART = tuple(
     f"tokentrace.usage.{name}"
     for name in (
@@ -342,6 +395,7 @@ APART = tuple(
         "file_searches",
         "audio_ms",
         "input_characters",
+        "citation_tokens",
         "cache_write_1h_tokens",
     )
 )
@@ -369,6 +423,7 @@ def register_price(
     file_search_per_k: float | Decimal | str | None = None,
     audio_per_hour: float | Decimal | str | None = None,
     input_per_mchars: float | Decimal | str | None = None,
+    request_per_k: float | Decimal | str | None = None,
     provider: str | None = None,
 ) -> None:
     """Price models the table lacks, or override it (user prices win).
@@ -393,6 +448,8 @@ def register_price(
         file_search_per_k: USD per thousand file searches of the provider's tool (default: none).
         audio_per_hour: USD per hour of audio billed by its length (default: none).
         input_per_mchars: USD per million characters of text billed by them (default: none).
+        request_per_k: USD per thousand calls, a fee per call on top of the tokens, charged for
+            calls that used any (default: none).
         provider: only for this provider (default: any): a genai-prices id or OpenTelemetry's
             name for it, in any case (``"azure"`` and ``"azure.ai.openai"`` are one provider, as
             ``provider=`` of :func:`cost` and a span's ``provider`` take them).
@@ -421,6 +478,7 @@ def register_price(
             ("file_search", "file_search_per_k", file_search_per_k),
             ("audio_hour", "audio_per_hour", audio_per_hour),
             ("input_char", "input_per_mchars", input_per_mchars),
+            ("request", "request_per_k", request_per_k),
         )
     }
     price = _Price(provider or "", inp, out, read, write, source="override", cache_write_1h=hour, **apart)
@@ -522,7 +580,7 @@ def price_span(span: Span) -> bool:
     if attributes and not attributes.keys().isdisjoint(APART):  # values from anywhere: counts only
         apart = tuple(_kept_count(attributes, key) for key in APART)
     cached, written = span.cached_tokens or 0, span.cache_write_tokens or 0
-    span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, cached, written, apart)
+    span.cost = entry.amount(span.prompt_tokens, span.comp_tokens, cached, written, apart, span.reasoning_tokens or 0)
     span.cost_source = entry.source
     if not span.provider:
         span.provider = entry.provider
@@ -718,7 +776,8 @@ def provider_at(base_url: str) -> str | None:
     return _OTEL_NAMES.get(found.id, found.id)
 
 
-# The rates of the counts priced apart, by their names here and in genai-prices
+# The rates beyond the text tokens' (of the counts priced apart, of reasoning tokens, a fee per
+# call), by their names here and in genai-prices
 _APART_RATES = {
     "input_audio": "input_audio_mtok",
     "output_audio": "output_audio_mtok",
@@ -728,6 +787,9 @@ _APART_RATES = {
     "file_search": "storage_searches_kcount",
     "audio_hour": "audio_hours",
     "input_char": "input_mchars",
+    "output_citation": "output_citation_mtok",
+    "output_reasoning": "output_reasoning_mtok",
+    "request": "requests_kcount",
 }
 _PRICE_KEYS = (
     "input_mtok",

@@ -69,6 +69,13 @@ CHAT_USAGE = {
     "prompt_tokens_details": {"cached_tokens": 800, "cache_write_tokens": 100, "audio_tokens": 0},
     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
 }
+SONAR_USAGE = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100, "search_context_size": "low"}
+DEEP_RESEARCH_USAGE = {  # Perplexity's: its reasoning and citations beside the completion tokens, and its searches
+    **SONAR_USAGE,
+    "citation_tokens": 2000,
+    "num_search_queries": 3,
+    "reasoning_tokens": 5000,
+}
 CHAT_AUDIO_USAGE = {  # a chat call asking for spoken output (modalities: text and audio)
     "prompt_tokens": 1000,
     "completion_tokens": 500,
@@ -252,9 +259,12 @@ class ProviderServer(LocalServer):
 
 def _route(path: str) -> str:
     """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` (and
-    ``/openai/responses``) and Groq's ``/openai/v1/...`` are OpenAI's routes, and Bedrock's
-    Anthropic-compatible endpoint (``/anthropic/v1/messages``) Anthropic's."""
+    ``/openai/responses``), Groq's ``/openai/v1/...`` and Perplexity's ``/chat/completions`` are
+    OpenAI's routes, and Bedrock's Anthropic-compatible endpoint (``/anthropic/v1/messages``)
+    Anthropic's."""
     path = path.partition("?")[0]
+    if path == "/chat/completions":  # Perplexity's, with no version
+        return "/v1" + path
     if path.startswith("/openai/v1/"):  # Groq's OpenAI-compatible API
         return path.removeprefix("/openai")
     if path.startswith("/openai/deployments/"):
@@ -324,6 +334,9 @@ def _chat(body: dict[str, Any], broken: bool) -> Any:
 
 
 def _chat_usage(body: dict[str, Any]) -> dict[str, Any]:
+    model = _model(body)
+    if model.startswith("sonar"):  # Perplexity's models
+        return DEEP_RESEARCH_USAGE if model == "sonar-deep-research" else SONAR_USAGE
     return CHAT_AUDIO_USAGE if "audio" in (body.get("modalities") or ()) else CHAT_USAGE
 
 

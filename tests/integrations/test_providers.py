@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - older SDKs
 
 from tests.fakes.providers import ProviderServer
 from tokentrace import Span
+from tokentrace.pricing import price_span
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
 
@@ -111,3 +112,44 @@ def test_the_openai_module_at_another_providers_api_names_it(
     finally:
         openai._reset_client()  # the module's next client is made afresh
     assert [(s.provider, s.cost) for s in traced[1]] == [("groq", Decimal("0.000669"))]
+
+
+@pytest.mark.parametrize(
+    ("model", "completion", "reasoning", "attributes", "cost"),
+    [
+        # 1000 in x $1 + 100 out x $1 per Mtok, and the fee per call: $12 per thousand calls
+        ("sonar", 100, None, {}, Decimal("0.0131")),
+        # 1000 in x $2, 100 out x $8, 5000 reasoning x $3, 2000 citation tokens x $2 per Mtok, and 3
+        # searches at $5 per thousand: Perplexity reports the reasoning and citations beside the output
+        (
+            "sonar-deep-research",
+            7100,
+            5000,
+            {"tokentrace.usage.web_searches": 3, "tokentrace.usage.citation_tokens": 2000},
+            Decimal("0.0368"),
+        ),
+    ],
+)
+def test_perplexity_calls_are_priced_with_their_fee_per_call_reasoning_citations_and_searches(
+    redirected: Any,
+    traced: tuple[Any, list[Span]],
+    model: str,
+    completion: int,
+    reasoning: int | None,
+    attributes: dict[str, int],
+    cost: Decimal,
+) -> None:
+    client = traced[0].instrument(
+        openai.OpenAI(base_url="https://api.perplexity.ai", api_key="k", max_retries=0, http_client=redirected)
+    )
+    client.chat.completions.create(model=model, messages=MESSAGES)
+    list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True))
+    assert len(traced[1]) == 2
+    for span in traced[1]:
+        assert (span.provider, span.model, span.cost) == ("perplexity", model, cost)
+        assert (span.prompt_tokens, span.comp_tokens, span.reasoning_tokens) == (1000, completion, reasoning)
+        usage = {key: value for key, value in span.attributes.items() if key.startswith("tokentrace.usage")}
+        assert usage == attributes
+        again = Span(model=model, provider="perplexity", prompt_tokens=1000, comp_tokens=completion,
+                     reasoning_tokens=reasoning, attributes=span.attributes)  # fmt: skip
+        assert price_span(again) and again.cost == cost  # as a collector prices the span it is sent
