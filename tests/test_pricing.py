@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -585,7 +586,9 @@ PERPLEXITY_USAGES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("model", ["sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research"])
+@pytest.mark.parametrize(
+    "model", ["sonar", "sonar-pro", "sonar-reasoning", "sonar-reasoning-pro", "sonar-deep-research"]
+)
 @pytest.mark.parametrize("usage", PERPLEXITY_USAGES)
 def test_perplexity_usage_agrees_with_genai_prices(model: str, usage: dict[str, object]) -> None:
     import genai_prices
@@ -627,3 +630,87 @@ def test_a_fee_per_call_is_charged_to_calls_that_used_tokens() -> None:
         tokentrace.unregister_prices()
     with pytest.raises(ValueError, match="request_per_k must be a non-negative number of USD"):
         tokentrace.register_price("my-gateway-model", 1, 2, request_per_k="free")
+
+
+def _utc(*when: int) -> datetime:
+    return datetime(*when, tzinfo=timezone.utc)  # type: ignore[misc]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+CHAT = Usage(prompt_tokens=1000, completion_tokens=100)
+
+
+def test_deepseeks_off_peak_hours_are_priced_at_their_rates() -> None:
+    # deepseek-chat: $0.27 in, $1.10 out per Mtok from 00:30 to 16:30 UTC, half that off-peak
+    peak, off_peak = Decimal("0.00038"), Decimal("0.00019")
+    for moment, expected in [
+        (_utc(2026, 11, 29, 12), peak),
+        (_utc(2026, 11, 29, 20), off_peak),
+        (_utc(2026, 11, 29, 16, 29, 59, 999000), peak),
+        (_utc(2026, 11, 29, 16, 30), off_peak),
+        (_utc(2026, 11, 30, 0, 29, 59), off_peak),
+        (_utc(2026, 11, 30, 0, 30), peak),
+        (_utc(2026, 11, 29, 12), peak),  # a period seen before, again
+    ]:
+        assert price("deepseek-chat", CHAT, provider="deepseek", at=moment) == expected, moment
+    assert price("deepseek-chat", CHAT, provider="deepseek", at=datetime(2026, 11, 29, 20)) == off_peak  # naive: UTC
+    with pytest.raises(TypeError, match="at must be a datetime, got float"):
+        price("deepseek-chat", CHAT, provider="deepseek", at=1.0)  # type: ignore[arg-type]
+
+
+def test_spans_are_priced_at_the_rates_of_the_time_they_started() -> None:
+    spans = [
+        Span(model="deepseek-chat", provider="deepseek", prompt_tokens=1000, comp_tokens=100, started_at=_ms(moment))
+        for moment in (_utc(2026, 11, 29, 12), _utc(2026, 11, 29, 20), _utc(2026, 11, 30, 12), _utc(2026, 11, 29, 16))
+    ]
+    for span in spans:
+        assert price_span(span)
+    assert [span.cost for span in spans] == [
+        Decimal("0.00038"),
+        Decimal("0.00019"),
+        Decimal("0.00038"),
+        Decimal("0.00038"),
+    ]
+    # a dated change: gemini-3.6-flash's rates double on 2027-01-01
+    before, after = (
+        Span(model="gemini-3.6-flash", provider="google", prompt_tokens=1000, comp_tokens=100, ended_at=_ms(moment))
+        for moment in (_utc(2026, 12, 31, 23, 59, 59), _utc(2027, 1, 1))
+    )
+    assert price_span(after) and price_span(before)
+    assert (before.cost, after.cost) == (Decimal("0.001125"), Decimal("0.00225"))
+
+
+def test_the_rates_of_now_change_at_the_hour_the_table_changes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokentrace import pricing
+
+    clock = [_utc(2026, 11, 29, 16, 29, 59).timestamp()]
+    monkeypatch.setattr(pricing.time, "time", lambda: clock[0])
+    pricing.unregister_prices()  # a fresh cache
+    assert price("deepseek-chat", CHAT, provider="deepseek") == Decimal("0.00038")
+    clock[0] += 1  # 16:30: off-peak, an hour before the cache's resolutions are renewed
+    assert price("deepseek-chat", CHAT, provider="deepseek") == Decimal("0.00019")
+    assert tokentrace.cost("deepseek-chat", CHAT, provider="deepseek") == 0.00019
+
+
+def test_time_dependent_rates_agree_with_genai_prices_at_any_time() -> None:
+    import random
+
+    import genai_prices
+
+    rng = random.Random(20261129)
+    start = _utc(2026, 1, 1)
+    for model, provider in [("deepseek-chat", "deepseek"), ("deepseek-reasoner", "deepseek"),
+                            ("deepseek-v4-flash", "deepseek"), ("gemini-3.6-flash", "google")]:  # fmt: skip
+        for _ in range(40):  # in no order: the periods cached in turn
+            moment = start + timedelta(seconds=rng.randrange(2 * 365 * 86400))
+            theirs = genai_prices.calc_price(
+                genai_prices.Usage(input_tokens=1000, cache_read_tokens=200, output_tokens=100),
+                model,
+                provider_id=provider,
+                genai_request_timestamp=moment,
+            ).total_price
+            usage = Usage(prompt_tokens=1000, cached_tokens=200, completion_tokens=100)
+            assert price(model, usage, provider=provider, at=moment) == theirs, (model, moment)

@@ -19,6 +19,8 @@ import logging
 import math
 import time
 from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +35,7 @@ _log = logging.getLogger(__name__)
 _MILLION = Decimal(1_000_000)
 _MS_PER_MILLION_HOURS = Decimal("3.6")
 _PICO_IN_MICROS = Decimal("1e-6")
-_RESOLVE_TTL_S = 3600.0  # prices can change on a date; re-resolve hourly
+_RESOLVE_TTL_S = 3600.0  # re-resolve hourly: the table may be updated while running (genai-prices can)
 
 
 class Usage(msgspec.Struct, kw_only=True, frozen=True):
@@ -79,7 +81,20 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
 
     def apart(self) -> tuple[int, ...]:
         """The counts priced apart from text tokens, in the order of :data:`APART`; () when none."""
-        counts = (
+        if not (  # the usual usage, told in half the time the tuple takes
+            self.audio_prompt_tokens
+            or self.audio_completion_tokens
+            or self.image_prompt_tokens
+            or self.image_completion_tokens
+            or self.web_searches
+            or self.file_searches
+            or self.audio_ms
+            or self.input_characters
+            or self.citation_tokens
+            or self.cache_write_1h_tokens
+        ):
+            return ()
+        return (
             self.audio_prompt_tokens,
             self.audio_completion_tokens,
             self.image_prompt_tokens,
@@ -91,7 +106,6 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
             self.citation_tokens,
             self.cache_write_1h_tokens,
         )
-        return counts if any(counts) else ()
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -300,6 +314,11 @@ class _Price(msgspec.Struct, frozen=True):
     output_citation: Decimal | None = None  # None: at the output rate
     output_reasoning: Decimal | None = None  # None: at the output rate
     request: Decimal | None = None  # a fee per call, per thousand calls; None: no fee
+    # the moments, in ms since the epoch, between which these rates apply: the table's changes
+    # for the model (on a date, or at the ends of its daily windows: DeepSeek's off-peak hours)
+    since: float = -math.inf
+    until: float = math.inf
+    timed: bool = False  # the table changes them at some time: since and until are to be checked
 
     def total(self, u: Usage) -> Decimal:
         return self.amount(
@@ -373,7 +392,12 @@ class _Override(msgspec.Struct, frozen=True):
 
 
 _lock = _fork.lock()
-_cache: dict[tuple[str, str | None, tuple[str | None, ...]], _Price | None] = {}
+_Key = tuple[str, str | None, tuple[str | None, ...]]
+_cache: dict[_Key, _Price | None] = {}
+# the other periods' rates of models whose rates change with time, most recent last (a collector
+# may be sent spans of several periods in turn)
+_periods: dict[_Key, list[_Price]] = {}
+_MAX_PERIODS = 8
 # The span attributes whose values pick among a model's rates: OpenAI's service tier, Anthropic's
 # speed, and (true) a batch API's
 SERVICE_TIER = "openai.response.service_tier"
@@ -498,6 +522,7 @@ def _forget() -> None:
     """Empty the cache, and keep out of it the resolutions already under way (under ``_lock``)."""
     global _generation
     _cache.clear()
+    _periods.clear()
     _generation += 1
 
 
@@ -533,7 +558,13 @@ _NO_ATTRIBUTES: dict[str, Any] = {}  # never changed: callers only read it
 
 
 def price(
-    model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None, batch: bool = False
+    model: str,
+    usage: Any,
+    *,
+    provider: str | None = None,
+    service_tier: str | None = None,
+    batch: bool = False,
+    at: datetime | None = None,
 ) -> Decimal | None:
     """The exact USD cost as a ``Decimal``, or ``None`` when the model is unknown.
 
@@ -548,7 +579,8 @@ def price(
             f"usage has {counts.cached_tokens} cached and {counts.cache_write_tokens} cache-write tokens, "
             f"more than the {counts.prompt_tokens} input tokens that include them"
         )
-    entry = resolve(model, provider, service_tier, counts.speed, batch or counts.batch)
+    moment = None if at is None else _epoch_ms(at)
+    entry = resolve(model, provider, service_tier, counts.speed, batch or counts.batch, moment)
     if entry is None:
         return None
     return entry.total(counts)
@@ -557,12 +589,14 @@ def price(
 def price_span(span: Span) -> bool:
     """Fill ``span.cost`` (and ``cost_source``, and ``provider`` when empty) from the table, for
     the span's token counts, at the rates its attributes pick (:data:`SERVICE_TIER`,
-    :data:`SPEED`, :data:`BATCH`), with the counts priced apart its attributes keep (:data:`APART`).
+    :data:`SPEED`, :data:`BATCH`), with the counts priced apart its attributes keep (:data:`APART`),
+    at the rates of the time it started (or ended; else now) where they change with time.
 
     Returns:
         False when the model has no price (its cost stays ``None``).
     """
     attributes = span.attributes
+    at = span.ended_at if span.started_at is None else span.started_at
     if attributes and (SERVICE_TIER in attributes or SPEED in attributes or BATCH in attributes):
         tier, speed = attributes.get(SERVICE_TIER), attributes.get(SPEED)
         entry = resolve(
@@ -571,9 +605,10 @@ def price_span(span: Span) -> bool:
             tier if type(tier) is str else None,
             speed if type(speed) is str else None,
             attributes.get(BATCH) is True,
+            at,
         )
     else:  # the usual span: standard rates
-        entry = resolve(span.model, span.provider or None)
+        entry = resolve(span.model, span.provider or None, at=at)
     if entry is None:
         return False
     apart: tuple[int, ...] = ()
@@ -588,7 +623,13 @@ def price_span(span: Span) -> bool:
 
 
 def cost(
-    model: str, usage: Any, *, provider: str | None = None, service_tier: str | None = None, batch: bool = False
+    model: str,
+    usage: Any,
+    *,
+    provider: str | None = None,
+    service_tier: str | None = None,
+    batch: bool = False,
+    at: datetime | None = None,
 ) -> float | None:
     """The USD cost of a call, or ``None`` when the model is not in the price table.
 
@@ -606,6 +647,8 @@ def cost(
             Anthropic's speed mode is read from its usage.
         batch: the call went through a batch API (OpenAI's Batch API, Anthropic's message
             batches), billed at the table's batch rates; Anthropic's usage says so itself.
+        at: when the call was made (default: now), for the models whose rates change with time:
+            on a date, or with the time of day (DeepSeek's off-peak hours).
 
     Raises:
         TypeError: ``usage`` has none of the accepted fields.
@@ -613,8 +656,15 @@ def cost(
             float such as ``1000.0`` is read as that int), or the cached and cache-write tokens are
             more than the input tokens that include them.
     """
-    amount = price(model, usage, provider=provider, service_tier=service_tier, batch=batch)
+    amount = price(model, usage, provider=provider, service_tier=service_tier, batch=batch, at=at)
     return None if amount is None else float(amount)
+
+
+def _epoch_ms(at: datetime) -> float:
+    """``at`` in ms since the epoch; one without a zone is UTC, as genai-prices takes it."""
+    if not isinstance(at, datetime):
+        raise TypeError(f"at must be a datetime, got {type(at).__name__}")
+    return (at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)).timestamp() * 1000
 
 
 def resolve(
@@ -623,10 +673,13 @@ def resolve(
     service_tier: str | None = None,
     speed: str | None = None,
     batch: bool = False,
+    at: float | None = None,
 ) -> _Price | None:
     """The cached price entry for a model (at the rates of a service tier, a speed, a batch API);
     ``None`` (warned once) when unknown. A tier or speed no model of the table has rates for is
-    priced as none, and not cached apart: spans sent to a collector cannot grow the cache with them."""
+    priced as none, and not cached apart: spans sent to a collector cannot grow the cache with them.
+    A model whose rates change with time (on a date; DeepSeek's, with the time of day) is priced at
+    the rates of ``at``, the call's time in ms since the epoch (default: now)."""
     rates: tuple[str | None, ...] = _STANDARD
     if service_tier is not None or speed is not None or batch:
         named = _conditions()
@@ -637,17 +690,44 @@ def resolve(
         )
     key = (model, provider or None, rates)
     try:
-        return _cache[key]
+        entry = _cache[key]
     except KeyError:
-        generation = _generation  # read before the overrides are
-        entry = _resolve_uncached(model, provider or None, dict(zip(_CONDITIONS, rates, strict=True)))
-        with _lock:
-            if generation != _generation:  # prices registered or expired meanwhile: this one may be stale
-                return entry
-            if len(_cache) >= _MAX_KEPT:  # as many model names as spans can bring: start afresh
-                _cache.clear()
+        return _resolved(key, time.time() * 1000 if at is None else at)
+    if entry is not None and entry.timed:
+        moment = time.time() * 1000 if at is None else at
+        if not entry.since <= moment < entry.until:
+            return _period(key, entry, moment)
+    return entry
+
+
+def _resolved(key: _Key, at: float) -> _Price | None:
+    """Resolve ``key`` at ``at`` and cache it: the cache's entry for it from now on."""
+    generation = _generation  # read before the overrides are
+    model, provider, rates = key
+    entry = _resolve_uncached(model, provider, dict(zip(_CONDITIONS, rates, strict=True)), at)
+    with _lock:
+        if generation != _generation:  # prices registered or expired meanwhile: this one may be stale
+            return entry
+        if len(_cache) >= _MAX_KEPT:  # as many model names as spans can bring: start afresh
+            _cache.clear()
+            _periods.clear()
+        _cache[key] = entry
+    return entry
+
+
+def _period(key: _Key, current: _Price, at: float) -> _Price | None:
+    """The rates of ``key`` at ``at``, in another period than ``current``'s: one seen before, or
+    resolved. It becomes the cache's entry, and ``current`` is kept among the others."""
+    seen = _periods.get(key, ())
+    entry = next((p for p in seen if p.since <= at < p.until), None)
+    if entry is None:
+        model, provider, rates = key
+        entry = _resolve_uncached(model, provider, dict(zip(_CONDITIONS, rates, strict=True)), at)
+    with _lock:
+        if entry is not None and _cache.get(key) is current:  # else forgotten, or moved on, meanwhile
+            _periods[key] = [*[p for p in seen if p is not entry][-(_MAX_PERIODS - 1) :], current]
             _cache[key] = entry
-        return entry
+    return entry
 
 
 def expire_stale() -> None:
@@ -678,7 +758,7 @@ def _conditions() -> frozenset[str]:
     )
 
 
-def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, str | None]) -> _Price | None:
+def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, str | None], at: float) -> _Price | None:
     lowered = model.lower()
     wanted = _table_provider(provider) if provider and _overrides else None
     override = _override(lowered, wanted)
@@ -693,7 +773,7 @@ def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, st
         override = _override(info.id.lower(), wanted)
         if override is not None:
             return override
-    return _from_table(table_provider, info, conditions)
+    return _from_table(table_provider, info, conditions, at)
 
 
 def _override(model: str, provider: str | None) -> _Price | None:
@@ -721,19 +801,58 @@ def _find(model: str, provider: str | None) -> tuple[Any, Any] | None:
     return found_provider, info
 
 
-def _from_table(found_provider: Any, info: Any, conditions: dict[str, str | None]) -> _Price:
-    """The table's entry for a model, at the rates of the ``conditions`` its variants are for
-    (genai-prices' price context: ``service_tier``, ``speed``, ``processing``); unset ones are left
-    out."""
-    from datetime import datetime, timezone
-
+def _from_table(found_provider: Any, info: Any, conditions: dict[str, str | None], at: float) -> _Price:
+    """The table's entry for a model at ``at`` (ms since the epoch), at the rates of the
+    ``conditions`` its variants are for (genai-prices' price context: ``service_tier``, ``speed``,
+    ``processing``); unset ones are left out."""
+    moment = datetime.fromtimestamp(at / 1000, tz=timezone.utc)
     context = {key: value for key, value in conditions.items() if value} or None
-    prices = info.get_prices(datetime.now(tz=timezone.utc), context)
+    prices = info.get_prices(moment, context)
     rates = {key: getattr(prices, key, None) for key in _PRICE_KEYS}
     starts = sorted({t.start for r in rates.values() if r is not None and hasattr(r, "tiers") for t in r.tiers})
+    since, until = _between_changes(info, at)
     base = _flat(found_provider.id, rates, -1)
     tiers = tuple((start, _flat(found_provider.id, rates, start)) for start in reversed(starts))
-    return msgspec.structs.replace(base, tiers=tiers)
+    timed = since != -math.inf or until != math.inf
+    return msgspec.structs.replace(base, tiers=tiers, since=since, until=until, timed=timed)
+
+
+_DAY_MS = 86_400_000
+
+
+def _between_changes(info: Any, at: float) -> tuple[float, float]:
+    """The table's last change of a model's rates at or before ``at`` (ms since the epoch), and
+    its next one after: the dates its prices start on, and the ends of its daily windows."""
+    conditional = info.prices if isinstance(info.prices, list) else ()
+    constraints = [c.constraint for c in (*conditional, *(info.price_variants or ())) if c.constraint is not None]
+    since, until = -math.inf, math.inf
+    day = at - at % _DAY_MS
+    for constraint in constraints:
+        if hasattr(constraint, "start_date"):
+            start = datetime.combine(constraint.start_date, dtime(), tzinfo=timezone.utc)
+            changes = [start.timestamp() * 1000]
+        elif hasattr(constraint, "start_time"):
+            changes = [
+                day + offset + _time_of_day_ms(clock)
+                for clock in (constraint.start_time, constraint.end_time)
+                for offset in (-_DAY_MS, 0, _DAY_MS)
+            ]
+        else:  # a kind of change this version does not know: its rates are looked up again a minute on
+            changes = [at - at % 60_000, at - at % 60_000 + 60_000]
+        for change in changes:
+            if change <= at:
+                since = max(since, change)
+            else:
+                until = min(until, change)
+    return since, until
+
+
+def _time_of_day_ms(clock: dtime) -> int:
+    """A time of day in ms after midnight UTC (one without a zone is UTC, as genai-prices takes it)."""
+    moment = datetime.combine(date(1970, 1, 1), clock)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return round(moment.timestamp() * 1000) % _DAY_MS
 
 
 # genai-prices' provider ids that OpenTelemetry's well-known gen_ai.provider.name values call

@@ -6,6 +6,7 @@ import gzip
 import itertools
 import json
 import sqlite3
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import httpx
@@ -261,6 +262,18 @@ def test_unpriced_spans_are_priced_before_they_are_stored(collector: Collector, 
     stored = collector.store.recent(1)[0]
     assert stored.cost == expected
     assert Decimal(client.get("/metrics/cost").text.split('"total_usd":')[1].split(",")[0]) == expected
+
+
+def test_spans_sent_unpriced_are_priced_at_the_rates_of_their_time(collector: Collector, client: httpx.Client) -> None:
+    # deepseek-chat costs half from 16:30 to 00:30 UTC: a resent batch from last night is priced so
+    night, day = (int(datetime(2026, 11, 28, hour, tzinfo=timezone.utc).timestamp() * 1000) for hour in (20, 12))
+    spans = [
+        make_span(model="deepseek-chat", provider="deepseek", cost=None, prompt=1000, comp=100, ended_ms=ended)
+        for ended in (night, day)
+    ]
+    post_spans(client, spans)
+    stored = {span.ended_at: span.cost for span in collector.store.recent(2)}
+    assert stored == {night: Decimal("0.00019"), day: Decimal("0.00038")}
 
 
 def test_a_span_priced_here_above_the_cost_limit_is_refused(collector: Collector, client: httpx.Client) -> None:
