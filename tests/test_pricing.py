@@ -78,6 +78,11 @@ def test_usage_shapes_are_normalized() -> None:
     uncached_anthropic = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": None,
                           "cache_creation_input_tokens": None}  # fmt: skip
     assert normalize_usage(uncached_anthropic) == Usage(prompt_tokens=10, completion_tokens=5)
+    # Anthropic's, without its cache fields: told by its tools' counts, or the batch tier it was billed at
+    searched = {"input_tokens": 10, "output_tokens": 5, "server_tool_use": {"web_search_requests": 2}}
+    assert normalize_usage(searched) == Usage(prompt_tokens=10, completion_tokens=5, web_searches=2)
+    batched = {"input_tokens": 10, "output_tokens": 5, "service_tier": "batch"}
+    assert normalize_usage(batched) == Usage(prompt_tokens=10, completion_tokens=5, batch=True)
     with pytest.raises(
         TypeError, match="usage must have prompt_tokens/completion_tokens, input_tokens/output_tokens or seconds"
     ):

@@ -217,7 +217,7 @@ def normalize_usage(usage: Any) -> Usage:
         )
     if _get(usage, "input_tokens") is not None or _get(usage, "output_tokens") is not None:
         read, write = _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens")
-        if read or write or _has(usage, "cache_read_input_tokens"):  # Anthropic: input excludes cache
+        if read or write or _anthropics(usage):  # Anthropic: input excludes cache
             return Usage(
                 prompt_tokens=_int(usage, "input_tokens") + read + write,
                 completion_tokens=_int(usage, "output_tokens"),
@@ -277,9 +277,22 @@ def _perplexity(usage: Any) -> Usage:
     )
 
 
+def _anthropics(usage: Any) -> bool:
+    """Whether an input/output usage with no cache counts is Anthropic's: the SDK's carry its cache
+    fields (None), a dict made by hand or kept may have only its tools', or a batch's tier."""
+    return (
+        _has(usage, "cache_read_input_tokens")
+        or _has(usage, "cache_creation_input_tokens")
+        or _get(usage, "server_tool_use") is not None
+        or _get(usage, "service_tier") == "batch"
+    )
+
+
 def _has(obj: Any, key: str) -> bool:
     if type(obj) is dict or isinstance(obj, Mapping):
         return key in obj
+    if type(obj) in _PYDANTIC:  # its fields, and the extra ones it was sent (a miss through hasattr costs ~1 µs)
+        return key in obj.__dict__ or key in (obj.__pydantic_extra__ or ())
     fields = getattr(obj, "__dict__", None)
     if fields is not None and key in fields:
         return True
