@@ -84,10 +84,11 @@ class RawHTTP:
     def __init__(self, host: str, port: int) -> None:
         self.sock = socket.create_connection((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.host = f"{host}:{port}"  # its own address: on a loopback bind it answers to loopback names only
         self.buffer = b""
 
     def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {len(body)}\r\n"
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
         self.sock.sendall(head.encode() + b"Content-Type: application/json\r\n\r\n" + body)
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self.sock.recv(65536)

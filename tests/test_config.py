@@ -56,7 +56,21 @@ def test_toml_builds_transports_and_alert_rules(tmp_path: Path, capsys: pytest.C
             r"transports\[0\]\.path is required for a file transport \(a string\)",
         ),
         ({"transports": {"type": "file"}}, r"transports must be an array of tables \(\[\[transports\]\] in TOML\)"),
-        ({"http_server": {"port": 1}}, "http_server: .*accepted: addr, token, insecure, max_spans"),
+        ({"http_server": {"port": 1}}, "http_server: .*accepted: addr, token, insecure, max_spans, allowed_hosts$"),
+        (
+            {"http_server": {"allowed_hosts": "tt.example.com"}},
+            r"^http_server\.allowed_hosts must be a list of host names such as \['tt\.example\.com'\], "
+            r"got 'tt\.example\.com'$",
+        ),
+        (
+            {"http_server": {"allowed_hosts": ["tt.example.com", "tt.example.com:8443"]}},
+            r"^http_server\.allowed_hosts\[1\] must be a host name without scheme or port, such as tt\.example\.com, "
+            r"\*\.example\.com for its subdomains, an IP address, or \* for any; got 'tt\.example\.com:8443'$",
+        ),
+        (
+            {"http_server": {"allowed_hosts": [True]}},
+            r"^http_server\.allowed_hosts\[0\] must be a host name .* got True$",
+        ),
         ({"http_server": {"addr": "0.0.0.0:9090"}}, "listens beyond this machine; set token="),
         (
             {"http_server": {"addr": "0.0.0.0:9090", "insecure": "false"}},
@@ -108,11 +122,15 @@ def test_bad_config_names_the_table_and_field(document: dict[str, object], messa
 
 def test_toml_sets_the_tracers_exit_timeout_and_max_queue(tmp_path: Path) -> None:
     config_path = tmp_path / "tokentrace.toml"
-    config_path.write_text('exit_timeout = 1.5\nmax_queue = 10\n\n[http_server]\naddr = "0.0.0.0:0"\ninsecure = false\n'
-                           'token = "t"\nmax_spans = 5\n')  # fmt: skip
+    config_path.write_text(
+        'exit_timeout = 1.5\nmax_queue = 10\n\n[http_server]\naddr = "0.0.0.0:0"\ninsecure = false\ntoken = "t"\n'
+        'max_spans = 5\nallowed_hosts = ["TT.example.com", "*.internal"]\n'
+    )
     config = Config.from_toml(config_path)
     assert (config.exit_timeout, config.max_queue) == (1.5, 10)
-    assert config.http_server == HTTPServerConfig(addr="0.0.0.0:0", token="t", insecure=False, max_spans=5)
+    assert config.http_server == HTTPServerConfig(
+        addr="0.0.0.0:0", token="t", insecure=False, max_spans=5, allowed_hosts=("tt.example.com", "*.internal")
+    )
 
 
 def test_config_is_exported() -> None:

@@ -70,8 +70,27 @@ def _check_addr(_ctx: click.Context, _param: click.Parameter, value: str) -> str
     return value
 
 
+def _check_hosts(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from .server.hosts import allowed_host
+
+    try:
+        return tuple(allowed_host(name) for name in value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 _addr = click.option(
     "--addr", default="127.0.0.1:9090", show_default=True, callback=_check_addr, help="host:port to listen on."
+)
+_allow_host = click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    callback=_check_hosts,
+    help="Also answer requests for this Host name (repeatable; *.example.com for subdomains, * for any). "
+    "Only loopback names are answered by default on a loopback --addr (against DNS rebinding); "
+    "on other addresses, any name unless this is given.",
 )
 _token = click.option("--token", envvar=_TOKEN_ENV, default=None, help=f"Bearer token required (or {_TOKEN_ENV}).")
 _log_level = click.option(
@@ -88,9 +107,17 @@ _log_level = click.option(
 @_token
 @click.option("--retention", default="30d", show_default=True, help="Delete stored spans older than this.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback --addr without a token.")
+@_allow_host
 @_log_level
 def serve(
-    addr: str, db: str, config: str | None, token: str | None, retention: str, insecure: bool, log_level: str
+    addr: str,
+    db: str,
+    config: str | None,
+    token: str | None,
+    retention: str,
+    insecure: bool,
+    allowed_hosts: tuple[str, ...],
+    log_level: str,
 ) -> None:
     """Run the collector: ingest, metrics, traces, alerts and the dashboard on one port."""
     from .server.collector import serve as run
@@ -99,7 +126,7 @@ def serve(
     retention_s = _seconds(retention, "--retention")
     rules = _load_rules(config)
     try:
-        run(addr, db, rules=rules, token=token, retention_s=retention_s, insecure=insecure)
+        run(addr, db, rules=rules, token=token, retention_s=retention_s, insecure=insecure, allowed_hosts=allowed_hosts)
     except (ConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -142,8 +169,9 @@ def demo(
 @_addr
 @click.option("--db", default=_RUN_DEMO_DB, show_default=True, type=click.Path(dir_okay=False), help="SQLite file.")
 @click.option("--backfill", default="1h", show_default=True, help="History the demo sends first.")
+@_allow_host
 @_log_level
-def run_demo_command(addr: str, db: str, backfill: str, log_level: str) -> None:
+def run_demo_command(addr: str, db: str, backfill: str, allowed_hosts: tuple[str, ...], log_level: str) -> None:
     """Run the collector and the demo workload against it; print the URLs to open."""
     from .server.collector import serve as run
     from .server.demo import DemoWorkload, demo_rules
@@ -157,7 +185,14 @@ def run_demo_command(addr: str, db: str, backfill: str, log_level: str) -> None:
         workload.start(url)
 
     try:  # the workload stops while the collector still answers, so its last spans land
-        run(addr, db, rules=demo_rules(), on_ready=start_workload, before_exit=workload.stop)
+        run(
+            addr,
+            db,
+            rules=demo_rules(),
+            allowed_hosts=allowed_hosts,
+            on_ready=start_workload,
+            before_exit=workload.stop,
+        )
     except (ConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:

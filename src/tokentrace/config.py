@@ -11,6 +11,7 @@ Example ``tokentrace.toml``::
 
     [http_server]
     addr = "127.0.0.1:9090"
+    allowed_hosts = ["tt.example.com"]   # Host names answered besides loopback ones; ["*"]: any
 
     [[alerts]]
     name = "hourly-cost-spike"
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .alerts import AlertRule, load_rules
 from .exceptions import ConfigError
 from .server.config import HTTPServerConfig
+from .server.hosts import allowed_hosts
 from .transports import FileTransport, HTTPTransport, StdoutTransport, Transport
 
 if sys.version_info >= (3, 11):
@@ -148,6 +150,17 @@ class _Kind:
         return math.isfinite(value) and (value > self.low if self.low_open else value >= self.low)
 
 
+@dataclass(frozen=True)
+class _HostList(_Kind):
+    """A list of ``Host`` names, each one checked, so an error names the entry (``[1]``)."""
+
+    def check(self, value: Any, where: str) -> None:
+        try:
+            allowed_hosts(value, where)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+
 def _check_keys(table: Mapping[str, Any], fields: Collection[str], where: str) -> None:
     unknown = sorted(set(table) - set(fields))
     if unknown:
@@ -204,6 +217,12 @@ _TRANSPORT_CLASSES: dict[str, Callable[..., Transport]] = {
     "file": FileTransport,
     "http": HTTPTransport,
 }
-_SERVER_FIELDS = {"addr": _STR, "token": _STR, "insecure": _BOOL, "max_spans": _COUNT}
+_SERVER_FIELDS = {
+    "addr": _STR,
+    "token": _STR,
+    "insecure": _BOOL,
+    "max_spans": _COUNT,
+    "allowed_hosts": _HostList("a list of host names", list),
+}
 _TRACER_FIELDS = {"exit_timeout": _NOT_NEGATIVE, "max_queue": _COUNT}
 _TOP_LEVEL = ("transports", "http_server", "alerts", *_TRACER_FIELDS)

@@ -12,6 +12,7 @@ import pytest
 import tokentrace
 from tests.collector_kit import mixed_spans, post_spans, running
 from tokentrace.server.collector import Collector
+from tokentrace.server.config import hosts_to_check
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "dash-token"
@@ -27,7 +28,10 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
         name="cost-spike", metric="total_cost", op=">", threshold=0.01, window="1h",
         delivery=tokentrace.CallbackDelivery(lambda payload: None),
     )  # fmt: skip
-    collector = Collector(tmp_path / "dash.db", token=TOKEN, rules=[rule])
+    # as `tokentrace serve` on 127.0.0.1 runs it: answering to loopback names only
+    collector = Collector(
+        tmp_path / "dash.db", token=TOKEN, rules=[rule], allowed_hosts=hosts_to_check("127.0.0.1", ())
+    )
     with running(collector.app) as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
             assert post_spans(http, mixed_spans(60)).status_code == 202
@@ -96,3 +100,13 @@ def test_without_the_fragment_the_page_asks_for_the_token(dashboard: str, page: 
     _loaded(page)
     assert asked == ["tokentrace bearer token"]
     assert page.locator("#kpi-spans").inner_text() == "60"  # type: ignore[attr-defined]
+
+
+def test_the_page_opened_as_localhost_loads_too(dashboard: str, page: object) -> None:
+    """Its requests carry ``Host: localhost:PORT``, a loopback name the server answers to."""
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))  # type: ignore[attr-defined]
+    page.goto(dashboard.replace("127.0.0.1", "localhost") + f"/#token={TOKEN}")  # type: ignore[attr-defined]
+    _loaded(page)
+    assert page.locator("#kpi-spans").inner_text() == "60"  # type: ignore[attr-defined]
+    assert len(requests) > 1 and all(url.startswith("http://localhost:") for url in requests)

@@ -4,7 +4,9 @@
 embedded server (``HTTPServerConfig``) and the standalone collector (``tokentrace serve``) both
 run it. Every answer is JSON (money without float noise) except ``/metrics`` (Prometheus text)
 and the dashboard page. With a token, every path but ``/health`` and the dashboard page (which
-holds no data and asks for the token itself) needs ``Authorization: Bearer <token>``.
+holds no data and asks for the token itself) needs ``Authorization: Bearer <token>``. With
+``allowed_hosts``, every path but ``/health`` needs a ``Host`` header naming a loopback or an
+allowed host (see :mod:`tokentrace.server.hosts`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..spans import Span
 from ..store.base import SpanStore, StoreBusyError, StoreError
 from . import views
+from .hosts import LOOPBACK_NAMES, HostNames
 from .ingest import IngestError, check_content_type, parse_spans, read_body
 from .openapi import openapi_document
 from .prom import SpanCounters, render
@@ -38,6 +41,8 @@ _log = logging.getLogger(__name__)
 _PUBLIC = frozenset({"/health", "/", "/dashboard"})
 _MAX_POINTS = 1000  # the aggregator's own limit per series
 _TIMESERIES_MODELS = 20  # /metrics/timeseries: columns for the costliest models only
+_HOST_SHOWN = 300  # characters of a refused Host header repeated in the answer and the log
+_HOSTS_LOGGED = 100  # distinct refused Host headers logged; more are refused silently
 
 
 class JSONResponse(Response):
@@ -75,6 +80,50 @@ class _BearerAuth:
         return False
 
 
+class _HostCheck:
+    """Refuses a request whose ``Host`` header names a host the server does not answer for.
+
+    The answer is 421 Misdirected Request, which RFC 9110 gives a request sent to a server that
+    does not serve the name it asks for: the request is well formed (so not 400) and is not
+    refused for who sent it (so not 403). Starlette's ``TrustedHostMiddleware`` answers in plain
+    text, refuses a request without ``Host``, and has no pattern for 127.0.0.0/8.
+
+    A request without ``Host`` (HTTP/1.0) is answered: browsers always send one, so no web
+    page can send such a request. ``/health`` is answered whatever the name, like without a
+    token: it says nothing, and load balancers and orchestrators probe it by IP address.
+    """
+
+    def __init__(self, app: ASGIApp, names: HostNames) -> None:
+        self.app = app
+        self._names = names
+        # Not the allowed names themselves: the answer may go to the very page that was refused.
+        accepted = [*LOOPBACK_NAMES, "the names in allowed_hosts"] if names.extra else list(LOOPBACK_NAMES)
+        self._accepted = f"{', '.join(accepted[:-1])} and {accepted[-1]}"
+        self._logged: set[bytes] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    if not self._names.accepts(value):
+                        await self._refusal(value)(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+    def _refusal(self, value: bytes) -> Response:
+        host = value[:_HOST_SHOWN].decode("latin-1")
+        if len(self._logged) < _HOSTS_LOGGED and value not in self._logged:  # once per name, not per request
+            self._logged.add(value)
+            _log.warning("tokentrace refused a request for Host %r: not a name it answers to", host)
+        return _error(
+            421,
+            f"the Host header {host!r} is not a name this server answers to: it answers to {self._accepted} "
+            "only (a guard against DNS rebinding); add the name to allowed_hosts "
+            "(tokentrace serve --allow-host NAME) to allow it, or '*' to allow any",
+        )
+
+
 class _Api:
     """The route handlers, closed over the app's collaborators."""
 
@@ -94,6 +143,7 @@ class _Api:
         self.refresh = refresh
         self.counters = counters
         self.secured = False
+        self.hosts_checked = False
 
     async def _snapshot(self, request: Request) -> tuple[Any, str]:
         seconds, text = window_param(request.query_params)
@@ -194,7 +244,7 @@ class _Api:
         return len(spans), self.ingest_spans(spans)
 
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi_document(self.secured))
+        return JSONResponse(openapi_document(self.secured, self.hosts_checked))
 
     async def dashboard(self, request: Request) -> Response:
         return HTMLResponse(_dashboard_html(), headers={"Cache-Control": "no-store"})
@@ -225,6 +275,7 @@ def make_app(
     ingest: Callable[[list[Span]], int] | None = None,
     refresh: Callable[[], object] | None = None,
     counters: SpanCounters | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """Build the tokentrace HTTP app.
 
@@ -244,6 +295,13 @@ def make_app(
             aggregation worker catch up with spans recorded just before.
         counters: the Prometheus counters; default a new :class:`SpanCounters` (kept as
             ``app.state.counters`` so the caller can feed it).
+        allowed_hosts: when given, every path but ``/health`` answers only requests whose
+            ``Host`` header names a loopback host or one of these (``"*"``: any), with 421
+            otherwise; :func:`~tokentrace.server.config.hosts_to_check` gives what a bind
+            address calls for. None: any ``Host``.
+
+    Raises:
+        ValueError: an ``allowed_hosts`` entry is not a host name.
     """
     counters = counters or SpanCounters(stats)
     api = _Api(aggregator, store, engine, ingest or _default_ingest(aggregator, store, counters), refresh, counters)
@@ -251,6 +309,10 @@ def make_app(
     if token:
         app.add_middleware(_BearerAuth, token=token)
         api.secured = True
+    names = None if allowed_hosts is None else HostNames(allowed_hosts)
+    if names is not None and not names.any:  # added last, so it runs first: a misdirected request gets no 401
+        app.add_middleware(_HostCheck, names=names)
+        api.hosts_checked = True
     app.state.counters = counters
     app.state.store = store
     return app

@@ -29,7 +29,7 @@ from ..store.sqlite import SQLiteStore
 from ..tracer import Tracer
 from ..windows import MAX_WINDOW
 from .app import make_app
-from .config import is_loopback, parse_addr
+from .config import hosts_to_check, is_loopback, parse_addr
 from .embedded import bind_socket, socket_url, tracer_feed
 from .ingest import MAX_COST, IngestError
 from .prom import SpanCounters
@@ -66,6 +66,8 @@ class Collector:
         db: the SQLite file.
         rules: alert rules evaluated over everything ingested.
         token: bearer token the HTTP app requires.
+        allowed_hosts: ``Host`` names the HTTP app answers to besides loopback ones (see
+            :func:`~tokentrace.server.app.make_app`); None: any.
         retention_s: delete stored spans older than this (default: keep all).
         clock: seconds since the epoch.
     """
@@ -76,6 +78,7 @@ class Collector:
         *,
         rules: Sequence[Any] = (),
         token: str | None = None,
+        allowed_hosts: Sequence[str] | None = None,
         retention_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,6 +105,7 @@ class Collector:
             stats=self.tracer.stats,
             ingest=self.ingest,
             counters=self.counters,
+            allowed_hosts=allowed_hosts,
         )
 
     def _rebuild(self) -> int:
@@ -248,12 +252,16 @@ def serve(
     token: str | None = None,
     retention_s: float | None = None,
     insecure: bool = False,
+    allowed_hosts: Sequence[str] = (),
     on_ready: Callable[[str], None] | None = None,
     before_exit: Callable[[], object] | None = None,
 ) -> None:
     """Run the collector in this thread until SIGINT/SIGTERM.
 
     Args:
+        allowed_hosts: ``Host`` names answered to besides loopback ones; on a loopback
+            ``addr`` other names are refused, elsewhere only when some are given (see
+            :func:`~tokentrace.server.config.hosts_to_check`).
         on_ready: called with the base URL once the windows are rebuilt, before serving.
         before_exit: called on the first SIGINT/SIGTERM while the server still answers.
 
@@ -263,12 +271,13 @@ def serve(
     check_bind(addr, token, insecure)
     sock = bind_socket(addr)
     try:
-        collector = Collector(db, rules=rules, token=token, retention_s=retention_s)
+        hosts = hosts_to_check(parse_addr(addr)[0], allowed_hosts)
+        collector = Collector(db, rules=rules, token=token, allowed_hosts=hosts, retention_s=retention_s)
     except BaseException:
         sock.close()
         raise
     try:
-        url = _announce(collector, sock, db, token)
+        url = _announce(collector, sock, db, token, hosts)
         if on_ready is not None:
             on_ready(url)
         _Server(_uvicorn_config(collector.app), before_exit).run(sockets=[sock])
@@ -277,13 +286,16 @@ def serve(
         sock.close()
 
 
-def _announce(collector: Collector, sock: socket.socket, db: str | Path, token: str | None) -> str:
-    """Log what was loaded and where the collector listens (never the token); its URL."""
+def _announce(
+    collector: Collector, sock: socket.socket, db: str | Path, token: str | None, hosts: Sequence[str] | None
+) -> str:
+    """Log what was loaded, where the collector listens and to which names (never the token); its URL."""
     url = socket_url(sock)
     how = "took back its windows as kept" if collector.restored else "loaded the stored spans into its windows"
     _log.info("tokentrace %s (%d span(s)) in %.1f s", how, collector.loaded, collector.rebuild_s)
     auth = "bearer token required" if token else "no auth"
-    _log.info("tokentrace collector listening on %s (db %s, %s)", url, db, auth)
+    names = "any Host" if hosts is None else f"Host: loopback names{' and --allow-host' if hosts else ''}"
+    _log.info("tokentrace collector listening on %s (db %s, %s, %s)", url, db, auth, names)
     return url
 
 

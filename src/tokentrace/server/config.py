@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["HTTPServerConfig", "parse_addr"]
+from .hosts import ANY, allowed_hosts
+
+__all__ = ["HTTPServerConfig", "hosts_to_check", "parse_addr"]
 
 _DEFAULT_PORT = 9090
 
@@ -24,15 +27,22 @@ class HTTPServerConfig:
         token: bearer token every endpoint but ``/health`` requires.
         insecure: allow a non-loopback bind without a token.
         max_spans: recent spans kept in memory for the trace endpoints.
+        allowed_hosts: ``Host`` names answered besides loopback ones, e.g. a reverse proxy's
+            (``"tt.example.com"``, ``"*.example.com"`` for its subdomains, an IP address), or
+            ``["*"]`` for any. On a loopback bind a request for another name is refused (421),
+            which keeps web pages out that reach the server through DNS rebinding; on other
+            binds names are checked only when some are given here. ``/health`` is never checked.
 
     Raises:
-        ValueError: the address cannot be parsed, or a public bind has no token.
+        ValueError: the address cannot be parsed, a public bind has no token, or an
+            ``allowed_hosts`` entry is not a host name.
     """
 
     addr: str = f"127.0.0.1:{_DEFAULT_PORT}"
     token: str | None = None
     insecure: bool = False
     max_spans: int = 100_000
+    allowed_hosts: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.addr, str):
@@ -51,6 +61,7 @@ class HTTPServerConfig:
             )
         if self.max_spans < 1:
             raise ValueError(f"HTTPServerConfig.max_spans must be at least 1, got {self.max_spans}")
+        object.__setattr__(self, "allowed_hosts", allowed_hosts(self.allowed_hosts, "HTTPServerConfig.allowed_hosts"))
 
     @property
     def host(self) -> str:
@@ -76,6 +87,21 @@ def parse_addr(addr: str) -> tuple[str, int]:
         )
     host = host.strip("[]") or "127.0.0.1"
     return host, port
+
+
+def hosts_to_check(bind_host: str, allowed: Sequence[str]) -> Sequence[str] | None:
+    """The ``Host`` names a server bound to ``bind_host`` answers for besides loopback ones;
+    None: any name.
+
+    On a loopback address the names are checked by default: that is where DNS rebinding
+    reaches a server no one else can. Beyond it only when ``allowed`` gives some: the names
+    the server is reached by there (its addresses, what DNS or a proxy calls it) are unknown
+    here, and a token, which a rebinding page does not have, is required unless the bind was
+    made ``insecure``.
+    """
+    if ANY in allowed or not (allowed or is_loopback(bind_host)):
+        return None
+    return allowed
 
 
 def is_loopback(host: str) -> bool:

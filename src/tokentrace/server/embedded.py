@@ -22,7 +22,7 @@ from ..exceptions import ConfigError
 from ..spans import Span
 from ..store.memory import MemoryStore
 from .app import make_app
-from .config import HTTPServerConfig, parse_addr
+from .config import HTTPServerConfig, hosts_to_check, parse_addr
 
 __all__ = ["EmbeddedServer", "bind_socket", "socket_url", "start_embedded", "tracer_feed"]
 
@@ -132,6 +132,7 @@ def start_embedded(tracer: Any, config: HTTPServerConfig) -> EmbeddedServer:
         stats=tracer.stats,
         ingest=_ingest_into(tracer, store),
         refresh=lambda: tracer.settle(1.0),
+        allowed_hosts=hosts_to_check(config.host, config.allowed_hosts),
     )
     tracer.add_sink(store.add)
     tracer.add_sink(app.state.counters.observe)

@@ -17,6 +17,7 @@ _MS = {"type": ["number", "null"], "description": "milliseconds; null when no sp
 _MONEY = {"type": "number", "description": "USD, exact decimal"}
 _FILTERS = {"type": "object", "additionalProperties": {"type": "string"}, "description": "filters applied"}
 _TIME = {"type": "string", "format": "date-time"}
+_MISDIRECTED = "the Host header names a host the server does not answer to (see allowed_hosts)"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -52,6 +53,7 @@ def _get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]], *ex
     responses: dict[str, Any] = {
         "200": _json(schema, summary),
         "401": _error("missing or wrong bearer token"),
+        "421": _error(_MISDIRECTED),
     }
     if params:
         responses["400"] = _error("a query parameter is not acceptable; the message names it")
@@ -143,6 +145,7 @@ def _ingest() -> dict[str, Any]:
             "401": _error("missing or wrong bearer token"),
             "413": _error(f"the body is larger than {MAX_BODY_BYTES} bytes"),
             "415": _error("a Content-Type other than application/json, or a Content-Encoding but gzip or identity"),
+            "421": _error(_MISDIRECTED),
             "503": _error("the store is busy or unavailable; retry after Retry-After seconds"),
         },
     }
@@ -150,7 +153,10 @@ def _ingest() -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     metric = [_WINDOW, *_LABELS]
-    html = {"200": {"description": "the dashboard page", "content": {"text/html": {"schema": _STR}}}}
+    html = {
+        "200": {"description": "the dashboard page", "content": {"text/html": {"schema": _STR}}},
+        "421": _error(_MISDIRECTED),
+    }
     health = _json(_object(["status"], {"status": {"type": "string", "enum": ["ok"]}}), "the server is up")
     series = [_WINDOW, _param("step", "a duration such as 5m (default 5m)", _STR), *_LABELS]
     return {
@@ -189,13 +195,14 @@ def _prometheus() -> dict[str, Any]:
     text = {"description": "Prometheus text format", "content": {"text/plain": {"schema": _STR}}}
     return {
         "summary": "Prometheus metrics",
-        "responses": {"200": text, "401": _error("missing or wrong token")},
+        "responses": {"200": text, "401": _error("missing or wrong token"), "421": _error(_MISDIRECTED)},
     }
 
 
 @cache
-def openapi_document(secured: bool) -> dict[str, Any]:
-    """The API description (OpenAPI 3.1); ``secured`` when the server requires a bearer token."""
+def openapi_document(secured: bool, hosts_checked: bool) -> dict[str, Any]:
+    """The API description (OpenAPI 3.1); ``secured`` when the server requires a bearer token,
+    ``hosts_checked`` when it answers only for some ``Host`` names."""
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "tokentrace", "version": __version__},
@@ -210,4 +217,8 @@ def openapi_document(secured: bool) -> dict[str, Any]:
             for op in item.values():
                 op.pop("security", None)
                 op["responses"].pop("401", None)
+    if not hosts_checked:
+        for item in doc["paths"].values():
+            for op in item.values():
+                op["responses"].pop("421", None)
     return doc
