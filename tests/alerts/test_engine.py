@@ -288,6 +288,35 @@ def test_a_restored_rule_keeps_firing_for_as_long_after_its_condition_last_held(
         restarted.close(2)
 
 
+def test_a_restored_pending_rule_does_not_count_the_time_no_process_watched_it(make: Any, inbox: Inbox) -> None:
+    def rule() -> AlertRule:  # more than $5 in 24 h, held for 10 minutes
+        return AlertRule("daily-spend", "total_cost", ">", 5, "24h", inbox, for_="10m")
+
+    h = make(rule())
+    kept: list[bytes] = []
+    h.engine.keep = kept.append
+    h.record(*(h.span("2.00") for _ in range(3)))
+    h.tick(after=4 * 60)  # pending for 4 minutes when the process stops cleanly, keeping its state
+    assert (h.engine.states()[0]["state"], inbox) == ("pending", [])
+    stopped = h.engine.state()
+    became_pending = kept[-1]  # all a crash leaves
+
+    for saved, waits in ((stopped, 6 * 60), (became_pending, 10 * 60)):
+        h.clock.advance(2 * 3600)  # back two hours later, the day's spend still over $5
+        restarted = AlertEngine([rule()], h.aggregator)
+        try:
+            assert restarted.restore(saved) == 1
+            h.clock.advance(waits - 1)
+            restarted.tick()
+            assert restarted.states()[0]["state"] == "pending"
+            h.clock.advance(1)
+            restarted.tick()
+            assert restarted.states()[0]["state"] == "firing"
+        finally:
+            restarted.close(2)
+    assert [p["state"] for p in inbox] == ["firing", "firing"]
+
+
 def test_without_keep_firing_for_the_same_flapping_notifies_each_time(make: Any, inbox: Inbox) -> None:
     h = make(AlertRule("errors", "error_count", ">", 0, "30s", inbox))
     for _ in range(3):

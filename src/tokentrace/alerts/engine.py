@@ -84,6 +84,7 @@ class _Kept(msgspec.Struct, array_like=True):
     fired_at: float
     notified_at: float
     notifications: int
+    kept_at: float = 0.0  # when it was kept (0: by a version that did not say; see restore())
 
 
 class _Track:
@@ -125,7 +126,7 @@ class _Track:
             return "repeat"
         return None
 
-    def kept(self) -> _Kept:
+    def kept(self, now: float) -> _Kept:
         return _Kept(
             self.rule.fingerprint,
             self.state,
@@ -134,6 +135,7 @@ class _Track:
             self.fired_at,
             self.notified_at,
             self.notifications,
+            now,
         )
 
     def payload(self, kind: str, value: Value, now: float) -> dict[str, Any]:
@@ -298,13 +300,16 @@ class AlertEngine:
         """Where every rule stands (state, since when, when it last notified), as JSON that
         :meth:`restore` takes back in a later process."""
         with self._lock:
-            return msgspec.json.encode([track.kept() for track in self._tracks])
+            now = self._clock()
+            return msgspec.json.encode([track.kept(now) for track in self._tracks])
 
     def restore(self, state: bytes) -> int:
         """Take back where the rules stood (a :meth:`state`): a rule firing before goes on
         firing without notifying again, and resolves, with a notification, if its condition no
-        longer holds; a pending one goes on waiting for ``for_``. Rules are matched by
-        fingerprint; the others start inactive. Returns how many were taken back.
+        longer holds; a pending one goes on waiting for ``for_``, the time no process watched it
+        left out, as Prometheus does: the time between when the state was kept (a clean stop
+        keeps it; a crash leaves the one kept when the rule became pending) and now. Rules are
+        matched by fingerprint; the others start inactive. Returns how many were taken back.
 
         Raises:
             ValueError: ``state`` is not what :meth:`state` gives.
@@ -316,10 +321,13 @@ class AlertEngine:
         by_fingerprint = {item.fingerprint: item for item in kept}
         restored = 0
         with self._lock:
+            now = self._clock()
             for track in self._tracks:
                 item = by_fingerprint.get(track.rule.fingerprint)
                 if item is not None:
                     track.state, track.active_since, track.last_true = item.state, item.active_since, item.last_true
+                    if item.state is AlertState.PENDING:  # unwatched, the condition may not have held
+                        track.active_since += max(0.0, now - (item.kept_at or item.active_since))
                     track.fired_at, track.notified_at = item.fired_at, item.notified_at
                     track.notifications = item.notifications
                     restored += 1
