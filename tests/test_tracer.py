@@ -13,6 +13,7 @@ import pytest
 
 import tokentrace
 from tokentrace import Span, Status, Tracer
+from tokentrace.store.sqlite import SQLiteStore
 from tokentrace.testing import InMemoryTransport, capture_spans
 
 
@@ -227,6 +228,51 @@ def test_record_of_a_non_span_is_counted_not_raised() -> None:
     assert spans == []
 
 
+def test_a_span_recorded_twice_is_two_spans_in_the_file_the_store_and_the_metrics(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "spans.db")
+    tracer = Tracer(transport=tokentrace.FileTransport(tmp_path / "t.jsonl"))
+    tracer.add_sink(store.add)
+    span = Span(model="gpt-4o", provider="openai", prompt_tokens=512, comp_tokens=128, latency_ms=1240)
+    first, second = tracer.start("first"), tracer.start("second")
+    first.record(span)
+    first.record(span)
+    second.record(span)
+    first.end()
+    second.end()
+    assert tracer.flush(10)
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [(s["trace_id"], s["name"]) for s in lines] == [
+        (first.trace_id, "first"),
+        (first.trace_id, "first"),
+        (second.trace_id, "second"),
+    ]
+    assert len({s["span_id"] for s in lines}) == 3
+    assert store.count() == 3 and tracer.metrics("1h").span_count == 3
+    assert (span.name, span.trace_id, span.span_id, span.started_at, span.cost) == (None, None, None, None, None)
+    tracer.close()
+    store.close()
+
+
+def test_a_span_changed_and_recorded_again_keeps_what_each_record_saw() -> None:
+    with capture_spans() as (tracer, spans):
+        attributes = {"step": 0}
+        span = Span(model="gpt-4o", provider="openai", latency_ms=100, attributes=attributes)
+        with tracer.trace("loop") as t:
+            for step in range(3):
+                span.prompt_tokens = step * 10
+                attributes["step"] = step
+                t.record(span)
+            span.prompt_tokens = 99  # after the last record: changes nothing recorded
+    assert [(s.prompt_tokens, s.attributes) for s in spans] == [(0, {"step": 0}), (10, {"step": 1}), (20, {"step": 2})]
+    assert len({s.span_id for s in spans}) == 3
+
+
+def test_a_span_id_given_by_the_caller_is_kept() -> None:
+    with capture_spans() as (tracer, spans), tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", span_id="my-span"))
+    assert [s.span_id for s in spans] == ["my-span"]
+
+
 def test_a_span_recorded_after_end_is_still_delivered() -> None:
     with capture_spans() as (tracer, spans):
         trace = tracer.start("t")
@@ -251,6 +297,29 @@ def test_a_span_recorded_while_another_thread_ends_the_trace_is_delivered_once()
                 super().append(span)
 
         trace._spans = EndsMidAppend(trace._spans)
+        trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=2))
+        ender.join(5)
+    assert sorted(span.prompt_tokens for span in spans) == [1, 2]
+    assert len({span.trace_id for span in spans}) == 1
+
+
+def test_a_span_added_just_before_another_thread_ends_the_trace_goes_out_once() -> None:
+    with capture_spans() as (tracer, spans):
+        trace = tracer.start("t")
+        trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=1))
+        ender = threading.Thread(target=trace.end)
+
+        class EndsAfterAppend(list[Span]):
+            """Lets the other thread end the trace, and its spans leave, once the span is added
+            but before record() has looked whether the trace ended."""
+
+            def append(self, span: Span) -> None:
+                super().append(span)
+                ender.start()
+                ender.join(0.2)
+                tracer.flush(5)
+
+        trace._spans = EndsAfterAppend(trace._spans)
         trace.record(Span(model="gpt-4o", provider="openai", prompt_tokens=2))
         ender.join(5)
     assert sorted(span.prompt_tokens for span in spans) == [1, 2]

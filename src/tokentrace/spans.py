@@ -1,8 +1,9 @@
 """Spans: one model call each, validated on construction and encoded in the wire format.
 
-A :class:`Span` is what user code builds and hands to ``trace.record()``. The tracer fills its
-ids, name and timestamps; :func:`encode_lines` and :func:`encode_batch` turn spans into the
-JSON wire format of DESIGN §2 (fixed key order, optional keys only when set, exact costs).
+A :class:`Span` is what user code builds and hands to ``trace.record()``, which records a copy
+and fills the copy's ids, name and timestamps; :func:`encode_lines` and :func:`encode_batch` turn
+spans into the JSON wire format of DESIGN §2 (fixed key order, optional keys only when set,
+exact costs).
 """
 
 from __future__ import annotations

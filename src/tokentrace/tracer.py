@@ -1,9 +1,9 @@
 """The tracer: start traces, record spans, and hand them to transports, windows and alerts.
 
-The caller's thread only does cheap work: check the span, stamp its times and append the ended
-trace to a queue. The ``tokentrace.pipeline`` worker then fills ids, prices the spans from a
-cached table, writes files, feeds network transports (each on its own worker), the metric
-windows and the alert rules. Synchronous transports (stdout) write before ``end()`` returns.
+The caller's thread only does cheap work: check the span, copy it and stamp the copy's times,
+and append the ended trace to a queue. The ``tokentrace.pipeline`` worker then fills ids, prices
+the spans from a cached table, writes files, feeds network transports (each on its own worker),
+the metric windows and the alert rules. Synchronous transports (stdout) write before ``end()`` returns.
 Nothing on this path raises into the caller: failures are counted in :meth:`Tracer.stats` and
 logged at most once per kind every 20 s.
 """
@@ -71,7 +71,7 @@ class Trace:
         trace.end()
     """
 
-    __slots__ = ("_ended", "_id", "_spans", "_token", "_tracer", "name", "parent_span_id")
+    __slots__ = ("_ended", "_id", "_spans", "_taken", "_token", "_tracer", "name", "parent_span_id")
 
     def __init__(self, tracer: Tracer, name: str, trace_id: str | None, parent_span_id: str | None) -> None:
         self._tracer = tracer
@@ -80,6 +80,7 @@ class Trace:
         self.parent_span_id = parent_span_id
         self._spans: list[Span] = []
         self._ended = False
+        self._taken: Sequence[Span] = ()  # the spans end() handed on
         self._token: contextvars.Token[tuple[Trace, str | None] | None] | None = None
 
     @property
@@ -91,13 +92,26 @@ class Trace:
 
     @property
     def spans(self) -> list[Span]:
-        return list(self._spans)
+        with self._tracer._trace_lock:
+            spans = self._taken if self._ended else self._spans
+        return list(spans)
 
     def record(self, span: Span) -> Span:
-        """Add a finished span; ids, name and missing timestamps are filled in. Never raises."""
+        """Add a finished span: a copy of ``span`` as it is now, its ids, name and missing
+        timestamps filled in. Never raises.
+
+        ``span`` itself is left as it was, so it may be changed and recorded again: each
+        record is a span of its own, with a span id of its own unless ``span`` was given one.
+
+        Returns:
+            ``span``, unchanged.
+        """
         if type(span) is not Span and not isinstance(span, Span):
             self._tracer._counters.drop("invalid_span", 1, f"record() takes a Span, got {type(span).__name__}")
             return span
+        given, span = span, _copy(span)  # the worker may hold the copy long after the caller changed `given`
+        if span.attributes is not None:
+            span.attributes = dict(span.attributes)
         if span.name is None:
             span.name = self.name
         if span.parent_span_id is None:
@@ -110,19 +124,24 @@ class Trace:
             span.started_at = ended - latency
         else:
             _fill_times(span)
-        with self._tracer._trace_lock:  # see Tracer._trace_lock
-            ended = self._ended
-            if not ended:
-                self._spans.append(span)
-        if ended:  # a straggler after end(): send it on its own rather than lose it
+        self._spans.append(span)
+        if self._ended:  # end() may have taken the spans before this one was added
+            self._send_if_left(span)
+        return given
+
+    def _send_if_left(self, span: Span) -> None:
+        """Send ``span`` on its own if end() left it behind: recorded while or after the trace
+        ended, it goes out once, with the trace's spans or alone, never lost."""
+        with self._tracer._trace_lock:  # once held, end() has taken what it sends and left the rest
+            left = _remove(self._spans, span)
+        if left:
             self._tracer._emit(self, [span])
-        return span
 
     def record_error(self, exc: BaseException | str) -> None:
         """Mark the last span as failed with ``exc``; record an error span if there is none, or
         once the trace has ended (its spans are on their way)."""
         text = exc if isinstance(exc, str) else error_text(exc)
-        with self._tracer._trace_lock:
+        with self._tracer._trace_lock:  # end() does not take the spans meanwhile
             last = self._spans[-1] if self._spans and not self._ended else None
             if last is not None:
                 last.status, last.error = Status.ERROR, text
@@ -142,12 +161,14 @@ class Trace:
 
     def end(self) -> None:
         """Hand the trace's spans on: stdout is written before this returns, the rest is queued."""
-        with self._tracer._trace_lock:  # from here on, record() leaves the list alone
+        with self._tracer._trace_lock:
             if self._ended:
                 return
-            self._ended = True
-        if self._spans:
-            self._tracer._emit(self, self._spans)
+            self._ended = True  # first: a record() that adds its span after the copy sees it
+            self._taken = spans = self._spans.copy()
+            del self._spans[: len(spans)]  # what was added since is left to its record()
+        if spans:
+            self._tracer._emit(self, spans)
 
     def __enter__(self) -> Trace:
         self._token = _current.set((self, None))
@@ -162,6 +183,18 @@ class Trace:
             _current.reset(self._token)
             self._token = None
         self.end()
+
+
+_copy: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]
+
+
+def _remove(spans: list[Span], span: Span) -> bool:
+    """Take ``span`` itself (not an equal one) out of ``spans``; False if it is not there."""
+    for i, s in enumerate(spans):
+        if s is span:
+            del spans[i]
+            return True
+    return False
 
 
 def _fill_times(span: Span) -> None:
@@ -290,10 +323,12 @@ class Tracer:
         self._counters = Counters()
         self._unpriced = 0
         self._closed = False
-        # Orders record() against end() for traces shared by threads, so that no span is added to
-        # a list already handed on. One lock for all of the tracer's traces: it is held for a
-        # list append at most, which allocates nothing the garbage collector could run on. It is
-        # reentrant: a signal handler may run, and record, while its thread holds it.
+        # Orders end() against the record() of a trace shared by threads that finds it ended
+        # after adding its span (record() takes it then only), so that each span goes out once:
+        # with the spans end() took, or on its own. One lock for all of the tracer's traces: it is
+        # held for a copy or a search of one trace's spans at most. It is reentrant: a signal
+        # handler, or a finalizer the garbage collector runs on that copy, may run, and record,
+        # while its thread holds it.
         self._trace_lock = _fork.rlock()
         self._clock = clock
         self._pipeline = _Pipeline(self, alerts, clock, max_queue)
