@@ -337,6 +337,56 @@ def test_fan_out_to_a_list_of_transports(tmp_path: Path) -> None:
     assert tracer.stats() == {"queued": 0, "written": 2, "dropped": {}, "unpriced": 0}
 
 
+class _HeldSink:
+    """A sink that holds the pipeline worker in the first batch until released."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, spans: list[Span]) -> None:
+        self.entered.set()
+        self.release.wait(10)
+
+
+def _trace_of(tracer: Tracer, count: int) -> None:
+    with tracer.trace(f"{count} spans") as t:
+        for _ in range(count):
+            t.record(Span(model="gpt-4o", provider="openai"))
+
+
+def test_a_close_that_cannot_wait_counts_the_queued_spans_not_traces() -> None:
+    tracer, sink = Tracer(), _HeldSink()
+    tracer.add_sink(sink)
+    _trace_of(tracer, 1)
+    assert tracer.flush(0) is False and sink.entered.wait(10)
+    _trace_of(tracer, 2)
+    _trace_of(tracer, 3)
+    assert tracer.close(0) is False
+    assert tracer.stats()["dropped"]["shutdown_timeout"] == 5
+    sink.release.set()
+
+
+def test_notifications_lost_at_close_are_not_counted_as_spans() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def held(payload: object) -> None:
+        entered.set()
+        release.wait(10)
+
+    delivery = tokentrace.CallbackDelivery(held)
+    rules = [
+        tokentrace.AlertRule(name=metric, metric=metric, op=">", threshold=0, window="1h", delivery=delivery)
+        for metric in ("span_count", "total_tokens")
+    ]
+    tracer = Tracer(alerts=rules)
+    with tracer.trace("t") as t:
+        t.record(Span(model="gpt-4o", provider="openai", prompt_tokens=10))
+    assert tracer.settle(10) and entered.wait(10)  # one rule's notice delivered, the other's queued
+    assert tracer.close(0) is False
+    assert tracer.stats()["dropped"] == {"alert_shutdown_timeout": 1}
+    release.set()
+
+
 def test_transport_must_be_a_transport() -> None:
     with pytest.raises(TypeError, match="transport must be a tokentrace transport, got str"):
         Tracer(transport="stdout")  # type: ignore[arg-type]

@@ -83,6 +83,26 @@ def test_flush_times_out_and_shutdown_drops_what_is_left() -> None:
     assert worker.counters.dropped["closed"] == 1
 
 
+def test_what_a_shutdown_gives_up_is_counted_by_what_its_items_weigh() -> None:
+    entered, gate = threading.Event(), threading.Event()
+
+    def handler(batch: list[list[int]]) -> None:
+        entered.set()
+        gate.wait(5)
+
+    worker: BatchWorker[list[int]] = BatchWorker(
+        "tokentrace.test", handler, max_batch=1, interval=60, weigh=len, reason_prefix="test_"
+    )
+    worker.put([1])
+    assert worker.flush(0) is False and entered.wait(5)
+    worker.put_many([[2, 3], [4, 5, 6]])
+    assert worker.shutdown(0) is False
+    assert worker.counters.dropped["test_shutdown_timeout"] == 5
+    gate.set()
+    worker.put([7, 8], weight=2)
+    assert worker.counters.dropped["test_closed"] == 2
+
+
 def test_thread_is_named_and_started_lazily() -> None:
     worker: BatchWorker[int] = BatchWorker("tokentrace.lazy", lambda b: None, interval=60)
     assert "tokentrace.lazy" not in {t.name for t in threading.enumerate()}

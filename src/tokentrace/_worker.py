@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Generic, TypeVar
 
 from . import _fork
@@ -61,6 +61,10 @@ class BatchWorker(Generic[T]):
         worker = BatchWorker("tokentrace.http", send_batch, max_queue=10_000, max_batch=500)
         worker.put(item)          # never blocks, never raises
         worker.flush(timeout=5)   # True once everything put so far is handled
+
+    Lost items are counted in ``counters`` by reason, each as ``weigh(item)`` (the spans it
+    holds; 1 by default), and the reasons start with ``reason_prefix`` (``"alert_"`` for
+    notifications, so that they are not counted as lost spans).
     """
 
     def __init__(
@@ -72,6 +76,8 @@ class BatchWorker(Generic[T]):
         max_batch: int = 512,
         interval: float = 1.0,
         counters: Counters | None = None,
+        weigh: Callable[[T], int] | None = None,
+        reason_prefix: str = "",
     ) -> None:
         if max_queue < 1 or max_batch < 1:
             raise ValueError("max_queue and max_batch must be at least 1")
@@ -81,6 +87,8 @@ class BatchWorker(Generic[T]):
         self._max_batch = max_batch
         self._interval = interval
         self.counters = counters or Counters()
+        self._weigh = weigh
+        self._prefix = reason_prefix
         self._reset()
         _workers.add(self)  # type: ignore[arg-type]  # the set holds workers of any item type
 
@@ -104,7 +112,7 @@ class BatchWorker(Generic[T]):
         queue = self._queue
         size = len(queue)
         if size >= self._room:
-            self.counters.drop("closed" if self._stopping else "queue_full", weight)
+            self._drop("closed" if self._stopping else "queue_full", weight)
             return
         queue.append(item)
         self._put += 1
@@ -144,7 +152,7 @@ class BatchWorker(Generic[T]):
             try:
                 self._handler(batch)
             except Exception as exc:  # a handler bug must not kill the worker
-                self.counters.drop("handler_error", len(batch), repr(exc))
+                self._drop("handler_error", self._weight(batch), repr(exc))
             with self._done:
                 self._handled += len(batch)
                 self._done.notify_all()
@@ -177,9 +185,16 @@ class BatchWorker(Generic[T]):
         self._stopping, self._room = True, 0
         self._wake.set()
         if not done and self._queue:
-            self.counters.drop("shutdown_timeout", len(self._queue))
+            lost = list(self._queue)  # weighed apart from the queue, which other threads change
             self._queue.clear()
+            self._drop("shutdown_timeout", self._weight(lost))
         return done
+
+    def _weight(self, items: Collection[T]) -> int:
+        return len(items) if self._weigh is None else sum(map(self._weigh, items))
+
+    def _drop(self, reason: str, count: int, detail: object = None) -> None:
+        self.counters.drop(self._prefix + reason, count, detail)
 
     def _after_fork(self) -> None:
         # The parent's queue belongs to the parent: a child starts empty, with its own thread.

@@ -552,7 +552,7 @@ class _Pipeline:
         self.sinks: list[Any] = []
         self._worker: BatchWorker[_Item] = BatchWorker(
             "tokentrace.pipeline", self._handle, max_queue=max_queue, max_batch=1024, interval=0.2,
-            counters=tracer._counters,
+            counters=tracer._counters, weigh=_spans_in,
         )  # fmt: skip
         self.put = self._worker.put
         self._ticker = _Ticker(self.engine) if self.engine is not None else None
@@ -614,6 +614,10 @@ class _Pipeline:
         if self.engine is not None:
             self.engine.close(timeout)
         return done
+
+
+def _spans_in(item: _Item) -> int:
+    return len(item[1]) if isinstance(item, tuple) else 1
 
 
 def _ids_needed(batch: list[_Item]) -> int:

@@ -196,7 +196,7 @@ class AlertEngine:
         rules: the :class:`AlertRule` objects; each must be distinct (by fingerprint).
         aggregator: where the metrics come from.
         clock: seconds since the epoch; defaults to the aggregator's clock.
-        counters: where lost notifications are counted (by reason).
+        counters: where lost notifications are counted, by reason (each starting ``alert_``).
         max_queue: notifications waiting per delivery before new ones are dropped.
 
     Raises:
@@ -227,7 +227,7 @@ class AlertEngine:
             if id(delivery) not in self._workers:
                 worker = BatchWorker(
                     "tokentrace.alerts", self._deliverer(delivery), max_queue=max_queue, max_batch=1,
-                    counters=self.counters,
+                    counters=self.counters, reason_prefix="alert_",
                 )  # fmt: skip
                 self._workers[id(delivery)] = (delivery, worker)
 
