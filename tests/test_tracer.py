@@ -366,6 +366,21 @@ def test_a_close_that_cannot_wait_counts_the_queued_spans_not_traces() -> None:
     sink.release.set()
 
 
+def test_a_close_that_cannot_wait_counts_the_spans_the_pipeline_worker_holds_until_it_is_done(tmp_path: Path) -> None:
+    tracer, sink = Tracer(transport=tokentrace.FileTransport(tmp_path / "t.jsonl")), _HeldSink()
+    tracer.add_sink(sink)
+    _trace_of(tracer, 3)
+    assert tracer.flush(0) is False and sink.entered.wait(10)
+    assert tracer.close(0) is False
+    assert tracer.stats()["dropped"] == {"shutdown_in_flight": 3}
+    sink.release.set()
+    thread = tracer._pipeline._worker._thread
+    assert thread is not None
+    thread.join(10)
+    assert tracer.stats()["dropped"] == {}
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 3
+
+
 def test_notifications_lost_at_close_are_not_counted_as_spans() -> None:
     entered, release = threading.Event(), threading.Event()
 
@@ -383,7 +398,7 @@ def test_notifications_lost_at_close_are_not_counted_as_spans() -> None:
         t.record(Span(model="gpt-4o", provider="openai", prompt_tokens=10))
     assert tracer.settle(10) and entered.wait(10)  # one rule's notice delivered, the other's queued
     assert tracer.close(0) is False
-    assert tracer.stats()["dropped"] == {"alert_shutdown_timeout": 1}
+    assert tracer.stats()["dropped"] == {"alert_shutdown_timeout": 1, "alert_shutdown_in_flight": 1}
     release.set()
 
 

@@ -23,6 +23,7 @@ T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 _LOG_EVERY_S = 20.0
+_IN_FLIGHT = "shutdown_in_flight"
 
 
 def deadline(timeout: float | None) -> float | None:
@@ -51,6 +52,12 @@ class Counters:
         if last is None or now - last >= _LOG_EVERY_S:
             self._last_log[reason] = now
             _log.warning("tokentrace dropped %d item(s): %s%s", count, reason, f" ({detail})" if detail else "")
+
+    def take_back(self, reason: str, count: int) -> None:
+        """Uncount items counted lost that were not lost after all."""
+        left = self.dropped.pop(reason, 0) - count
+        if left:
+            self.dropped[reason] = left
 
 
 class BatchWorker(Generic[T]):
@@ -99,6 +106,8 @@ class BatchWorker(Generic[T]):
         self._put = 0  # items accepted
         self._handled = 0  # items handed to the handler and returned
         self._thread: threading.Thread | None = None
+        self._taken: list[T] = []  # the batch the handler has
+        self._given_up = 0  # what a shutdown counted lost of it, until the handler returns
         self._stopping = False
         self._room = self._max_queue  # what put() may still fill: 0 once stopping
         self._pid = os.getpid()
@@ -146,16 +155,34 @@ class BatchWorker(Generic[T]):
                 return
 
     def _drain(self) -> None:
-        queue = self._queue
-        while queue:
-            batch = [queue.popleft() for _ in range(min(self._max_batch, len(queue)))]
+        while batch := self._take():
+            failed: Exception | None = None
             try:
                 self._handler(batch)
             except Exception as exc:  # a handler bug must not kill the worker
-                self._drop("handler_error", self._weight(batch), repr(exc))
+                failed = exc
             with self._done:
+                self._settle(failed)
                 self._handled += len(batch)
                 self._done.notify_all()
+
+    def _take(self) -> list[T]:
+        """The next batch, the handler's from the same step on: a shutdown finds each item
+        queued or taken, never neither."""
+        with self._done:
+            queue = self._queue
+            self._taken = [queue.popleft() for _ in range(min(self._max_batch, len(queue)))]
+            return self._taken
+
+    def _settle(self, failed: Exception | None) -> None:
+        """After the handler: a batch a shutdown counted lost, handled after all, is taken back
+        (the handler counted what became of it); one that failed stays lost."""
+        batch, given_up = self._taken, self._given_up
+        self._taken, self._given_up = [], 0
+        if given_up and failed is None:
+            self.counters.take_back(self._prefix + _IN_FLIGHT, given_up)
+        elif failed is not None and not given_up:
+            self._drop("handler_error", self._weight(batch), repr(failed))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every item put before this call has been handled.
@@ -180,15 +207,28 @@ class BatchWorker(Generic[T]):
         return True
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Handle what is queued (up to ``timeout``), then stop the thread; later puts are dropped."""
+        """Handle what is queued (up to ``timeout``), then stop the thread; later puts are dropped.
+
+        What ``timeout`` cuts off is counted lost: items still queued as ``shutdown_timeout``, and
+        the batch the handler has as ``shutdown_in_flight`` until the handler returns (then it
+        has counted what became of the batch), as at interpreter exit it never does.
+        """
         done = self.flush(timeout)
-        self._stopping, self._room = True, 0
+        with self._done:
+            self._stopping, self._room = True, 0
+            if not done:
+                self._give_up()
         self._wake.set()
-        if not done and self._queue:
-            lost = list(self._queue)  # weighed apart from the queue, which other threads change
-            self._queue.clear()
-            self._drop("shutdown_timeout", self._weight(lost))
         return done
+
+    def _give_up(self) -> None:
+        queue = self._queue
+        lost = [queue.popleft() for _ in range(len(queue))]  # a put racing this one is still handled
+        if lost:
+            self._drop("shutdown_timeout", self._weight(lost))
+        if self._taken and not self._given_up:
+            self._given_up = self._weight(self._taken)
+            self._drop(_IN_FLIGHT, self._given_up)
 
     def _weight(self, items: Collection[T]) -> int:
         return len(items) if self._weigh is None else sum(map(self._weigh, items))

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import _fork
 from .._worker import BatchWorker, Counters
 
 if TYPE_CHECKING:
     from ..spans import Span
 
 __all__ = ["BatchingTransport", "Transport"]
-
-_IN_FLIGHT = "shutdown_in_flight"
 
 
 class Transport:
@@ -59,11 +56,8 @@ class BatchingTransport(Transport):
 
     def __init__(self, name: str, *, max_queue: int = 10_000, max_batch: int = 512, interval: float = 1.0) -> None:
         super().__init__()
-        self._sending = 0  # spans of the batch ``export`` is sending
-        self._given_up = 0  # of those, counted lost by a shutdown that could not wait for them
-        self._sent = _fork.lock()
         self._worker: BatchWorker[Span] = BatchWorker(
-            name, self._export, max_queue=max_queue, max_batch=max_batch, interval=interval, counters=self.counters
+            name, self.export, max_queue=max_queue, max_batch=max_batch, interval=interval, counters=self.counters
         )
 
     def emit(self, spans: list[Span]) -> None:
@@ -71,27 +65,6 @@ class BatchingTransport(Transport):
 
     def export(self, batch: list[Span]) -> None:
         raise NotImplementedError
-
-    def _export(self, batch: list[Span]) -> None:
-        self._sending = len(batch)
-        try:
-            self.export(batch)
-        except Exception:
-            if not self._end_send(ended=False):
-                raise
-            return  # failed because a shutdown closed what it was using: counted lost already
-        self._end_send(ended=True)
-
-    def _end_send(self, *, ended: bool) -> bool:
-        """Whether a shutdown counted the batch lost; if it ended after all, it is not lost:
-        ``export`` counted what became of it."""
-        with self._sent:
-            given_up, self._sending, self._given_up = self._given_up, 0, 0
-            if given_up and ended:
-                left = self.counters.dropped.pop(_IN_FLIGHT, 0) - given_up
-                if left:
-                    self.counters.dropped[_IN_FLIGHT] = left
-        return bool(given_up)
 
     @property
     def queued(self) -> int:
@@ -102,11 +75,6 @@ class BatchingTransport(Transport):
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Stop the worker; a batch still being sent when ``timeout`` runs out is counted lost
-        (``shutdown_in_flight``) until its send ends, as at interpreter exit it never does."""
-        done = self._worker.shutdown(timeout)
-        if not done:
-            with self._sent:
-                if self._sending and not self._given_up:
-                    self._given_up = self._sending
-                    self.counters.drop(_IN_FLIGHT, self._given_up)
-        return done
+        (``shutdown_in_flight``) until its send ends, as at interpreter exit it never does. A send
+        that then fails (the shutdown closed what it was using) is not counted again."""
+        return self._worker.shutdown(timeout)
