@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 from pathlib import Path
 
@@ -135,3 +137,9 @@ def test_toml_sets_the_tracers_exit_timeout_and_max_queue(tmp_path: Path) -> Non
 
 def test_config_is_exported() -> None:
     assert tokentrace.Config is Config
+
+
+def test_config_holds_the_fields_tracer_takes_and_no_others() -> None:
+    fields = [field.name for field in dataclasses.fields(Config)]
+    assert fields == ["transport", "alerts", "http_server", "exit_timeout", "max_queue"]
+    assert set(fields) <= set(inspect.signature(Tracer).parameters)

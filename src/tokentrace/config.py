@@ -28,7 +28,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .alerts import AlertRule, load_rules
@@ -59,7 +59,6 @@ class Config:
     http_server: HTTPServerConfig | None = None
     exit_timeout: float = 5.0
     max_queue: int = 100_000
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Config:
