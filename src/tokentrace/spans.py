@@ -373,7 +373,7 @@ def _default(obj: Any) -> Any:
 
 
 _encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_default)
-_UNENCODABLE = "tokentrace.attributes_not_encoded"  # what a span's unencodable attributes become
+UNENCODABLE = "tokentrace.attributes_not_encoded"  # what a span's unencodable attributes become
 
 
 def _encoded(span: Span) -> bytes:
@@ -382,7 +382,7 @@ def _encoded(span: Span) -> bytes:
     try:
         return _encoder.encode(_encodable(span))
     except Exception as exc:
-        unencodable = msgspec.structs.replace(span, attributes={_UNENCODABLE: type(exc).__name__})
+        unencodable = msgspec.structs.replace(span, attributes={UNENCODABLE: type(exc).__name__})
         return _encoder.encode(_encodable(unencodable))
 
 

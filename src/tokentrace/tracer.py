@@ -16,14 +16,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _fork, pricing
 from ._worker import BatchWorker, Counters, deadline, left
-from .spans import Span, Status, new_id, new_ids, now_ms
+from .spans import UNENCODABLE, Span, Status, new_id, new_ids, now_ms
 
 if TYPE_CHECKING:
     from .config import Config
@@ -111,7 +111,7 @@ class Trace:
             return span
         given, span = span, _copy(span)  # the worker may hold the copy long after the caller changed `given`
         if span.attributes is not None:
-            span.attributes = dict(span.attributes)
+            span.attributes = _own_attributes(span.attributes)
         if span.name is None:
             span.name = self.name
         if span.parent_span_id is None:
@@ -186,6 +186,19 @@ class Trace:
 
 
 _copy: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]
+
+
+def _own_attributes(attributes: Any) -> dict[str, Any]:
+    """The copy's own attributes: a dict of the mapping given; what is not one costs the span its
+    attributes, marked, and not the caller's call (nor its trace, on the worker)."""
+    if type(attributes) is dict:
+        return attributes.copy()
+    try:
+        if isinstance(attributes, Mapping):
+            return dict(attributes)
+        raise TypeError(f"attributes must be a mapping, got {type(attributes).__name__}")
+    except Exception as exc:  # as the encoders mark attributes they cannot encode
+        return {UNENCODABLE: type(exc).__name__}
 
 
 def _remove(spans: list[Span], span: Span) -> bool:

@@ -194,3 +194,17 @@ def test_an_attribute_that_cannot_be_encoded_costs_its_span_that_attribute_alone
     assert len(lines) == 52
     assert lines[50]["attributes"] == {"tokentrace.attributes_not_encoded": "RecursionError"}
     assert lines[51]["attributes"] == {"thing": "<_Unprintable>", "n": 1}
+
+
+def test_attributes_that_are_not_a_mapping_cost_their_span_its_attributes_alone(tmp_path: Path) -> None:
+    from collections import OrderedDict
+
+    tracer = Tracer(transport=FileTransport(tmp_path / "t.jsonl"))
+    with tracer.trace("odd") as t:
+        for attributes in ("abc", 5, [("a", 1)], OrderedDict(a=1), None):
+            t.record(Span(model="gpt-4o", provider="openai", attributes=attributes))  # type: ignore[arg-type]
+    tracer.close()
+    assert tracer.stats()["dropped"] == {}
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    not_a_mapping = {"tokentrace.attributes_not_encoded": "TypeError"}
+    assert [line.get("attributes") for line in lines] == [not_a_mapping] * 3 + [{"a": 1}, None]
