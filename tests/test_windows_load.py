@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -236,6 +237,26 @@ def test_a_state_is_taken_back_sharing_its_aggregates_as_it_was_written() -> Non
         )
 
     assert distinct(back) == distinct(agg)
+
+
+def test_a_state_of_the_first_format_is_taken_back() -> None:
+    """Windows kept by the first format, which counted no priced spans and kept no least or
+    greatest latency: five gpt-4o calls at $0.00448 and 2000 ms and five of a model without a
+    price at 1000 ms, sealed and in the second still open, kept at T0 + 0.5."""
+    state = (Path(__file__).parent / "data" / "windows-state-format-1.msgpack").read_bytes()
+    clock = Clock(T0 + 0.5)
+    back = WindowAggregator(clock=clock)
+    back.restore(state)
+    snap = back.snapshot("1h")
+    assert snap.cost_by_model == {"gpt-4o": Decimal("0.0224"), "made-up": Decimal(0)}
+    assert (snap.total_cost, snap.span_count) == (Decimal("0.0224"), 10)
+    assert (snap.latency_p50, snap.latency_p99) == (996.41, 2018.31)
+    assert back.metric("latency_p99", "1h", model="made-up") == 996.41
+    back.add(Span(model="gpt-4o", provider="openai", cost=Decimal(1), latency_ms=2000, ended_at=T0 * 1000 - 9000))
+    again = WindowAggregator(clock=clock)
+    again.restore(back.state())
+    assert again.snapshot("1h").to_dict() == back.snapshot("1h").to_dict()
+    assert again.snapshot("1h").cost_by_model == {"gpt-4o": Decimal("1.0224"), "made-up": Decimal(0)}
 
 
 def test_a_state_that_cannot_be_taken_back_leaves_the_windows_as_they_were() -> None:

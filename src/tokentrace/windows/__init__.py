@@ -2,8 +2,9 @@
 
 A :class:`WindowAggregator` keeps, per time bucket and per series (everything; each model,
 provider and trace name; each model x provider x name combination), the span and error counts,
-the prompt/completion token sums, the exact cost, and latency bins 2% wide (a mergeable sketch,
-so every percentile is within 1% of the exact value).
+the prompt/completion token sums, the exact cost of the spans that have one and how many they
+are, and latency bins 2% wide with the least and greatest latency (a mergeable sketch, so every
+percentile is within 1% of the exact value).
 
 Spans are placed by their ``ended_at``, so spans that arrive late land in the right bucket.
 History (a store's spans, at start-up) is taken in with ``load``, which builds each level's
@@ -15,7 +16,7 @@ rules, dashboards) are kept up to date incrementally.
 
 Memory is bounded by buckets x series, never by the number of spans: at most 3,200 buckets per
 series (306 at 1 s, 510 at 3 s, 408 at 15 s, 510 at 1 min, 612 at 5 min, 612 at 30 min, 242 at
-3 h), each one immutable ``bytes``: a 72-byte header and 4 bytes per latency bin in use (at most
+3 h), each one immutable ``bytes``: a 96-byte header and 4 bytes per latency bin in use (at most
 ~1,230 bins). Series holding the same spans share one; the 1 s and 3 s buckets keep only the
 model x provider x name combinations, whose number is capped (``max_series``), and their total.
 """

@@ -15,7 +15,7 @@ from operator import add
 from typing import NamedTuple
 
 from ..spans import Span, Status, exact
-from .sketch import _LOOKUP, _LOOKUP_SIZE, LatencySketch, _bin_of, _packed_into, _packed_range
+from .sketch import _LOOKUP, _LOOKUP_SIZE, NO_MAX, NO_MIN, LatencySketch, _bin_of, _packed_into, _packed_range
 
 _COST_PLACES = 24  # sealed costs are exact integers of 1e-24 USD
 _LOW64 = (1 << 64) - 1
@@ -24,14 +24,16 @@ _ERROR = Status.ERROR
 
 # --- sealed aggregates --------------------------------------------------------------------------
 # A sealed aggregate is one bytes object: a header (count, errors, prompt tokens, completion
-# tokens, latency sum, latency count, the cost as a 128-bit count of 1e-24 USD, the first bin or
-# -1), then 4-byte bin counts from the first bin on, or (bin, count) pairs when the first bin is
-# -1. Immutable, so series, buckets and levels share them freely.
+# tokens, latency sum, latency count, priced count, least and greatest latency, the cost as a
+# 128-bit count of 1e-24 USD, the first bin or -1), then 4-byte bin counts from the first bin on,
+# or (bin, count) pairs when the first bin is -1. Immutable, so series, buckets and levels share
+# them freely.
 
 Frozen = bytes
 Totals = tuple[int, int, int, int, int]  # count, errors, prompt tokens, completion tokens, cost units
-_HEADER = struct.Struct("<6qQQq")
+_HEADER = struct.Struct("<9qQQq")
 _HEAD = _HEADER.size
+_SUMMED = 7  # the header's leading fields that merge by adding up; the least and greatest follow
 _SPARSE = 2  # (bin, count) pairs when under half the bins of the range are used
 _MAX_BIN = 2**32 - 1  # a bin of one bucket saturates past 4.29e9 calls
 
@@ -42,7 +44,8 @@ def _pack_head(totals: list[int], cost_units: int, first: int) -> bytes:
 
 
 def _freeze(totals: list[int], cost_units: int, counts: list[int], base: int) -> Frozen:
-    """Pack totals (6 ints), a cost and the bins ``base + i`` (ends non-empty, or no bins)."""
+    """Pack totals (9 ints, the header's first), a cost and the bins ``base + i`` (ends
+    non-empty, or no bins)."""
     if not counts:
         return _pack_head(totals, cost_units, 0)
     if max(counts) > _MAX_BIN:
@@ -73,19 +76,25 @@ def _bins_view(frozen: Frozen) -> memoryview:
 def _tally_of(frozen: Frozen) -> tuple[int, int]:
     """(cost units, count) of a sealed aggregate."""
     head = _HEADER.unpack_from(frozen)
-    return head[6] << 64 | head[7], head[0]
+    return head[9] << 64 | head[10], head[0]
 
 
 def _merge_frozen(parts: Sequence[Frozen]) -> Frozen:
-    totals = [0] * 6
+    totals = [0] * _SUMMED
+    low, high = NO_MIN, NO_MAX
     cost = 0
     timed: list[tuple[Frozen, int]] = []
     for part in parts:
         head = _HEADER.unpack_from(part)
-        totals[:] = map(add, totals, head[:6])
-        cost += head[6] << 64 | head[7]
+        totals[:] = map(add, totals, head[:_SUMMED])
+        if head[7] < low:
+            low = head[7]
+        if head[8] > high:
+            high = head[8]
+        cost += head[9] << 64 | head[10]
         if head[5]:
-            timed.append((part, head[8]))
+            timed.append((part, head[11]))
+    totals += (low, high)
     if not timed:
         return _pack_head(totals, cost, 0)
     if all(first < 0 for _, first in timed):  # few values each: merge the (bin, count) pairs
@@ -119,13 +128,27 @@ def _units(cost: Decimal) -> int:
 
 
 class _Open:
-    """An aggregate still taking spans (its second is not sealed yet); cost in 1e-24 USD."""
+    """An aggregate still taking spans (its second is not sealed yet); cost in 1e-24 USD, of
+    the ``priced`` spans (the others' model has no known price)."""
 
-    __slots__ = ("bins", "comp", "cost", "count", "errors", "lat_n", "lat_sum", "prompt")
+    __slots__ = (
+        "bins",
+        "comp",
+        "cost",
+        "count",
+        "errors",
+        "lat_max",
+        "lat_min",
+        "lat_n",
+        "lat_sum",
+        "priced",
+        "prompt",
+    )
 
     def __init__(self, spans: Sequence[Span] = ()) -> None:
         self.bins: dict[int, int] = {}
-        self.count = self.errors = self.prompt = self.comp = self.cost = self.lat_sum = self.lat_n = 0
+        self.count = self.errors = self.prompt = self.comp = self.cost = self.lat_sum = self.lat_n = self.priced = 0
+        self.lat_min, self.lat_max = NO_MIN, NO_MAX
         if spans:
             self.fold(spans)
 
@@ -133,7 +156,8 @@ class _Open:
         """Fold in spans of this aggregate's second and model x provider x name; returns what
         they added: count, errors, prompt and completion tokens, cost units."""
         bins, lookup, size = self.bins, _LOOKUP, _LOOKUP_SIZE
-        errors = prompt = comp = lat_sum = lat_n = 0
+        errors = prompt = comp = lat_sum = lat_n = priced = 0
+        lat_min, lat_max = self.lat_min, self.lat_max
         cost = Decimal(0)
         for span in spans:
             prompt += span.prompt_tokens
@@ -142,10 +166,15 @@ class _Open:
                 errors += 1
             if span.cost is not None:
                 cost += span.cost
+                priced += 1
             ms = span.latency_ms
             if ms is not None:
                 lat_sum += ms
                 lat_n += 1
+                if ms < lat_min:
+                    lat_min = ms
+                if ms > lat_max:
+                    lat_max = ms
                 k = lookup[ms] if ms < size else _bin_of(ms)
                 bins[k] = bins.get(k, 0) + 1
         units = _units(cost)
@@ -154,8 +183,10 @@ class _Open:
         self.prompt += prompt
         self.comp += comp
         self.cost += units
+        self.priced += priced
         self.lat_sum += lat_sum
         self.lat_n += lat_n
+        self.lat_min, self.lat_max = lat_min, lat_max
         return len(spans), errors, prompt, comp, units
 
     def merge(self, other: _Open) -> None:
@@ -164,15 +195,20 @@ class _Open:
         self.prompt += other.prompt
         self.comp += other.comp
         self.cost += other.cost
+        self.priced += other.priced
         self.lat_sum += other.lat_sum
         self.lat_n += other.lat_n
+        if other.lat_min < self.lat_min:
+            self.lat_min = other.lat_min
+        if other.lat_max > self.lat_max:
+            self.lat_max = other.lat_max
         bins = self.bins
         for k, c in other.bins.items():
             bins[k] = bins.get(k, 0) + c
 
     def freeze(self) -> Frozen:
-        totals = [self.count, self.errors, self.prompt, self.comp, self.lat_sum, self.lat_n]
-        return _freeze_bins(totals, self.cost, self.bins)
+        totals = [self.count, self.errors, self.prompt, self.comp, self.lat_sum, self.lat_n, self.priced]
+        return _freeze_bins([*totals, self.lat_min, self.lat_max], self.cost, self.bins)
 
 
 class _Acc:
@@ -185,7 +221,7 @@ class _Acc:
         self.sketch = LatencySketch() if sketch else None
 
     def add_frozen(self, frozen: Frozen, sign: int = 1) -> None:
-        count, errors, prompt, comp, lat_sum, lat_n, high, low, first = _HEADER.unpack_from(frozen)
+        count, errors, prompt, comp, lat_sum, lat_n, _, _, _, high, low, first = _HEADER.unpack_from(frozen)
         self.count += sign * count
         self.errors += sign * errors
         self.prompt += sign * prompt

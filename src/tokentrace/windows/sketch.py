@@ -34,6 +34,11 @@ _BOUNDS = _make_bounds(2**40)
 _NBINS = len(_BOUNDS) - 1
 _REPS = [_representative(_BOUNDS[k], _BOUNDS[k + 1] - 1) for k in range(_NBINS)]
 _LOOKUP_SIZE = 1 << 16
+# The least and greatest values of a sketch or an aggregate: of no values, any value replaces them;
+# unknown (values counted before they were kept, or some of them taken away), they stay unknown
+# whatever is added, and quantiles are the bins' values, as they would be without them.
+NO_MIN, NO_MAX = 1 << 62, -1
+UNKNOWN_MIN, UNKNOWN_MAX = -1, 1 << 62
 
 
 def _make_lookup(size: int) -> list[int]:
