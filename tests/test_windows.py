@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from decimal import Decimal
 
@@ -240,9 +241,9 @@ def test_snapshot_to_dict_is_json_ready(mixed: WindowAggregator, clock: Clock) -
         "prompt_tokens": 1500,
         "comp_tokens": 300,
         "total_tokens": 1800,
-        "latency_p50": 996.41,
-        "latency_p95": 996.41,
-        "latency_p99": 996.41,
+        "latency_p50": 1000.0,
+        "latency_p95": 1000.0,
+        "latency_p99": 1000.0,
         "latency_avg": 1000.0,
         "cost_by_model": {"gpt-4o": 0.39},
         "cost_by_provider": {"openai": 0.31, "azure": 0.08},
@@ -312,7 +313,7 @@ def test_timeseries_points_cover_the_window(agg: WindowAggregator, clock: Clock)
         "gpt-4o": {"cost": 2.0, "span_count": 1},
         "gpt-4o-mini": {"cost": 0.5, "span_count": 1},
     }
-    assert (points[4]["latency_p50"], points[4]["total_tokens"]) == (100.99, 600)  # 100 ms, within 1%
+    assert (points[4]["latency_p50"], points[4]["total_tokens"]) == (100.0, 600)  # its one span's, exactly
     assert points[0]["latency_p99"] is None
 
 
@@ -348,6 +349,12 @@ def _exact(values: list[int], q: float) -> int:
     return ordered[rank - 1]
 
 
+def _first_or_last(values: list[int], q: float) -> bool:
+    """Whether the q-quantile is the least or the greatest of the values (which sketches keep exactly)."""
+    rank = max(1, -(-round(q * len(values) * 10**9) // 10**9))
+    return rank in (1, len(values))
+
+
 def test_sketch_quantiles_within_one_percent() -> None:
     values = [int(1.07**i) + i for i in range(300)]
     sketch = LatencySketch()
@@ -367,6 +374,21 @@ def test_sketch_is_exact_below_50ms_and_merges() -> None:
     a.merge(b)
     assert a.quantiles([0.0, 0.5, 0.51, 1.0]) == [1.0, 3.0, 49.0, 49.0]
     assert a.count == 6
+
+
+def test_sketch_is_exact_at_its_ends_and_for_values_all_alike() -> None:
+    alike = LatencySketch()
+    alike.add(2000, n=100)
+    assert alike.quantiles([0.0, 0.5, 0.95, 1.0]) == [2000.0] * 4  # the bin's own value is 2018.31
+    spread, other = LatencySketch(), LatencySketch()
+    for v in (1000, 1000, 1000, 5013):
+        spread.add(v)
+    other.add(4990)
+    spread.merge(other)
+    assert spread.quantiles([0.0, 0.5, 1.0]) == [1000.0, 1000.0, 5013.0]
+    assert spread.quantile(0.8) == pytest.approx(4990, rel=0.01)  # neither end: its bin's value
+    assert LatencySketch.joint_quantile(alike, other, 1.0) == 4990.0
+    assert spread.copy().quantile(0.0) == 1000.0
 
 
 def test_empty_sketch_and_bad_quantiles() -> None:
@@ -438,7 +460,8 @@ def test_matches_brute_force(
         agg.add_many(made)
         spans += made
         _check_against_brute_force(agg.snapshot(window, **filters), spans, clock.now, filters)
-        clock.advance(step)
+        clock.advance(step)  # and asked again, nothing added: only time moves it
+        _check_against_brute_force(agg.snapshot(window, **filters), spans, clock.now, filters)
 
 
 def _check_against_brute_force(snap: WindowSnapshot, spans: list[Span], now: float, filters: dict[str, str]) -> None:
@@ -456,9 +479,30 @@ def _check_against_brute_force(snap: WindowSnapshot, spans: list[Span], now: flo
     latencies = [s.latency_ms for s in chosen if s.latency_ms is not None]
     for q, got in ((0.5, snap.latency_p50), (0.95, snap.latency_p95), (0.99, snap.latency_p99)):
         if latencies:
-            assert got == pytest.approx(_exact(latencies, q), rel=0.01)
+            exact = _exact(latencies, q)
+            assert got == pytest.approx(exact, rel=0.01)
+            assert min(latencies) <= got <= max(latencies)
+            if min(latencies) == max(latencies) or _first_or_last(latencies, q):
+                assert got == exact
         else:
             assert got is None
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_window_moving_on_alone_is_still_exact(seed: int) -> None:
+    """Asked again as only time moves it, a window takes away the seconds it left, which may
+    have held its least or greatest latency: they are found again."""
+    rnd = random.Random(seed)
+    for _ in range(30):
+        clock = Clock(T0 + 0.25)
+        agg = WindowAggregator(clock=clock)
+        ages = [rnd.uniform(0, 3 * 3600) for _ in range(40)]
+        rows: list[Row] = [(age, rnd.choice("ab"), "x", None, 5, rnd.randrange(120_000), False, 0) for age in ages]
+        spans = [_row_span(row, clock.now) for row in rows]
+        agg.add_many(spans)
+        for _ in range(4):
+            _check_against_brute_force(agg.snapshot("1h"), spans, clock.now, {})
+            clock.advance(300)
 
 
 def test_a_window_asked_again_after_a_long_pause_is_still_exact(agg: WindowAggregator, clock: Clock) -> None:
@@ -475,6 +519,29 @@ def test_every_metric_name_is_served(mixed: WindowAggregator) -> None:
     snap = mixed.snapshot("1h")
     for metric in METRICS:
         assert mixed.metric(metric, "1h") == snap.value(metric)
+
+
+def test_percentiles_of_calls_all_alike_are_their_latency(agg: WindowAggregator, clock: Clock) -> None:
+    agg.add_many([span(clock.now - age, latency=2000) for age in range(0, 600, 7)])
+    for window in ("10s", "1h", "30d"):
+        assert agg.metric("latency_p95", window) == 2000.0
+        assert agg.snapshot(window).latency_p99 == 2000.0
+    agg.add(span(clock.now, model="gpt-4o-mini", latency=1000))
+    assert agg.metric("latency_p50", "1h", model="gpt-4o-mini") == 1000.0
+    assert agg.timeseries("1h", "1h")[-1]["latency_p95"] == 2000.0
+
+
+def test_a_window_moving_past_its_slowest_and_fastest_calls_finds_its_new_ends(
+    agg: WindowAggregator, clock: Clock
+) -> None:
+    agg.add_many([span(clock.now - 50, latency=2030), span(clock.now - 50, latency=1990)])
+    for age in range(40):
+        agg.add(span(clock.now - age, latency=2000))
+    window = ("latency_p99", "latency_p50", "latency_p95")
+    assert [agg.metric(m, "1m") for m in window] == [2030.0, 2018.31, 2018.31]  # one bin holds 1990 to 2030
+    clock.advance(30)  # the windows, asked again, move past the calls of 2030 and 1990 ms
+    assert [agg.metric(m, "1m") for m in window] == [2000.0, 2000.0, 2000.0]
+    assert agg.snapshot("1m").latency_p95 == 2000.0
 
 
 def test_late_span_into_sealed_seconds_counts_with_and_without_filters(agg: WindowAggregator, clock: Clock) -> None:

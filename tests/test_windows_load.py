@@ -253,6 +253,11 @@ def test_a_state_of_the_first_format_is_taken_back() -> None:
     assert (snap.latency_p50, snap.latency_p99) == (996.41, 2018.31)
     assert back.metric("latency_p99", "1h", model="made-up") == 996.41
     back.add(Span(model="gpt-4o", provider="openai", cost=Decimal(1), latency_ms=2000, ended_at=T0 * 1000 - 9000))
+    for _ in range(8):  # the window, asked as it moves on, leaves the spans kept before
+        clock.now += 50
+        back.add(Span(model="gpt-4o", provider="openai", latency_ms=2000, ended_at=round(clock.now * 1000) - 1000))
+        p95 = back.metric("latency_p95", "5m")
+    assert p95 == 2000.0
     again = WindowAggregator(clock=clock)
     again.restore(back.state())
     assert again.snapshot("1h").to_dict() == back.snapshot("1h").to_dict()

@@ -65,6 +65,40 @@ def test_money_is_printed_without_float_noise(client: httpx.Client) -> None:
     assert '"by_model":{"gpt-4o":0.3}' in text
 
 
+def test_calls_all_alike_have_exactly_their_latency_as_percentiles(tmp_path: Path) -> None:
+    fired: list[dict] = []
+
+    def p95(name: str, op: str, threshold: int, model: str) -> tokentrace.AlertRule:
+        delivery = tokentrace.CallbackDelivery(fired.append)
+        return tokentrace.AlertRule(name, "latency_p95", op, threshold, "1h", delivery, filters={"model": model})
+
+    rules = [
+        p95("p95-over-2s", ">", 2000, "gpt-4o"),
+        p95("p95-at-least-2s", ">=", 2000, "gpt-4o"),
+        p95("p95-at-least-1s", ">=", 1000, "gpt-4o-mini"),
+    ]
+    collector = Collector(tmp_path / "alike.db", rules=rules)
+    try:
+        with running(collector.app) as url, httpx.Client(base_url=url) as http:
+            spans = [make_span(latency=2000) for _ in range(40)] + [make_span(model="gpt-4o-mini", latency=1000)]
+            assert post_spans(http, spans).status_code == 202
+            slow = http.get("/metrics/latency", params={"model": "gpt-4o"}).json()
+            fast = http.get("/metrics/latency", params={"model": "gpt-4o-mini"}).json()
+            states = {a["name"]: (a["state"], a["value"]) for a in http.get("/alerts").json()["alerts"]}
+        assert collector.tracer.alert_engine is not None and collector.tracer.alert_engine.flush(10)
+    finally:
+        collector.close()
+    assert slow == {"p50_ms": 2000, "p95_ms": 2000, "p99_ms": 2000, "window": "1h", "avg_ms": 2000, "span_count": 40,
+                    "filters": {"model": "gpt-4o"}}  # fmt: skip
+    assert (fast["p50_ms"], fast["p95_ms"], fast["p99_ms"]) == (1000, 1000, 1000)
+    assert states == {
+        "p95-over-2s": ("inactive", 2000),
+        "p95-at-least-2s": ("firing", 2000),
+        "p95-at-least-1s": ("firing", 1000),
+    }
+    assert sorted((p["alert"], p["value"]) for p in fired) == [("p95-at-least-1s", 1000), ("p95-at-least-2s", 2000)]
+
+
 def test_latency_percentiles_are_within_one_percent(client: httpx.Client) -> None:
     spans = mixed_spans(1000, seed=11)
     assert post_spans(client, spans[:500]).status_code == 202

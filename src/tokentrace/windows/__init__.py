@@ -4,7 +4,7 @@ A :class:`WindowAggregator` keeps, per time bucket and per series (everything; e
 provider and trace name; each model x provider x name combination), the span and error counts,
 the prompt/completion token sums, the exact cost of the spans that have one and how many they
 are, and latency bins 2% wide with the least and greatest latency (a mergeable sketch, so every
-percentile is within 1% of the exact value).
+percentile is within 1% of the exact value, and exact at either end).
 
 Spans are placed by their ``ended_at``, so spans that arrive late land in the right bucket.
 History (a store's spans, at start-up) is taken in with ``load``, which builds each level's

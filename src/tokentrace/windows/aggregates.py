@@ -221,7 +221,7 @@ class _Acc:
         self.sketch = LatencySketch() if sketch else None
 
     def add_frozen(self, frozen: Frozen, sign: int = 1) -> None:
-        count, errors, prompt, comp, lat_sum, lat_n, _, _, _, high, low, first = _HEADER.unpack_from(frozen)
+        count, errors, prompt, comp, lat_sum, lat_n, _, lat_min, lat_max, high, low, first = _HEADER.unpack_from(frozen)
         self.count += sign * count
         self.errors += sign * errors
         self.prompt += sign * prompt
@@ -230,7 +230,7 @@ class _Acc:
         self.lat_n += sign * lat_n
         self.cost += sign * (high << 64 | low)
         if self.sketch is not None and lat_n:
-            self.sketch._add_packed(_bins_view(frozen), first, lat_n, sign)
+            self.sketch._add_packed(_bins_view(frozen), first, lat_n, sign, lat_min, lat_max)
 
     def add_open(self, agg: _Open) -> None:
         self.count += agg.count
@@ -241,7 +241,7 @@ class _Acc:
         self.lat_n += agg.lat_n
         self.cost += agg.cost
         if self.sketch is not None and agg.bins:
-            self.sketch._add_open(agg.bins, agg.lat_n)
+            self.sketch._add_open(agg.bins, agg.lat_n, agg.lat_min, agg.lat_max)
 
     def add_acc(self, other: _Acc) -> None:
         self.count += other.count

@@ -344,19 +344,21 @@ class WindowAggregator:
 
     def _sealed_part(self, sel: Key, seconds: float, a: int, sketch: bool) -> _Acc:
         """The window's sealed seconds [a, sealed_until), moved along incrementally: the
-        seconds sealed since are added, the ones the window left are taken away."""
+        seconds sealed since are added, the ones the window left are taken away (unless they
+        may have held the least or greatest latency, which taking away cannot tell again)."""
         until, key = self._sealed_until, (sel, seconds, sketch)
         window = self._windows.get(key)
-        if window is None or not self._can_move(window, a, _edge_resolution(seconds)):
-            if len(self._windows) >= _MAX_CACHED_WINDOWS:
-                self._windows.clear()
-            acc = self._collect(sel, a, until, _Acc(sketch))
-            self._windows[key] = _Window(a, until, self._late, acc)
-            return acc
-        self._collect(sel, window.start, a, window.acc, -1)
-        self._collect(sel, window.until, until, window.acc)
-        window.start, window.until = a, until
-        return window.acc
+        if window is not None and self._can_move(window, a, _edge_resolution(seconds)):
+            self._collect(sel, window.start, a, window.acc, -1)
+            self._collect(sel, window.until, until, window.acc)
+            window.start, window.until = a, until
+            if window.acc.sketch is None or not window.acc.sketch.lost_ends:
+                return window.acc
+        if len(self._windows) >= _MAX_CACHED_WINDOWS:
+            self._windows.clear()
+        acc = self._collect(sel, a, until, _Acc(sketch))
+        self._windows[key] = _Window(a, until, self._late, acc)
+        return acc
 
     def _can_move(self, window: _Window, a: int, res: int) -> bool:
         """Whether the seconds to take away and to add are still kept at fine enough levels."""

@@ -1,5 +1,7 @@
 """The latency sketch: integer milliseconds counted in bins at most 2% wide, so that every
-quantile is within 1% of the exact value, and sketches merge by adding their bins.
+quantile is within 1% of the exact value, and sketches merge by adding their bins. The least and
+greatest values are kept exactly: a quantile that falls on either of them is exact, and every
+other is kept between them (so the quantiles of values all alike are that value).
 
 Bins travel packed in sealed aggregates as 4-byte counts from a first bin on, or as
 (bin, count) pairs when the first bin is given as -1; the helpers here read that layout.
@@ -65,7 +67,8 @@ def _rank(q: float, n: int) -> int:
 
 
 class LatencySketch:
-    """A mergeable latency histogram with at most 1% relative error on every quantile.
+    """A mergeable latency histogram with at most 1% relative error on every quantile, exact at
+    either end.
 
     Example::
 
@@ -73,21 +76,28 @@ class LatencySketch:
         for ms in (120, 340, 1240):
             sketch.add(ms)
         sketch.quantile(0.5)   # 338.97: the nearest-rank median, 340, within 1%
+        sketch.quantile(1.0)   # 1240.0: the greatest value, exactly
+
+    Values taken away (``sign`` -1, a window moving on) that may have held the least or the
+    greatest leave them unknown, and ``lost_ends`` True: the sums are to be made again.
     """
 
-    __slots__ = ("_counts", "_hi", "_lo", "count")
+    __slots__ = ("_counts", "_hi", "_lo", "_max", "_min", "count", "lost_ends")
 
     def __init__(self) -> None:
         self._counts = [0] * _NBINS
         self._lo = _NBINS
         self._hi = -1
+        self._min, self._max = NO_MIN, NO_MAX
         self.count = 0
+        self.lost_ends = False
 
     def add(self, ms: int, n: int = 1) -> None:
         """Count ``n`` calls that took ``ms`` milliseconds."""
         k = _bin_of(ms)
         self._counts[k] += n
         self._widen(k, k, n)
+        self._bound(ms, ms)
 
     def merge(self, other: LatencySketch) -> None:
         """Add every value of ``other`` to this sketch."""
@@ -95,6 +105,8 @@ class LatencySketch:
             lo, hi = other._lo, other._hi + 1
             self._counts[lo:hi] = map(add, self._counts[lo:hi], other._counts[lo:hi])
             self._widen(lo, hi - 1, other.count)
+            self._bound(other._min, other._max)
+            self.lost_ends = self.lost_ends or other.lost_ends
 
     def quantile(self, q: float) -> float | None:
         """The nearest-rank ``q``-quantile (``0 <= q <= 1``) in ms, or None when empty."""
@@ -107,7 +119,7 @@ class LatencySketch:
         if self.count <= 0:
             return [None] * len(qs)
         cumulative = list(accumulate(self._counts[self._lo : self._hi + 1]))
-        return [_REPS[self._lo + bisect_left(cumulative, _rank(q, self.count))] for q in qs]
+        return [_nearest(cumulative, self._lo, _rank(q, self.count), self._min, self._max) for q in qs]
 
     @staticmethod
     def joint_quantile(first: LatencySketch, second: LatencySketch, q: float) -> float | None:
@@ -117,27 +129,52 @@ class LatencySketch:
             return None
         lo, hi = min(first._lo, second._lo), max(first._hi, second._hi) + 1
         cumulative = list(accumulate(map(add, first._counts[lo:hi], second._counts[lo:hi])))
-        return _REPS[lo + bisect_left(cumulative, _rank(q, count))]
+        return _nearest(cumulative, lo, _rank(q, count), min(first._min, second._min), max(first._max, second._max))
 
     def copy(self) -> LatencySketch:
         clone = LatencySketch()
         clone._counts[:] = self._counts
         clone._lo, clone._hi, clone.count = self._lo, self._hi, self.count
+        clone._min, clone._max, clone.lost_ends = self._min, self._max, self.lost_ends
         return clone
 
     def _widen(self, lo: int, hi: int, n: int) -> None:
         self._lo, self._hi = min(self._lo, lo), max(self._hi, hi)
         self.count += n
 
-    def _add_packed(self, view: memoryview, first: int, n: int, sign: int) -> None:
+    def _bound(self, low: int, high: int) -> None:
+        if low < self._min:
+            self._min = low
+        if high > self._max:
+            self._max = high
+
+    def _add_packed(self, view: memoryview, first: int, n: int, sign: int, low: int, high: int) -> None:
+        """Add (``sign`` 1) or take away (-1) the packed bins of ``n`` values from ``low`` to ``high``."""
         _packed_into(view, first, self._counts, 0, sign)
         self._widen(*_packed_range(view, first), sign * n)
+        if sign > 0:
+            self._bound(low, high)
+        elif low <= self._min or high >= self._max:  # what is left may end elsewhere
+            self._min, self._max, self.lost_ends = UNKNOWN_MIN, UNKNOWN_MAX, True
 
-    def _add_open(self, bins: dict[int, int], n: int) -> None:
+    def _add_open(self, bins: dict[int, int], n: int, low: int, high: int) -> None:
         counts = self._counts
         for k, c in bins.items():
             counts[k] += c
         self._widen(min(bins), max(bins), n)
+        self._bound(low, high)
+
+
+def _nearest(cumulative: list[int], first: int, rank: int, low: int, high: int) -> float:
+    """The value of a rank among counts added up from bin ``first`` on: the least or the greatest
+    value at either end (unless unknown), else its bin's representative value kept between them."""
+    if low >= 0:
+        if rank == 1:
+            return float(low)
+        if rank == cumulative[-1]:
+            return float(high)
+    value = _REPS[first + bisect_left(cumulative, rank)]
+    return float(low) if value < low else float(high) if value > high else value
 
 
 def _packed_range(view: memoryview, first: int) -> tuple[int, int]:
