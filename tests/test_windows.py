@@ -245,10 +245,47 @@ def test_snapshot_to_dict_is_json_ready(mixed: WindowAggregator, clock: Clock) -
         "latency_p95": 1000.0,
         "latency_p99": 1000.0,
         "latency_avg": 1000.0,
+        "unpriced_count": 0,
         "cost_by_model": {"gpt-4o": 0.39},
         "cost_by_provider": {"openai": 0.31, "azure": 0.08},
     }
     assert mixed.snapshot("1h").value("total_cost") == Decimal("0.93")
+
+
+def test_a_model_without_a_price_costs_none_not_zero(agg: WindowAggregator, clock: Clock) -> None:
+    agg.add_many(
+        [
+            span(clock.now - 50, model="made-up", provider="acme", cost=None),
+            span(clock.now - 30, cost="0.00448"),
+            span(clock.now - 30, model="made-up", provider="acme", cost=None),
+            span(clock.now - 20, model="gpt-4o-mini", cost="0.000153"),
+            span(clock.now - 20, model="gpt-4o-mini", cost=None),  # priced in part: the priced part's sum
+            span(clock.now - 10, model="free", provider="acme", cost="0"),  # priced at nothing: 0
+        ]
+    )
+    clock.advance(5)  # sealed seconds, and an open one
+    agg.add_many([span(clock.now, cost="0.00448"), span(clock.now, model="made-up", provider="acme", cost=None)])
+    snap = agg.snapshot("1h")
+    assert snap.cost_by_model == {
+        "gpt-4o": Decimal("0.00896"),
+        "gpt-4o-mini": Decimal("0.000153"),
+        "free": Decimal(0),
+        "made-up": None,
+    }
+    assert snap.cost_by_provider == {"openai": Decimal("0.009113"), "acme": Decimal(0)}
+    assert (snap.total_cost, snap.span_count, snap.unpriced_count) == (Decimal("0.009113"), 8, 4)
+    assert agg.snapshot("1h", model="made-up").cost_by_provider == {"acme": None}
+    assert snap.to_dict()["cost_by_model"]["made-up"] is None
+    points = agg.timeseries("1m", "15s")  # steps from 14:59:05
+    assert [p["cost"] for p in points] == [None, 0.00448, 0.000153, 0.0, 0.00448]
+    assert [p["by_model"].get("made-up") for p in points] == [
+        {"cost": None, "span_count": 1},
+        {"cost": None, "span_count": 1},
+        None,
+        None,
+        {"cost": None, "span_count": 1},
+    ]
+    assert [p["cost"] for p in agg.timeseries("1m", "15s", model="made-up")] == [None, None, 0.0, 0.0, None]
 
 
 def test_more_combinations_than_max_series_fold_the_trace_name(clock: Clock) -> None:
@@ -405,7 +442,7 @@ _spans = st.lists(
         st.sampled_from(["a", "b"]),
         st.sampled_from(["x", "y"]),
         st.sampled_from(["n1", "n2", None]),
-        st.integers(min_value=0, max_value=10_000),  # cost in 1/1000 USD
+        st.one_of(st.none(), st.integers(min_value=0, max_value=10_000)),  # cost in 1/1000 USD, or no price
         st.one_of(st.none(), st.integers(min_value=0, max_value=120_000)),
         st.booleans(),
         st.integers(min_value=0, max_value=3),  # batch it goes in
@@ -414,7 +451,7 @@ _spans = st.lists(
 )
 
 
-Row = tuple[float, str, str, str | None, int, int | None, bool, int]
+Row = tuple[float, str, str, str | None, int | None, int | None, bool, int]
 
 
 def _row_span(row: Row, now: float) -> Span:
@@ -423,11 +460,11 @@ def _row_span(row: Row, now: float) -> Span:
         model=model,
         provider=provider,
         name=name,
-        cost=Decimal(millicents) / 1000,
+        cost=None if millicents is None else Decimal(millicents) / 1000,
         latency_ms=latency,
         status=Status.ERROR if error else Status.OK,
-        prompt_tokens=millicents % 97,
-        comp_tokens=millicents % 13,
+        prompt_tokens=(millicents or 7) % 97,
+        comp_tokens=(millicents or 5) % 13,
         ended_at=round((now - age) * 1000),
     )
 
@@ -472,9 +509,11 @@ def _check_against_brute_force(snap: WindowSnapshot, spans: list[Span], now: flo
     assert snap.total_cost == sum((s.cost for s in chosen if s.cost is not None), Decimal(0))
     assert snap.prompt_tokens == sum(s.prompt_tokens for s in chosen)
     assert snap.comp_tokens == sum(s.comp_tokens for s in chosen)
-    by_model: dict[str, Decimal] = {}
+    assert snap.unpriced_count == sum(s.cost is None for s in chosen)
+    by_model: dict[str, Decimal | None] = {}
     for s in chosen:
-        by_model[s.model] = by_model.get(s.model, Decimal(0)) + (s.cost or 0)
+        before = by_model.get(s.model)
+        by_model[s.model] = before if s.cost is None else (before or Decimal(0)) + s.cost
     assert snap.cost_by_model == by_model
     latencies = [s.latency_ms for s in chosen if s.latency_ms is not None]
     for q, got in ((0.5, snap.latency_p50), (0.95, snap.latency_p95), (0.99, snap.latency_p99)):
@@ -497,7 +536,9 @@ def test_a_window_moving_on_alone_is_still_exact(seed: int) -> None:
         clock = Clock(T0 + 0.25)
         agg = WindowAggregator(clock=clock)
         ages = [rnd.uniform(0, 3 * 3600) for _ in range(40)]
-        rows: list[Row] = [(age, rnd.choice("ab"), "x", None, 5, rnd.randrange(120_000), False, 0) for age in ages]
+        rows: list[Row] = [
+            (age, rnd.choice("ab"), "x", None, rnd.choice([None, 5]), rnd.randrange(120_000), False, 0) for age in ages
+        ]
         spans = [_row_span(row, clock.now) for row in rows]
         agg.add_many(spans)
         for _ in range(4):

@@ -248,9 +248,9 @@ def test_a_state_of_the_first_format_is_taken_back() -> None:
     back = WindowAggregator(clock=clock)
     back.restore(state)
     snap = back.snapshot("1h")
-    assert snap.cost_by_model == {"gpt-4o": Decimal("0.0224"), "made-up": Decimal(0)}
-    assert (snap.total_cost, snap.span_count) == (Decimal("0.0224"), 10)
-    assert (snap.latency_p50, snap.latency_p99) == (996.41, 2018.31)
+    assert snap.cost_by_model == {"gpt-4o": Decimal("0.0224"), "made-up": None}
+    assert (snap.total_cost, snap.span_count, snap.unpriced_count) == (Decimal("0.0224"), 10, 5)
+    assert (snap.latency_p50, snap.latency_p99) == (996.41, 2018.31)  # the bins' values, as then
     assert back.metric("latency_p99", "1h", model="made-up") == 996.41
     back.add(Span(model="gpt-4o", provider="openai", cost=Decimal(1), latency_ms=2000, ended_at=T0 * 1000 - 9000))
     for _ in range(8):  # the window, asked as it moves on, leaves the spans kept before
@@ -261,7 +261,7 @@ def test_a_state_of_the_first_format_is_taken_back() -> None:
     again = WindowAggregator(clock=clock)
     again.restore(back.state())
     assert again.snapshot("1h").to_dict() == back.snapshot("1h").to_dict()
-    assert again.snapshot("1h").cost_by_model == {"gpt-4o": Decimal("1.0224"), "made-up": Decimal(0)}
+    assert again.snapshot("1h").cost_by_model == {"gpt-4o": Decimal("1.0224"), "made-up": None}
 
 
 def test_a_state_that_cannot_be_taken_back_leaves_the_windows_as_they_were() -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 import tokentrace
-from tests.collector_kit import mixed_spans, post_spans, running
+from tests.collector_kit import make_span, mixed_spans, post_spans, running
 from tokentrace.server.collector import Collector
 from tokentrace.server.config import hosts_to_check
 
@@ -78,6 +78,21 @@ def test_dashboard_shows_models_traces_and_alerts(dashboard: str, page: object) 
     assert page.locator("#spend-model tbody tr").count() == 3  # type: ignore[attr-defined]
     assert "token" not in page.url  # type: ignore[attr-defined]
     assert all(url.startswith(dashboard) for url in requests), "the page must not load anything from elsewhere"
+
+
+def test_a_model_without_a_price_shows_an_unknown_cost(dashboard: str, page: object) -> None:
+    with httpx.Client(base_url=dashboard, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        assert post_spans(http, [make_span(model="made-up", provider="acme", cost=None)]).status_code == 202
+    page.goto(f"{dashboard}/#token={TOKEN}")  # type: ignore[attr-defined]
+    _loaded(page)
+    spend = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#spend-model tbody tr, #spend-provider tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    assert ["made-up", "unknown", "\N{EN DASH}"] in spend and ["acme", "unknown", "\N{EN DASH}"] in spend
+    lines = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#chart-cost polyline", "lines => lines.map(l => [l.dataset.model, l.getAttribute('points').includes('NaN')])"
+    )
+    assert sorted(lines) == [[m, False] for m in ("claude-sonnet-4-5", "gpt-4o", "gpt-4o-mini", "made-up")]
 
 
 def test_a_trace_row_opens_its_spans(dashboard: str, page: object) -> None:

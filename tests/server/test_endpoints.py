@@ -65,6 +65,30 @@ def test_money_is_printed_without_float_noise(client: httpx.Client) -> None:
     assert '"by_model":{"gpt-4o":0.3}' in text
 
 
+def test_a_model_without_a_price_costs_null_not_zero(client: httpx.Client) -> None:
+    spans = [make_span(cost="0.00448"), make_span(cost="0.00448"), make_span(model="gpt-4o-mini", cost="0")]
+    spans += [make_span(model="made-up", provider="acme", cost=None) for _ in range(3)]  # the collector finds no price
+    assert post_spans(client, spans).status_code == 202
+    response = client.get("/metrics/cost", params={"window": "1h"})
+    assert '"by_model":{"gpt-4o":0.00896,"gpt-4o-mini":0,"made-up":null},' in response.text
+    assert _json(response) == {
+        "total_usd": Decimal("0.00896"),
+        "by_model": {"gpt-4o": Decimal("0.00896"), "gpt-4o-mini": 0, "made-up": None},
+        "window": "1h",
+        "span_count": 6,
+        "by_provider": {"openai": Decimal("0.00896"), "acme": None},
+        "error_count": 0,
+        "unpriced_count": 3,
+        "filters": {},
+    }
+    series = client.get("/metrics/timeseries", params={"window": "1h", "step": "5m"}).json()
+    made_up, free = series["models"]["made-up"], series["models"]["gpt-4o-mini"]
+    assert [cost for cost, n in zip(made_up["cost_usd"], made_up["span_count"], strict=True) if n] == [None]
+    assert [cost for cost, n in zip(free["cost_usd"], free["span_count"], strict=True) if n] == [0]
+    assert set(made_up["cost_usd"]) == {0, None}  # no spans, no spend: 0
+    assert sum(series["total"]["cost_usd"]) == 0.00896
+
+
 def test_calls_all_alike_have_exactly_their_latency_as_percentiles(tmp_path: Path) -> None:
     fired: list[dict] = []
 
@@ -272,6 +296,24 @@ def test_alerts_lists_rules_and_states(tmp_path: Path) -> None:
     finally:
         collector.close()
     assert [a["name"] for a in alerts] == ["cost-over-a-cent"]
+
+
+def test_windows_kept_by_the_first_format_are_taken_back(tmp_path: Path) -> None:
+    kept_at = 1_773_586_800.5  # when tests/data/windows-state-format-1.msgpack was written (see its test)
+    Collector(tmp_path / "k.db", clock=lambda: kept_at).close()
+    with sqlite3.connect(tmp_path / "k.db") as db:
+        saved = (Path(__file__).parents[1] / "data" / "windows-state-format-1.msgpack").read_bytes()
+        assert db.execute("UPDATE meta SET value = ? WHERE key = 'windows'", (saved,)).rowcount == 1
+    collector = Collector(tmp_path / "k.db", clock=lambda: kept_at)
+    try:
+        assert collector.restored
+        with running(collector.app) as url, httpx.Client(base_url=url) as http:
+            cost = _json(http.get("/metrics/cost"))
+            latency = http.get("/metrics/latency").json()
+    finally:
+        collector.close()
+    assert (cost["by_model"], cost["unpriced_count"]) == ({"gpt-4o": Decimal("0.0224"), "made-up": None}, 5)
+    assert (latency["p50_ms"], latency["p99_ms"], latency["span_count"]) == (996.41, 2018.31, 10)
 
 
 def test_restarted_collector_answers_as_it_did_before_over_every_window(tmp_path: Path) -> None:

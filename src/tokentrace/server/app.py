@@ -191,7 +191,7 @@ class _Api:
         for point in overall:
             for model, part in point["by_model"].items():
                 cost, count = spent.get(model, (0.0, 0))
-                spent[model] = (cost + part["cost"], count + part["span_count"])
+                spent[model] = (cost + (part["cost"] or 0.0), count + part["span_count"])
         models = sorted(sorted(spent, key=lambda m: (-spent[m][0], -spent[m][1], m))[:_TIMESERIES_MODELS])
         per_model = {m: self.aggregator.timeseries(window, step, **{**chosen, "model": m}) for m in models}
         return overall, per_model

@@ -67,7 +67,8 @@ def _all(**properties: Any) -> dict[str, Any]:
     return _object(list(properties), properties)
 
 
-_MONEY_MAP = {"type": "object", "additionalProperties": _MONEY}
+_COST = {"type": ["number", "null"], "description": "USD, exact decimal; null when none of the spans had a price"}
+_COSTS = {"type": "object", "additionalProperties": _COST}
 _RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 _COLUMNS = {
     "type": "object",
@@ -79,8 +80,9 @@ _COLUMNS = {
 def _schemas() -> dict[str, Any]:
     return {
         "Error": _object(["error"], {"error": _STR, "span_index": {"type": "integer"}, "field": _STR}),
-        "Cost": _all(total_usd=_MONEY, by_model=_MONEY_MAP, window=_STR, span_count=_INT, by_provider=_MONEY_MAP,
-                     error_count=_INT, filters=_FILTERS),
+        "Cost": _all(total_usd=_MONEY, by_model=_COSTS, window=_STR, span_count=_INT, by_provider=_COSTS,
+                     error_count=_INT, unpriced_count={**_INT, "description": "spans whose model has no known price"},
+                     filters=_FILTERS),
         "Latency": _all(p50_ms=_MS, p95_ms=_MS, p99_ms=_MS, window=_STR, avg_ms=_MS, span_count=_INT, filters=_FILTERS),
         "Tokens": _all(prompt_tokens=_INT, comp_tokens=_INT, total_tokens=_INT, window=_STR, span_count=_INT,
                        filters=_FILTERS),

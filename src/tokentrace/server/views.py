@@ -8,6 +8,7 @@ Money stays ``Decimal`` until msgspec prints it as the shortest exact number.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -61,16 +62,22 @@ def _filters(snap: Any) -> dict[str, str]:
 
 
 def cost_view(snap: Any, window: str) -> dict[str, Any]:
-    """``/metrics/cost``: seed keys, then ``by_provider``, ``error_count`` and the filters."""
+    """``/metrics/cost``: seed keys, then ``by_provider``, ``error_count``, ``unpriced_count``
+    and the filters. A model (or provider) none of whose spans had a price costs ``null``."""
     return {
         "total_usd": exact(snap.total_cost),
-        "by_model": {m: exact(c) for m, c in snap.cost_by_model.items()},
+        "by_model": {m: _money(c) for m, c in snap.cost_by_model.items()},
         "window": window,
         "span_count": snap.span_count,
-        "by_provider": {p: exact(c) for p, c in snap.cost_by_provider.items()},
+        "by_provider": {p: _money(c) for p, c in snap.cost_by_provider.items()},
         "error_count": snap.error_count,
+        "unpriced_count": snap.unpriced_count,
         "filters": _filters(snap),
     }
+
+
+def _money(cost: Decimal | None) -> Decimal | None:
+    return None if cost is None else exact(cost)
 
 
 def latency_view(snap: Any, window: str) -> dict[str, Any]:

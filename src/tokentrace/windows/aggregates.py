@@ -73,10 +73,10 @@ def _bins_view(frozen: Frozen) -> memoryview:
     return memoryview(frozen)[_HEAD:].cast("I")
 
 
-def _tally_of(frozen: Frozen) -> tuple[int, int]:
-    """(cost units, count) of a sealed aggregate."""
+def _tally_of(frozen: Frozen) -> tuple[int, int, int]:
+    """(cost units, count, priced count) of a sealed aggregate."""
     head = _HEADER.unpack_from(frozen)
-    return head[9] << 64 | head[10], head[0]
+    return head[9] << 64 | head[10], head[0], head[6]
 
 
 def _merge_frozen(parts: Sequence[Frozen]) -> Frozen:
@@ -214,20 +214,23 @@ class _Open:
 class _Acc:
     """A query's running sum (cost in 1e-24 USD); with a sketch when percentiles are wanted."""
 
-    __slots__ = ("comp", "cost", "count", "errors", "lat_n", "lat_sum", "prompt", "sketch")
+    __slots__ = ("comp", "cost", "count", "errors", "lat_n", "lat_sum", "priced", "prompt", "sketch")
 
     def __init__(self, sketch: bool) -> None:
-        self.count = self.errors = self.prompt = self.comp = self.lat_sum = self.lat_n = self.cost = 0
+        self.count = self.errors = self.prompt = self.comp = self.lat_sum = self.lat_n = self.priced = self.cost = 0
         self.sketch = LatencySketch() if sketch else None
 
     def add_frozen(self, frozen: Frozen, sign: int = 1) -> None:
-        count, errors, prompt, comp, lat_sum, lat_n, _, lat_min, lat_max, high, low, first = _HEADER.unpack_from(frozen)
+        count, errors, prompt, comp, lat_sum, lat_n, priced, lat_min, lat_max, high, low, first = _HEADER.unpack_from(
+            frozen
+        )
         self.count += sign * count
         self.errors += sign * errors
         self.prompt += sign * prompt
         self.comp += sign * comp
         self.lat_sum += sign * lat_sum
         self.lat_n += sign * lat_n
+        self.priced += sign * priced
         self.cost += sign * (high << 64 | low)
         if self.sketch is not None and lat_n:
             self.sketch._add_packed(_bins_view(frozen), first, lat_n, sign, lat_min, lat_max)
@@ -239,6 +242,7 @@ class _Acc:
         self.comp += agg.comp
         self.lat_sum += agg.lat_sum
         self.lat_n += agg.lat_n
+        self.priced += agg.priced
         self.cost += agg.cost
         if self.sketch is not None and agg.bins:
             self.sketch._add_open(agg.bins, agg.lat_n, agg.lat_min, agg.lat_max)
@@ -250,6 +254,7 @@ class _Acc:
         self.comp += other.comp
         self.lat_sum += other.lat_sum
         self.lat_n += other.lat_n
+        self.priced += other.priced
         self.cost += other.cost
         if self.sketch is not None and other.sketch is not None:
             self.sketch.merge(other.sketch)

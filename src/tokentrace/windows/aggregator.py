@@ -386,15 +386,16 @@ class WindowAggregator:
         return acc
 
     def _breakdown(self, sel: Key, a: int, b: int) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
-        """[cost units, count] per model and per provider, from the combinations that match."""
+        """[cost units, count, priced count] per model and per provider, from the combinations
+        that match."""
         by_model: dict[str, list[int]] = {}
         by_provider: dict[str, list[int]] = {}
         everything = sel == _ALL
         for bucket in self._buckets(a, b):
-            for combo, units, count in bucket.tallies():
+            for combo, units, count, priced in bucket.tallies():
                 if everything or _matches(combo, sel):
-                    _tally(by_model, combo[0] or "", units, count)
-                    _tally(by_provider, combo[1] or "", units, count)
+                    _tally(by_model, combo[0] or "", units, count, priced)
+                    _tally(by_provider, combo[1] or "", units, count, priced)
         return by_model, by_provider
 
     def _bounds(self, seconds: float, now: float) -> tuple[int, int]:
@@ -489,7 +490,8 @@ class WindowAggregator:
         windows, up to 3 h for 30 days), so there are at most ~600 points. Each point is
         JSON-ready: ``start`` (ISO), ``cost``, ``span_count``, ``error_count``,
         ``prompt_tokens``, ``comp_tokens``, ``total_tokens``, ``latency_p50``/``p95``/``p99``
-        (ms or None) and ``by_model`` (``{model: {"cost": ..., "span_count": ...}}``).
+        (ms or None) and ``by_model`` (``{model: {"cost": ..., "span_count": ...}}``). A cost is
+        None where there were spans but none had a price.
 
         Raises:
             ValueError: a window or step out of range (1 s to 30 days).
@@ -502,12 +504,16 @@ class WindowAggregator:
             return [self._point(sel, t, min(t + step_s, b)) for t in range(a, b, step_s)]
 
     def _point(self, sel: Key, a: int, b: int) -> dict[str, Any]:
-        values = _metrics(self._collect(sel, a, b, _Acc(True)))
+        acc = self._collect(sel, a, b, _Acc(True))
+        values = _metrics(acc)
         by_model, _ = self._breakdown(sel, a, b)
-        point: dict[str, Any] = {"start": format_timestamp(a * 1000), "cost": float(values["total_cost"] or 0)}
+        cost = None if acc.count and not acc.priced else float(_dollars(acc.cost))
+        point: dict[str, Any] = {"start": format_timestamp(a * 1000), "cost": cost}
         for metric in ("span_count", "error_count", "prompt_tokens", "comp_tokens", "total_tokens", *_QUANTILES):
             point[metric] = values[metric]
-        point["by_model"] = {m: {"cost": float(_dollars(u)), "span_count": n} for m, (u, n) in by_model.items()}
+        point["by_model"] = {
+            m: {"cost": float(_dollars(u)) if p else None, "span_count": n} for m, (u, n, p) in by_model.items()
+        }
         return point
 
     def stats(self) -> dict[str, Any]:

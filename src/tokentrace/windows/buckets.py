@@ -63,9 +63,9 @@ class _OpenBucket:
                     view.add_open(agg)
         acc.add_acc(view)
 
-    def tallies(self) -> Iterator[tuple[Key, int, int]]:
+    def tallies(self) -> Iterator[tuple[Key, int, int, int]]:
         for combo, agg in self.combos.items():
-            yield combo, agg.cost, agg.count
+            yield combo, agg.cost, agg.count, agg.priced
 
     def seal(self) -> _SealedBucket:
         """The sealed bucket: per combination, and everything together (so that the most
@@ -101,7 +101,7 @@ class _SealedBucket:
             if _matches(combo, sel):
                 acc.add_frozen(part, sign)
 
-    def tallies(self) -> Iterator[tuple[Key, int, int]]:
+    def tallies(self) -> Iterator[tuple[Key, int, int, int]]:
         for combo, agg in self.combos.items():
             yield (combo, *_tally_of(agg))
 

@@ -48,6 +48,8 @@ class WindowSnapshot(msgspec.Struct, kw_only=True, frozen=True):
 
     ``start``/``end`` are the epoch seconds the window really covered: a span counts when
     ``start <= ended_at // 1000 < end``. Latencies are in ms, ``error_rate`` a fraction.
+    Costs add up the spans that have one; ``unpriced_count`` spans have none (their model has no
+    known price), and a model or provider none of whose spans has one costs ``None``, not 0.
     """
 
     window: float
@@ -63,12 +65,13 @@ class WindowSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     comp_tokens: int
     total_tokens: int
     total_cost: Decimal
+    unpriced_count: int
     latency_p50: float | None
     latency_p95: float | None
     latency_p99: float | None
     latency_avg: float | None
-    cost_by_model: dict[str, Decimal]
-    cost_by_provider: dict[str, Decimal]
+    cost_by_model: dict[str, Decimal | None]
+    cost_by_provider: dict[str, Decimal | None]
 
     def value(self, metric: str) -> Value:
         """One metric by name (see :data:`METRICS`)."""
@@ -86,8 +89,9 @@ class WindowSnapshot(msgspec.Struct, kw_only=True, frozen=True):
             "filters": {k: v for k, v in labels if v},
         }
         out.update((metric, _number(self.value(metric))) for metric in METRICS)
-        out["cost_by_model"] = {k: float(v) for k, v in self.cost_by_model.items()}
-        out["cost_by_provider"] = {k: float(v) for k, v in self.cost_by_provider.items()}
+        out["unpriced_count"] = self.unpriced_count
+        out["cost_by_model"] = {k: _number(v) for k, v in self.cost_by_model.items()}
+        out["cost_by_provider"] = {k: _number(v) for k, v in self.cost_by_provider.items()}
         return out
 
 
@@ -97,6 +101,7 @@ def _metrics(acc: _Acc) -> dict[str, Value]:
         p50, p95, p99 = acc.sketch.quantiles((0.5, 0.95, 0.99))
     return {
         "total_cost": _dollars(acc.cost),
+        "unpriced_count": acc.count - acc.priced,
         "span_count": acc.count,
         "error_count": acc.errors,
         "error_rate": acc.errors / acc.count if acc.count else None,
@@ -134,18 +139,21 @@ def _value(metric: str, sealed: _Acc, opened: _Acc) -> Value:
     return derived[metric]()
 
 
-def _by_cost(sums: dict[str, list[int]]) -> dict[str, Decimal]:
-    ranked = sorted(sums.items(), key=lambda item: (-item[1][0], item[0]))
-    return {label: _dollars(units) for label, (units, _) in ranked}
+def _by_cost(sums: dict[str, list[int]]) -> dict[str, Decimal | None]:
+    """Costs largest first; ``None`` (after the others) for a label none of whose spans was priced."""
+    ranked = sorted(sums.items(), key=lambda item: (-item[1][0], not item[1][2], item[0]))
+    return {label: _dollars(units) if priced else None for label, (units, _, priced) in ranked}
 
 
-def _tally(table: dict[str, list[int]], label: str, units: int, count: int) -> None:
+def _tally(table: dict[str, list[int]], label: str, units: int, count: int, priced: int) -> None:
+    """Add a combination's cost units, span count and priced span count to its label's."""
     entry = table.get(label)
     if entry is None:
-        table[label] = [units, count]
+        table[label] = [units, count, priced]
     else:
         entry[0] += units
         entry[1] += count
+        entry[2] += priced
 
 
 def _check_metric(metric: str) -> None:
