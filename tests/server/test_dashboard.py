@@ -24,14 +24,14 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[str]:
-    rule = tokentrace.AlertRule(
-        name="cost-spike", metric="total_cost", op=">", threshold=0.01, window="1h",
-        delivery=tokentrace.CallbackDelivery(lambda payload: None),
-    )  # fmt: skip
+    nowhere = tokentrace.CallbackDelivery(lambda payload: None)
+    rules = [
+        tokentrace.AlertRule(name="cost-spike", metric="total_cost", op=">", threshold=0.01, window="1h",
+                             delivery=nowhere),
+        tokentrace.AlertRule(name="slow", metric="latency_avg", op=">", threshold=1.5, window="1h", delivery=nowhere),
+    ]  # fmt: skip
     # as `tokentrace serve` on 127.0.0.1 runs it: answering to loopback names only
-    collector = Collector(
-        tmp_path / "dash.db", token=TOKEN, rules=[rule], allowed_hosts=hosts_to_check("127.0.0.1", ())
-    )
+    collector = Collector(tmp_path / "dash.db", token=TOKEN, rules=rules, allowed_hosts=hosts_to_check("127.0.0.1", ()))
     with running(collector.app) as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
             assert post_spans(http, mixed_spans(60)).status_code == 202
@@ -69,6 +69,12 @@ def test_dashboard_shows_models_traces_and_alerts(dashboard: str, page: object) 
     assert page.locator("#traces tbody tr.trace").count() == 15  # type: ignore[attr-defined]
     assert page.locator("#alerts tbody tr[data-alert=cost-spike] .state").inner_text() == "firing"  # type: ignore[attr-defined]
     assert page.locator("#kpi-spans").inner_text() == "60"  # type: ignore[attr-defined]
+    slow = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#alerts tbody tr[data-alert=slow] td.num", "cells => cells.map(c => c.textContent)"
+    )
+    spans = mixed_spans(60)  # the same seed: the same latencies
+    average = sum(s.latency_ms or 0 for s in spans) / 60
+    assert slow == [str(float(f"{average:.6g}")), "> 1.5"]  # six significant digits, not the float's seventeen
     spend = page.eval_on_selector_all(  # type: ignore[attr-defined]
         "#spend-provider tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
     )
