@@ -1,5 +1,5 @@
 """Retry timing, and a time limit on each attempt, shared by everything that posts over HTTP
-(span batches, alert webhooks)."""
+(span batches, alert webhooks); and the retrying POST of span batches, by OTLP/HTTP's rules."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import httpx
 
 from ._fork import PerProcess
 
-__all__ = ["backoff_delay", "post_within", "retry_after", "retry_delay"]
+__all__ = ["RETRYABLE", "backoff_delay", "post_retrying", "post_within", "retry_after", "retry_delay"]
 
 _MAX_BACKOFF_S = 30.0
+RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 def retry_delay(retry_after_header: str | None, base: float, attempt: int) -> float:
@@ -75,3 +76,45 @@ def post_within(client: PerProcess[httpx.Client], url: str, seconds: float, **op
         raise
     finally:
         timer.cancel()
+
+
+def post_retrying(
+    client: PerProcess[httpx.Client],
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    until: float,
+    timeout: float,
+    backoff: float,
+) -> tuple[str | None, httpx.Response | None]:
+    """POST ``body`` until it is answered for good or ``until`` (a ``time.monotonic()`` time)
+    passes: connection errors, timeouts and 429/502/503/504 are retried after
+    :func:`retry_delay`, each attempt within ``timeout`` seconds (see :func:`post_within`).
+
+    Returns:
+        ``(None, answer)`` when accepted (2xx); else why it was not (``http_<status>``,
+        ``timeout``, ``connection_error``, or ``deadline`` when no attempt had time left), and
+        the last answer, if there was one.
+    """
+    attempt = 0
+    while (remaining := until - time.monotonic()) > 0:
+        response = None
+        try:
+            response = post_within(client, url, min(timeout, remaining), content=body, headers=headers)
+        except httpx.TimeoutException:
+            reason = "timeout"
+        except httpx.TransportError:
+            reason = "connection_error"
+        else:
+            if response.status_code < 300:
+                return None, response
+            reason = f"http_{response.status_code}"
+            if response.status_code not in RETRYABLE:
+                return reason, response
+        delay = retry_delay(None if response is None else response.headers.get("Retry-After"), backoff, attempt)
+        attempt += 1
+        if time.monotonic() + delay >= until:
+            return reason, response
+        time.sleep(delay)
+    return "deadline", None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .. import _fork
-from .._retry import post_within, retry_delay
+from .._retry import post_retrying
 from ..spans import encode_batch
 from .base import BatchingTransport
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from ..spans import Span
 
 __all__ = ["HTTPTransport"]
-
-_RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 class HTTPTransport(BatchingTransport):
@@ -67,41 +65,15 @@ class HTTPTransport(BatchingTransport):
         self._client = _fork.PerProcess(httpx.Client)
 
     def export(self, batch: list[Span]) -> None:
+        until = time.monotonic() + self._deadline
         body = encode_batch(batch)
-        reason = self._send(body)
+        reason, _ = post_retrying(
+            self._client, self.url, body, self._headers, until=until, timeout=self._timeout, backoff=self._backoff
+        )
         if reason is None:
             self.counters.written += len(batch)
         else:
             self.counters.drop(reason, len(batch), self.url)
-
-    def _send(self, body: bytes) -> str | None:
-        """POST until accepted or the deadline passes; the drop reason, or None when delivered."""
-        deadline = time.monotonic() + self._deadline
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return "deadline"
-            try:
-                response = post_within(
-                    self._client, self.url, min(self._timeout, remaining), content=body, headers=self._headers
-                )
-            except httpx.TimeoutException:
-                reason, asked = "timeout", None
-            except httpx.TransportError:
-                reason, asked = "connection_error", None
-            else:
-                status = response.status_code
-                if status < 300:
-                    return None
-                if status not in _RETRYABLE:
-                    return f"http_{status}"
-                reason, asked = f"http_{status}", response.headers.get("Retry-After")
-            delay = retry_delay(asked, self._backoff, attempt)
-            attempt += 1
-            if time.monotonic() + delay >= deadline:
-                return reason
-            time.sleep(delay)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         done = super().shutdown(timeout)
