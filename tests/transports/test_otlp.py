@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import ssl
 import subprocess
 import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -19,6 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
 
 from tests.fakes.otlp import OTLPReceiver, attribute_values
 from tests.fakes.providers import ProviderServer
+from tests.receiver import Answer, Receiver, free_port
 from tokentrace import OTLPTransport, Span, Status, Tracer
 from tokentrace.testing import InMemoryTransport
 from tokentrace.transports import otlp
@@ -209,7 +213,7 @@ def test_a_rejected_batch_is_dropped_and_counted_without_retries() -> None:
     with OTLPReceiver(statuses=(400,)) as receiver:
         tracer = export(OTLPTransport(receiver.url), record_job)
     assert len(receiver.requests) == 1
-    assert tracer.stats()["dropped"] == {"otlp_export_failed": 2}
+    assert tracer.stats()["dropped"] == {"otlp_http_400": 2}
 
 
 def test_an_unavailable_receiver_is_retried_and_the_batch_arrives_once() -> None:
@@ -225,7 +229,64 @@ def test_retries_stop_at_the_timeout_and_the_batch_is_counted_as_dropped() -> No
     with OTLPReceiver(statuses=(503,)) as receiver:
         tracer = export(OTLPTransport(receiver.url, timeout=1.5), record_job)
     assert 1 <= len(receiver.requests) <= 3  # backing off 1 s, then 2 s: the timeout ends it
-    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_export_failed": 2})
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_http_503": 2})
+
+
+def test_a_refusal_is_counted_by_its_status() -> None:
+    with OTLPReceiver(statuses=(401,)) as receiver:
+        tracer = export(OTLPTransport(receiver.url), record_job)
+    assert len(receiver.requests) == 1
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_http_401": 2})
+
+
+def test_a_receiver_that_is_down_is_counted_as_a_connection_error() -> None:
+    tracer = export(OTLPTransport(f"http://127.0.0.1:{free_port()}", timeout=0.5), record_job)
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_connection_error": 2})
+
+
+def test_an_answer_trickled_in_is_cut_off_at_the_timeout() -> None:
+    with Receiver([Answer(200, trickle=True)]) as receiver:
+        tracer = export(OTLPTransport(receiver.url, timeout=1.0), record_job)
+    assert len(receiver.requests) == 1  # one attempt, cut off; no time is left for a second
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_timeout": 2})
+
+
+def test_the_exporter_variables_for_headers_are_read(receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,x-api-key=from%20env")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces%2Conly")
+    export(OTLPTransport(receiver.url), record_job)
+    export(OTLPTransport(receiver.url, headers={"x-api-key": "given"}), record_job)
+    assert [(h.get("x-tenant"), h["x-api-key"]) for h in receiver.headers] == [(None, "traces,only"), (None, "given")]
+
+
+def self_signed(folder: Path, name: str) -> tuple[str, str]:
+    """A certificate for 127.0.0.1, its own CA, and its key: the paths of both."""
+    cert, key = str(folder / f"{name}.pem"), str(folder / f"{name}.key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_the_exporter_variables_for_tls_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server_cert, server_key = self_signed(tmp_path, "server")
+    client_cert, client_key = self_signed(tmp_path, "client")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(server_cert, server_key)
+    context.load_verify_locations(client_cert)
+    context.verify_mode = ssl.CERT_REQUIRED  # no request gets through without the client certificate
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", server_cert)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", client_cert)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CLIENT_KEY", client_key)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", client_cert)  # set for other clients (behind a proxy, say): not ours
+    with OTLPReceiver() as receiver:
+        receiver._httpd.socket = context.wrap_socket(receiver._httpd.socket, server_side=True)
+        tracer = export(OTLPTransport(f"https://127.0.0.1:{receiver.port}"), record_job)
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (2, {})
+    assert len(receiver.spans()) == 2
 
 
 def test_ids_map_deterministically() -> None:

@@ -2,9 +2,14 @@
 
 Needs the ``tokentrace[otel]`` extra; the OpenTelemetry packages are imported when an
 :class:`OTLPTransport` is made, never by ``import tokentrace``. The OpenTelemetry SDK serves only
-as encoder and sender: each span is built directly as a ``ReadableSpan`` and handed to the SDK's
-``OTLPSpanExporter`` (which retries 429/502/503/504 and connection errors within ``timeout``). No
-``TracerProvider`` is made, and the application's global one is neither read nor replaced.
+as encoder: each span is built directly as a ``ReadableSpan`` and encoded by the OTLP exporters'
+own ``encode_spans``. No ``TracerProvider`` is made, and the application's global one is neither
+read nor replaced. Batches are sent as :class:`~tokentrace.HTTPTransport` sends them, by OTLP/HTTP's
+rules: connection errors, timeouts and 429/502/503/504 are retried within ``timeout`` (each
+attempt ends within it too, even when the answer trickles in), any other refusal is final, and a
+loss is counted by its reason (``otlp_http_401``, ``otlp_timeout``, ...). The exporters' variables
+``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``, ``..._COMPRESSION`` (``gzip`` or ``none``),
+``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read.
 
 How a tokentrace span maps to an OpenTelemetry span (kind ``CLIENT``, scope ``tokentrace``):
 
@@ -43,13 +48,21 @@ Ids that are not UUIDs are hashed (BLAKE2b) to the same widths, so they stay det
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import json
+import os
+import ssl
+import time
+import urllib.parse
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from .. import _fork
+from .._retry import post_retrying
 from .._version import __version__
 from ..spans import Span, Status
 from .base import BatchingTransport
@@ -60,6 +73,9 @@ if TYPE_CHECKING:
 __all__ = ["OTLPTransport", "span_id_of", "to_otel", "trace_id_of"]
 
 _TRACES_PATH = "/v1/traces"
+_BACKOFF_S = 1.0  # the first retry's delay, as OpenTelemetry's exporters wait
+_COMPRESSIONS = ("gzip", "none")
+_GZIP_LEVEL = 6  # zlib's default: level 9 costs about twice the time for a few percent
 _LOW_64 = (1 << 64) - 1
 _MS_NS = 1_000_000
 _SIMPLE = (str, bool, int, float)
@@ -75,7 +91,7 @@ class OTLPTransport(BatchingTransport):
     Args:
         endpoint: the collector's OTLP/HTTP base URL, or the full URL ending in ``/v1/traces``.
         headers: sent with every request (e.g. an API key).
-        timeout: seconds one batch may take, retries included.
+        timeout: seconds one batch may take, retries included (each attempt ends within it).
         service_name: the ``service.name`` resource attribute (default: ``OTEL_SERVICE_NAME``,
             else OpenTelemetry's ``unknown_service``).
         max_queue: spans held at most while the collector is slow or down.
@@ -83,7 +99,8 @@ class OTLPTransport(BatchingTransport):
         interval: seconds between exports when the queue is not full.
 
     Raises:
-        ValueError: ``endpoint`` is not an http(s) URL.
+        ValueError: ``endpoint`` is not an http(s) URL, or ``OTEL_EXPORTER_OTLP_COMPRESSION`` is
+            neither ``gzip`` nor ``none``.
         ImportError: the OpenTelemetry packages are missing (``pip install 'tokentrace[otel]'``).
     """
 
@@ -104,13 +121,19 @@ class OTLPTransport(BatchingTransport):
         super().__init__("tokentrace.otlp", max_queue=max_queue, max_batch=max_batch, interval=interval)
         base = endpoint.rstrip("/")
         self.endpoint = base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
-        settings = {"endpoint": self.endpoint, "headers": dict(headers or {}), "timeout": timeout}
-        self._exporter = _fork.PerProcess(functools.partial(otel.OTLPSpanExporter, **settings))
-        self._exporter.get()  # made now: a bad setting shows here, not on the worker
-        self._success = otel.SpanExportResult.SUCCESS
+        self._timeout = timeout
+        self._gzip = _compression() == "gzip"
+        self._headers = {
+            "Content-Type": "application/x-protobuf",
+            "User-Agent": f"tokentrace/{__version__}",
+            **({"Content-Encoding": "gzip"} if self._gzip else {}),
+            **_env_headers(),
+            **(headers or {}),
+        }
+        self._client = _fork.PerProcess(functools.partial(httpx.Client, verify=_tls(), follow_redirects=False))
+        self._encode = otel.encode_spans
         self._resource = otel.Resource.create({"service.name": service_name} if service_name else {})
         self._scope = otel.InstrumentationScope("tokentrace", __version__)
-        self._exporter_closed = False
 
     def export(self, batch: list[Span]) -> None:
         converted = []
@@ -121,36 +144,73 @@ class OTLPTransport(BatchingTransport):
                 self.counters.drop("otlp_encode_error", 1, repr(exc))
         if not converted:
             return
-        if self._exporter.get().export(converted) == self._success:
+        body = self._encode(converted).SerializeToString()
+        if self._gzip:
+            body = gzip.compress(body, _GZIP_LEVEL)
+        until = time.monotonic() + self._timeout
+        reason, _ = post_retrying(
+            self._client, self.endpoint, body, self._headers, until=until, timeout=self._timeout, backoff=_BACKOFF_S
+        )
+        if reason is None:
             self.counters.written += len(converted)
         else:
-            self.counters.drop("otlp_export_failed", len(converted), self.endpoint)
+            self.counters.drop(f"otlp_{reason}", len(converted), self.endpoint)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         done = super().shutdown(timeout)
-        exporter = self._exporter.made()
-        if exporter is not None and not self._exporter_closed:
-            self._exporter_closed = True
-            exporter.shutdown()  # type: ignore[no-untyped-call]
+        client = self._client.made()
+        if client is not None:
+            client.close()
         return done
+
+
+def _env(name: str) -> str:
+    """An OTLP exporter variable: the traces one (``OTEL_EXPORTER_OTLP_TRACES_<name>``) first."""
+    return os.environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{name}") or ""
+
+
+def _env_headers() -> dict[str, str]:
+    """``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``: ``key=value`` pairs, comma-separated, URL-encoded."""
+    headers = {}
+    for item in _env("HEADERS").split(","):
+        name, equals, value = item.partition("=")
+        if equals and name.strip():
+            headers[urllib.parse.unquote(name.strip())] = urllib.parse.unquote(value.strip())
+    return headers
+
+
+def _compression() -> str:
+    value = _env("COMPRESSION").strip().lower() or "none"
+    if value not in _COMPRESSIONS:
+        raise ValueError(f"OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION must be 'gzip' or 'none', got {value!r}")
+    return value
+
+
+def _tls() -> ssl.SSLContext | bool:
+    """The TLS settings the exporter variables ask for: a CA file, a client certificate and key."""
+    ca, certificate = _env("CERTIFICATE"), _env("CLIENT_CERTIFICATE")
+    if not (ca or certificate):
+        return True
+    context = ssl.create_default_context(cafile=ca or None)
+    if certificate:
+        context.load_cert_chain(certificate, _env("CLIENT_KEY") or None)
+    return context
 
 
 class _Otel:
     """The OpenTelemetry names this module uses, imported on first use."""
 
     def __init__(self) -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.sdk.trace.export import SpanExportResult
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
         from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
         from opentelemetry.trace import Status as OtelStatus
 
-        self.OTLPSpanExporter = OTLPSpanExporter
+        self.encode_spans = encode_spans
         self.Resource = Resource
         self.ReadableSpan = ReadableSpan
-        self.SpanExportResult = SpanExportResult
         self.InstrumentationScope = InstrumentationScope
         self.SpanContext = SpanContext
         self.SpanKind = SpanKind
