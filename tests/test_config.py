@@ -100,6 +100,10 @@ def test_toml_builds_transports_and_alert_rules(tmp_path: Path, capsys: pytest.C
             r"^transports\[0\]\.headers must be a table of strings, got \{'x-key': 1\}$",
         ),
         (
+            {"transports": [{"type": "otlp", "compression": "zstd"}]},
+            r"^transports\[0\]: OTLPTransport compression must be one of gzip, deflate, none; got 'zstd'$",
+        ),
+        (
             {"transports": [{"type": "stdout", "compat": True}]},
             r"^transports\[0\]: unknown key\(s\) compat; accepted: type, compact$",
         ),

@@ -207,6 +207,7 @@ _TRANSPORT_FIELDS: dict[str, dict[str, _Kind]] = {
         "endpoint": _STR,
         "headers": _Kind("a table of strings", Mapping),
         "timeout": _POSITIVE,
+        "compression": _STR,
         "service_name": _STR,
         **_BATCHING,
     },

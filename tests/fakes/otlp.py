@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import zlib
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -32,6 +33,8 @@ class _OTLPHandler(Handler):
         body = self.read_body()
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
+        elif self.headers.get("Content-Encoding") == "deflate":
+            body = zlib.decompress(body)
         headers = {key.lower(): value for key, value in self.headers.items()}
         status = self.owner.received(self.path, headers, body, self.client_address[1])
         if status != 200:

@@ -259,6 +259,78 @@ def test_the_exporter_variables_for_headers_are_read(receiver: OTLPReceiver, mon
     assert [(h.get("x-tenant"), h["x-api-key"]) for h in receiver.headers] == [(None, "traces,only"), (None, "given")]
 
 
+def test_batches_are_compressed_when_asked(receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    export(OTLPTransport(receiver.url, compression="gzip"), record_job)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "deflate")
+    export(OTLPTransport(receiver.url), record_job)
+    export(OTLPTransport(receiver.url, compression="none"), record_job)
+    assert [h.get("content-encoding") for h in receiver.headers] == ["gzip", "deflate", None]
+    assert len(receiver.spans()) == 6  # the receiver decompressed and decoded them all
+
+
+@pytest.mark.parametrize(
+    ("variables", "path"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{url}/"}, "/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{url}/otlp"}, "/otlp/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "{url}/t"}, "/t"),
+    ],
+)
+def test_the_endpoint_variables_are_read(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], path: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value.format(url=receiver.url))
+    transport = OTLPTransport()
+    assert transport.endpoint == receiver.url + path
+    export(transport, record_job)
+    assert receiver.paths == [path]
+
+
+def test_the_resource_comes_from_the_service_name_given_else_the_variables(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.version=1.4,deployment.environment.name=prod")
+    export(OTLPTransport(receiver.url), record_job)
+    export(OTLPTransport(receiver.url, service_name="given"), record_job)
+    resources = [attribute_values(request.resource_spans[0].resource.attributes) for request in receiver.requests]
+    assert [(r["service.name"], r["service.version"], r["deployment.environment.name"]) for r in resources] == [
+        ("from-env", "1.4", "prod"),
+        ("given", "1.4", "prod"),
+    ]
+
+
+def test_an_endpoint_given_wins_over_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/t")
+    assert OTLPTransport("https://otlp.example.com/otlp/").endpoint == "https://otlp.example.com/otlp/v1/traces"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "variables", "message"),
+    [
+        ({"compression": "zstd"}, {}, "OTLPTransport compression must be one of gzip, deflate, none; got 'zstd'"),
+        (
+            {},
+            {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "br"},
+            r"OTEL_EXPORTER_OTLP_\[TRACES_\]COMPRESSION must be one of gzip, deflate, none; got 'br'",
+        ),
+        (
+            {},
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
+            "OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https://, got 'collector:4318'",
+        ),
+    ],
+)
+def test_bad_settings_are_refused_naming_them(
+    monkeypatch: pytest.MonkeyPatch, arguments: dict[str, str], variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        OTLPTransport(**arguments)
+
+
 def self_signed(folder: Path, name: str) -> tuple[str, str]:
     """A certificate for 127.0.0.1, its own CA, and its key: the paths of both."""
     cert, key = str(folder / f"{name}.pem"), str(folder / f"{name}.key")

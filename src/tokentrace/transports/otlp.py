@@ -8,8 +8,9 @@ read nor replaced. Batches are sent as :class:`~tokentrace.HTTPTransport` sends 
 rules: connection errors, timeouts and 429/502/503/504 are retried within ``timeout`` (each
 attempt ends within it too, even when the answer trickles in), any other refusal is final, and a
 loss is counted by its reason (``otlp_http_401``, ``otlp_timeout``, ...). The exporters' variables
-``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``, ``..._COMPRESSION`` (``gzip`` or ``none``),
-``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read.
+``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION`` (``gzip``,
+``deflate`` or ``none``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read; what
+is given in code wins.
 
 How a tokentrace span maps to an OpenTelemetry span (kind ``CLIENT``, scope ``tokentrace``):
 
@@ -55,6 +56,7 @@ import os
 import ssl
 import time
 import urllib.parse
+import zlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -73,9 +75,10 @@ if TYPE_CHECKING:
 __all__ = ["OTLPTransport", "span_id_of", "to_otel", "trace_id_of"]
 
 _TRACES_PATH = "/v1/traces"
+_DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 _BACKOFF_S = 1.0  # the first retry's delay, as OpenTelemetry's exporters wait
-_COMPRESSIONS = ("gzip", "none")
-_GZIP_LEVEL = 6  # zlib's default: level 9 costs about twice the time for a few percent
+_COMPRESSIONS = ("gzip", "deflate", "none")
+_COMPRESS_LEVEL = 6  # zlib's default: level 9 costs about twice the time for a few percent
 _LOW_64 = (1 << 64) - 1
 _MS_NS = 1_000_000
 _SIMPLE = (str, bool, int, float)
@@ -89,9 +92,13 @@ class OTLPTransport(BatchingTransport):
         tracer = tokentrace.Tracer(transport=tokentrace.OTLPTransport("http://127.0.0.1:4318"))
 
     Args:
-        endpoint: the collector's OTLP/HTTP base URL, or the full URL ending in ``/v1/traces``.
+        endpoint: the collector's OTLP/HTTP base URL, or the full URL ending in ``/v1/traces``
+            (default: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` as it is, else
+            ``OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://127.0.0.1:4318``).
         headers: sent with every request (e.g. an API key).
         timeout: seconds one batch may take, retries included (each attempt ends within it).
+        compression: ``"gzip"``, ``"deflate"`` or ``"none"`` (default:
+            ``OTEL_EXPORTER_OTLP_COMPRESSION``, else ``"none"``).
         service_name: the ``service.name`` resource attribute (default: ``OTEL_SERVICE_NAME``,
             else OpenTelemetry's ``unknown_service``).
         max_queue: spans held at most while the collector is slow or down.
@@ -99,34 +106,32 @@ class OTLPTransport(BatchingTransport):
         interval: seconds between exports when the queue is not full.
 
     Raises:
-        ValueError: ``endpoint`` is not an http(s) URL, or ``OTEL_EXPORTER_OTLP_COMPRESSION`` is
-            neither ``gzip`` nor ``none``.
+        ValueError: ``endpoint`` is not an http(s) URL, or ``compression`` is not one of
+            ``gzip``, ``deflate``, ``none``; the message names the argument or variable at fault.
         ImportError: the OpenTelemetry packages are missing (``pip install 'tokentrace[otel]'``).
     """
 
     def __init__(
         self,
-        endpoint: str = "http://127.0.0.1:4318",
+        endpoint: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
         *,
+        compression: str | None = None,
         service_name: str | None = None,
         max_queue: int = 10_000,
         max_batch: int = 512,
         interval: float = 1.0,
     ) -> None:
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"OTLPTransport endpoint must start with http:// or https://, got {endpoint!r}")
+        self.endpoint = _endpoint(endpoint)
+        self._compression = _compression(compression)
         otel = _import_otel()
         super().__init__("tokentrace.otlp", max_queue=max_queue, max_batch=max_batch, interval=interval)
-        base = endpoint.rstrip("/")
-        self.endpoint = base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
         self._timeout = timeout
-        self._gzip = _compression() == "gzip"
         self._headers = {
             "Content-Type": "application/x-protobuf",
             "User-Agent": f"tokentrace/{__version__}",
-            **({"Content-Encoding": "gzip"} if self._gzip else {}),
+            **({} if self._compression == "none" else {"Content-Encoding": self._compression}),
             **_env_headers(),
             **(headers or {}),
         }
@@ -144,9 +149,7 @@ class OTLPTransport(BatchingTransport):
                 self.counters.drop("otlp_encode_error", 1, repr(exc))
         if not converted:
             return
-        body = self._encode(converted).SerializeToString()
-        if self._gzip:
-            body = gzip.compress(body, _GZIP_LEVEL)
+        body = _compressed(self._encode(converted).SerializeToString(), self._compression)
         until = time.monotonic() + self._timeout
         reason, _ = post_retrying(
             self._client, self.endpoint, body, self._headers, until=until, timeout=self._timeout, backoff=_BACKOFF_S
@@ -179,11 +182,41 @@ def _env_headers() -> dict[str, str]:
     return headers
 
 
-def _compression() -> str:
-    value = _env("COMPRESSION").strip().lower() or "none"
+def _endpoint(given: str | None) -> str:
+    """The URL to post to: ``given`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``, with ``/v1/traces`` added
+    when it is not there, else ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` as it is."""
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if given is None and traces:
+        return _http_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces)
+    if given is None:
+        name, url = "OTEL_EXPORTER_OTLP_ENDPOINT", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or _DEFAULT_ENDPOINT
+    else:
+        name, url = "OTLPTransport endpoint", given
+    base = _http_url(name, url).rstrip("/")
+    return base if base.endswith(_TRACES_PATH) else base + _TRACES_PATH
+
+
+def _http_url(name: str, url: object) -> str:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"{name} must start with http:// or https://, got {url!r}")
+    return url
+
+
+def _compression(given: str | None) -> str:
+    name, value = "OTLPTransport compression", given
+    if value is None:
+        name, value = "OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION", _env("COMPRESSION").strip().lower() or "none"
     if value not in _COMPRESSIONS:
-        raise ValueError(f"OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION must be 'gzip' or 'none', got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(_COMPRESSIONS)}; got {value!r}")
     return value
+
+
+def _compressed(body: bytes, compression: str) -> bytes:
+    if compression == "gzip":
+        return gzip.compress(body, _COMPRESS_LEVEL)
+    if compression == "deflate":
+        return zlib.compress(body, _COMPRESS_LEVEL)
+    return body
 
 
 def _tls() -> ssl.SSLContext | bool:
