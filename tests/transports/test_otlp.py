@@ -177,6 +177,55 @@ def test_odd_spans_carry_what_otlp_can_hold(receiver: OTLPReceiver) -> None:
     )
 
 
+class Point:
+    def __str__(self) -> str:
+        return "(1, 2)"
+
+
+def test_values_otlp_cannot_carry_go_as_text_and_cost_nothing_else(receiver: OTLPReceiver) -> None:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    attributes = {"big": 2**70, "ids": [1, -(2**64)], "raw": b"\xff", "loop": loop, "point": Point(), 7: "x"}
+    attributes["tag\udcff"] = "v\udcff"
+
+    def record(tracer: Tracer) -> None:
+        with tracer.trace("read-prompts") as trace:
+            trace.record(Span(model="gpt-4o", provider="openai", attributes=attributes))
+            with pytest.raises(FileNotFoundError) as raised, trace.span(model="gpt-4o", provider="openai"):
+                os.stat(os.fsdecode(b"/nonexistent/\xff.txt"))  # the name's byte decodes to a lone surrogate
+        recorded.append(f"FileNotFoundError: {raised.value}")
+
+    recorded: list[str] = []
+    tracer = export(OTLPTransport(receiver.url), record)
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (2, {})
+    with_attributes, failed = receiver.spans()
+    values = attribute_values(with_attributes.attributes)
+    assert {key: values[key] for key in ("big", "ids", "raw", "loop", "point", "7", "tag\\udcff")} == {
+        "big": "1180591620717411303424",
+        "ids": "[1, -18446744073709551616]",
+        "raw": "\\xff",
+        "loop": "<dict>",
+        "point": "(1, 2)",
+        "7": "x",
+        "tag\\udcff": "v\\udcff",
+    }
+    assert failed.status.message == recorded[0].replace("\udcff", "\\udcff")
+    assert "\\udcff.txt" in failed.status.message
+
+
+def test_a_span_the_encoder_refuses_costs_only_itself(receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(otlp, "_text", lambda text: text, raising=False)  # let a lone surrogate through
+
+    def record(tracer: Tracer) -> None:
+        with tracer.trace("job") as trace:
+            trace.record(Span(model="gpt-4o", provider="openai", name="bad\udcff"))
+            trace.record(Span(model="gpt-4o", provider="openai", name="good"))
+
+    tracer = export(OTLPTransport(receiver.url), record)
+    assert [span.name for span in receiver.spans()] == ["good"]
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (1, {"otlp_encode_error": 1})
+
+
 def test_the_global_tracer_provider_is_left_alone(receiver: OTLPReceiver) -> None:
     before = otel_trace.get_tracer_provider()
     export(OTLPTransport(receiver.url + "/v1/traces"), record_job)

@@ -38,12 +38,16 @@ tokentrace                         OpenTelemetry
 ``name`` / ``ttft_ms`` /           ``tokentrace.trace.name`` / ``tokentrace.ttft_ms`` /
 ``cost_source``                    ``tokentrace.cost_source``
 ``attributes``                     copied (the names above win); values OTLP cannot carry
-                                   (dicts, mixed lists) are sent as JSON text, ``None`` left out
+                                   are sent as text (dicts and mixed lists as JSON, integers
+                                   past 64 bits, bytes, other objects), ``None`` left out
 =================================  =========================================================
 
 The span is named ``"{operation} {request model}"`` (``"chat gpt-4o"``) when its operation was
 recorded (every instrumented call records it), else after its trace (``"summarize-document"``).
 Ids that are not UUIDs are hashed (BLAKE2b) to the same widths, so they stay deterministic.
+Text that protobuf cannot take (a lone surrogate, as a file name decoded with
+``surrogateescape`` holds) is sent with the surrogate spelled out (``\\udcff``); should the
+encoder refuse a batch all the same, only the spans it refuses alone are lost.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ _BACKOFF_S = 1.0  # the first retry's delay, as OpenTelemetry's exporters wait
 _COMPRESSIONS = ("gzip", "deflate", "none")
 _COMPRESS_LEVEL = 6  # zlib's default: level 9 costs about twice the time for a few percent
 _LOW_64 = (1 << 64) - 1
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _MS_NS = 1_000_000
 _SIMPLE = (str, bool, int, float)
 
@@ -147,9 +152,10 @@ class OTLPTransport(BatchingTransport):
                 converted.append(to_otel(span, self._resource, self._scope))
             except Exception as exc:  # one odd span must not cost the batch
                 self.counters.drop("otlp_encode_error", 1, repr(exc))
+        data, converted = self._serialized(converted)
         if not converted:
             return
-        body = _compressed(self._encode(converted).SerializeToString(), self._compression)
+        body = _compressed(data, self._compression)
         until = time.monotonic() + self._timeout
         reason, _ = post_retrying(
             self._client, self.endpoint, body, self._headers, until=until, timeout=self._timeout, backoff=_BACKOFF_S
@@ -158,6 +164,23 @@ class OTLPTransport(BatchingTransport):
             self.counters.written += len(converted)
         else:
             self.counters.drop(f"otlp_{reason}", len(converted), self.endpoint)
+
+    def _serialized(self, spans: list[ReadableSpan]) -> tuple[bytes, list[ReadableSpan]]:
+        """The request for ``spans``, and the spans it holds: should the encoder refuse the batch,
+        each span is tried alone, and only those it refuses are lost."""
+        try:
+            return self._encode(spans).SerializeToString(), spans
+        except Exception:
+            pass
+        kept = []
+        for span in spans:
+            try:
+                self._encode([span]).SerializeToString()
+            except Exception as exc:
+                self.counters.drop("otlp_encode_error", 1, repr(exc))
+            else:
+                kept.append(span)
+        return self._encode(kept).SerializeToString(), kept
 
     def shutdown(self, timeout: float | None = None) -> bool:
         done = super().shutdown(timeout)
@@ -321,7 +344,7 @@ def to_otel(span: Span, resource: Any = None, scope: Any = None) -> ReadableSpan
 def _status(otel: _Otel, span: Span, attributes: dict[str, Any]) -> Any:
     if span.status is not Status.ERROR:
         return otel.Status(otel.StatusCode.UNSET)
-    error = span.error or "error"
+    error = _text(span.error or "error")
     attributes["error.type"] = error.partition(":")[0]
     return otel.Status(otel.StatusCode.ERROR, error)
 
@@ -330,18 +353,22 @@ def _span_name(span: Span, attributes: Mapping[str, Any]) -> str:
     recorded = span.attributes or {}
     if "gen_ai.operation.name" in recorded:
         return f"{attributes['gen_ai.operation.name']} {attributes['gen_ai.request.model']}".strip()
-    return span.name or f"chat {span.model}".strip()
+    return _text(span.name or f"chat {span.model}".strip())
 
 
 def _attributes(span: Span) -> dict[str, Any]:
-    recorded = span.attributes or {}
-    attributes = {key: value for key, value in ((k, _value(v)) for k, v in recorded.items()) if value is not None}
+    attributes = {}
+    for key, recorded in (span.attributes or {}).items():
+        value = _value(recorded)
+        if value is not None:
+            attributes[_text(str(key))] = value
+    model = _text(span.model)
     attributes.update(
         {
-            "gen_ai.provider.name": span.provider,
-            "gen_ai.operation.name": str(recorded.get("gen_ai.operation.name") or "chat"),
-            "gen_ai.request.model": str(recorded.get("gen_ai.request.model") or span.model),
-            "gen_ai.response.model": span.model,
+            "gen_ai.provider.name": _text(span.provider),
+            "gen_ai.operation.name": str(attributes.get("gen_ai.operation.name") or "chat"),
+            "gen_ai.request.model": str(attributes.get("gen_ai.request.model") or model),
+            "gen_ai.response.model": model,
             "gen_ai.usage.input_tokens": span.prompt_tokens,
             "gen_ai.usage.output_tokens": span.comp_tokens,
         }
@@ -351,9 +378,9 @@ def _attributes(span: Span) -> dict[str, Any]:
         "gen_ai.usage.cache_creation.input_tokens": span.cache_write_tokens,
         "gen_ai.usage.reasoning.output_tokens": span.reasoning_tokens,
         "gen_ai.usage.cost": None if span.cost is None else float(span.cost),
-        "tokentrace.trace.name": span.name,
+        "tokentrace.trace.name": None if span.name is None else _text(span.name),
         "tokentrace.ttft_ms": span.ttft_ms,
-        "tokentrace.cost_source": span.cost_source,
+        "tokentrace.cost_source": None if span.cost_source is None else _text(span.cost_source),
     }
     attributes.update({key: value for key, value in optional.items() if value is not None})
     if not span.provider:
@@ -362,16 +389,55 @@ def _attributes(span: Span) -> dict[str, Any]:
 
 
 def _value(value: Any) -> Any:
-    """An attribute value OTLP can carry: scalars and same-typed lists as they are, else JSON text."""
-    if value is None or isinstance(value, _SIMPLE):
+    """An attribute value OTLP can carry: text, booleans, floats, 64-bit integers and lists of
+    one of them as they are; a larger integer, bytes, and any other value as text (a dict or a
+    mixed list as JSON); ``None`` as nothing."""
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, (bool, float)):
         return value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, bytes):
+        return _text(value.decode("utf-8", "backslashreplace"))
     if isinstance(value, (list, tuple)) and _uniform(value):
-        return list(value)
-    return json.dumps(value, default=str, ensure_ascii=False)
+        items = [_value(item) for item in value]
+        if _uniform(items):  # still one type: no integer became text
+            return items
+    if isinstance(value, (list, tuple, dict)):
+        return _json(value)
+    return _json_text(value)
 
 
 def _uniform(values: list[Any] | tuple[Any, ...]) -> bool:
     """A non-empty list of one scalar type, which OTLP carries as an array."""
     return bool(values) and isinstance(values[0], _SIMPLE) and all(type(v) is type(values[0]) for v in values)
+
+
+def _json(value: Any) -> str:
+    try:
+        return _text(json.dumps(value, default=_json_text, ensure_ascii=False))
+    except (ValueError, RecursionError):  # a value that contains itself, or is nested too deep
+        return f"<{type(value).__name__}>"
+
+
+def _json_text(value: Any) -> str:
+    """A value JSON has no form for, as its text (or its type's name, when even that fails)."""
+    try:
+        return _text(str(value))
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _text(text: str) -> str:
+    """``text`` as protobuf takes it: a lone surrogate (a file name decoded with
+    ``surrogateescape``, say) makes the encoder refuse the whole batch, so it is spelled out."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
