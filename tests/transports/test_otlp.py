@@ -132,6 +132,40 @@ def test_spans_arrive_with_genai_attributes_ids_and_parent_links(receiver: OTLPR
     assert child.status.message == "RateLimitError: slow down"
 
 
+def test_error_type_names_the_kind_of_error_never_its_message(receiver: OTLPReceiver) -> None:
+    errors = {
+        "typed": ("openai.RateLimitError: slow down", {}),
+        "coded": ("429: Too Many Requests", {}),
+        "bare": ("APITimeoutError", {}),
+        "message": ("the provider answered an HTML page: <html><body>502</body></html>", {}),
+        "untyped": ("upstream timed out after 30 s", {}),
+        "recorded": ("upstream timed out after 30 s", {"error.type": "timeout"}),
+    }
+
+    def record(tracer: Tracer) -> None:
+        with tracer.trace("job") as trace:
+            for name, (error, attributes) in errors.items():
+                trace.record(Span(model="gpt-4o", name=name, status=Status.ERROR, error=error, attributes=attributes))
+        with tracer.trace("no-call") as trace:
+            trace.record_error("the prompt file is missing")
+
+    export(OTLPTransport(receiver.url), record)
+    spans = by_name(receiver.spans())
+    types = {name: attribute_values(span.attributes)["error.type"] for name, span in spans.items()}
+    assert types == {
+        "typed": "openai.RateLimitError",
+        "coded": "429",
+        "bare": "APITimeoutError",
+        "message": "_OTHER",
+        "untyped": "_OTHER",
+        "recorded": "timeout",
+        "no-call": "_OTHER",
+    }
+    assert spans["untyped"].status.message == "upstream timed out after 30 s"
+    no_call = attribute_values(spans["no-call"].attributes)
+    assert not {"gen_ai.request.model", "gen_ai.response.model", "gen_ai.provider.name"} & set(no_call)
+
+
 def test_instrumented_calls_are_named_after_operation_and_model(receiver: OTLPReceiver) -> None:
     def record(tracer: Tracer) -> None:
         with (

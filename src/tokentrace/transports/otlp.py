@@ -22,9 +22,10 @@ tokentrace                         OpenTelemetry
 ``parent_span_id``                 parent span id (mapped the same way), in the same trace
 ``started_at`` / ``ended_at``      start / end time (milliseconds as nanoseconds)
 ``status`` error + ``error``       ``StatusCode.ERROR`` described by ``error``; ``error.type``
-                                   is the exception type before the first ``:``
+                                   (unless recorded) is the exception type or error code
+                                   before the first ``:``, else ``_OTHER``
 ``status`` ok                      ``UNSET``, as instrumentations leave successful spans
-``provider``                       ``gen_ai.provider.name``
+``provider``                       ``gen_ai.provider.name`` (left out when empty, as models are)
 ``gen_ai.operation.name`` attr.    ``gen_ai.operation.name`` (``"chat"`` when not recorded)
 ``gen_ai.request.model`` attr.     ``gen_ai.request.model`` (else ``model``)
 ``model``                          ``gen_ai.response.model``
@@ -57,6 +58,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import ssl
 import time
 import urllib.parse
@@ -85,6 +87,7 @@ _COMPRESSIONS = ("gzip", "deflate", "none")
 _COMPRESS_LEVEL = 6  # zlib's default: level 9 costs about twice the time for a few percent
 _LOW_64 = (1 << 64) - 1
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_ERROR_TYPE = re.compile(r"[\w.-]{1,128}")  # a type name, a dotted one, or an error code
 _MS_NS = 1_000_000
 _SIMPLE = (str, bool, int, float)
 
@@ -344,15 +347,22 @@ def to_otel(span: Span, resource: Any = None, scope: Any = None) -> ReadableSpan
 def _status(otel: _Otel, span: Span, attributes: dict[str, Any]) -> Any:
     if span.status is not Status.ERROR:
         return otel.Status(otel.StatusCode.UNSET)
-    error = _text(span.error or "error")
-    attributes["error.type"] = error.partition(":")[0]
+    error = None if span.error is None else _text(span.error)
+    attributes.setdefault("error.type", _error_type(error))
     return otel.Status(otel.StatusCode.ERROR, error)
+
+
+def _error_type(error: str | None) -> str:
+    """What failed, in few values as ``error.type`` asks: the exception type (or error code)
+    before the first ``:``, else ``_OTHER``, not a message that differs with each error."""
+    kind = (error or "").partition(":")[0].strip()
+    return kind if _ERROR_TYPE.fullmatch(kind) else "_OTHER"
 
 
 def _span_name(span: Span, attributes: Mapping[str, Any]) -> str:
     recorded = span.attributes or {}
     if "gen_ai.operation.name" in recorded:
-        return f"{attributes['gen_ai.operation.name']} {attributes['gen_ai.request.model']}".strip()
+        return f"{attributes['gen_ai.operation.name']} {attributes.get('gen_ai.request.model', '')}".strip()
     return _text(span.name or f"chat {span.model}".strip())
 
 
@@ -373,6 +383,9 @@ def _attributes(span: Span) -> dict[str, Any]:
             "gen_ai.usage.output_tokens": span.comp_tokens,
         }
     )
+    for key in ("gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model"):
+        if not attributes[key]:  # not known (an error recorded without a call): left out, not ""
+            del attributes[key]
     optional = {
         "gen_ai.usage.cache_read.input_tokens": span.cached_tokens,
         "gen_ai.usage.cache_creation.input_tokens": span.cache_write_tokens,
@@ -383,8 +396,6 @@ def _attributes(span: Span) -> dict[str, Any]:
         "tokentrace.cost_source": None if span.cost_source is None else _text(span.cost_source),
     }
     attributes.update({key: value for key, value in optional.items() if value is not None})
-    if not span.provider:
-        del attributes["gen_ai.provider.name"]
     return attributes
 
 
