@@ -19,6 +19,7 @@ import pytest
 from opentelemetry import trace as otel_trace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
+from opentelemetry.sdk.trace import TracerProvider
 
 from tests.fakes.otlp import OTLPReceiver, attribute_values
 from tests.fakes.providers import ProviderServer
@@ -260,6 +261,27 @@ def test_a_span_the_encoder_refuses_costs_only_itself(receiver: OTLPReceiver, mo
     assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (1, {"otlp_encode_error": 1})
 
 
+def test_a_span_recorded_with_an_opentelemetry_spans_ids_lands_under_it(receiver: OTLPReceiver) -> None:
+    with TracerProvider().get_tracer("app").start_as_current_span("handle-request") as app_span:
+        context = app_span.get_span_context()
+
+    def record(tracer: Tracer) -> None:
+        with tracer.trace("answer") as trace:
+            trace.record(
+                Span(
+                    model="gpt-4o",
+                    provider="openai",
+                    trace_id=otel_trace.format_trace_id(context.trace_id),
+                    parent_span_id=otel_trace.format_span_id(context.span_id),
+                )
+            )
+
+    export(OTLPTransport(receiver.url), record)
+    [span] = receiver.spans()
+    assert span.trace_id == context.trace_id.to_bytes(16, "big")
+    assert span.parent_span_id == context.span_id.to_bytes(8, "big")
+
+
 def test_the_global_tracer_provider_is_left_alone(receiver: OTLPReceiver) -> None:
     before = otel_trace.get_tracer_provider()
     export(OTLPTransport(receiver.url + "/v1/traces"), record_job)
@@ -449,6 +471,9 @@ def test_ids_map_deterministically() -> None:
     assert otlp.trace_id_of(trace_id) == uuid.UUID(trace_id).int
     assert otlp.span_id_of(span_id) == uuid.UUID(span_id).int & (2**64 - 1)
     assert otlp.span_id_of("not-a-uuid") == otlp.span_id_of("not-a-uuid") != 0
+    assert otlp.span_id_of("00f067aa0ba902b7") == 0x00F067AA0BA902B7
+    assert otlp.span_id_of("0" * 16) == otlp.span_id_of("0" * 16) != 0
+    assert otlp.span_id_of("not-utf-8-\udcff") == otlp.span_id_of("not-utf-8-\udcff") != 0
 
 
 def test_a_bad_endpoint_is_refused() -> None:

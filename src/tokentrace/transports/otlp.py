@@ -45,7 +45,10 @@ tokentrace                         OpenTelemetry
 
 The span is named ``"{operation} {request model}"`` (``"chat gpt-4o"``) when its operation was
 recorded (every instrumented call records it), else after its trace (``"summarize-document"``).
-Ids that are not UUIDs are hashed (BLAKE2b) to the same widths, so they stay deterministic.
+An OpenTelemetry id written in hex (32 digits for a trace, 16 for a span) is that id, so a span
+recorded with the ids of an application's OpenTelemetry span (as ``trace_id`` and
+``parent_span_id``) lands under it. Other ids that are not UUIDs are hashed (BLAKE2b) to the
+same widths, so they stay deterministic.
 Text that protobuf cannot take (a lone surrogate, as a file name decoded with
 ``surrogateescape`` holds) is sent with the surrogate spelled out (``\\udcff``); should the
 encoder refuse a batch all the same, only the spans it refuses alone are lost.
@@ -86,6 +89,7 @@ _BACKOFF_S = 1.0  # the first retry's delay, as OpenTelemetry's exporters wait
 _COMPRESSIONS = ("gzip", "deflate", "none")
 _COMPRESS_LEVEL = 6  # zlib's default: level 9 costs about twice the time for a few percent
 _LOW_64 = (1 << 64) - 1
+_SPAN_ID_HEX = re.compile(r"[0-9a-fA-F]{16}")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _ERROR_TYPE = re.compile(r"[\w.-]{1,128}")  # a type name, a dotted one, or an error code
 _MS_NS = 1_000_000
@@ -303,16 +307,21 @@ def _id128(text: str) -> int:
             value = 0
         if value:
             return value
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big") or 1
+    hashed = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return int.from_bytes(hashed, "big") or 1
 
 
 def trace_id_of(trace_id: str) -> int:
-    """The OpenTelemetry trace id for a tokentrace trace id: the UUID's 128 bits."""
+    """The OpenTelemetry trace id for a tokentrace trace id: the UUID's 128 bits (an
+    OpenTelemetry trace id in hex, 32 digits, is the same number)."""
     return _id128(trace_id)
 
 
 def span_id_of(span_id: str) -> int:
-    """The OpenTelemetry span id for a tokentrace span id: the UUID's low 64 bits (never 0)."""
+    """The OpenTelemetry span id for a tokentrace span id: the UUID's low 64 bits, or an
+    OpenTelemetry span id given in hex (16 digits) as it is; never 0."""
+    if _SPAN_ID_HEX.fullmatch(span_id) and (value := int(span_id, 16)):
+        return value
     value = _id128(span_id)
     return (value & _LOW_64) or (value >> 64)
 
