@@ -34,6 +34,23 @@ def test_batches_post_the_ingest_body_with_the_token() -> None:
     assert body["spans"][0]["cost_usd"] == 0.000045
 
 
+@pytest.mark.parametrize(
+    ("path", "posted_to"),
+    [
+        ("", "/v1/spans"),
+        ("/", "/v1/spans"),
+        ("/v1/spans", "/v1/spans"),
+        ("/v1/spans/", "/v1/spans"),
+        ("/collector", "/collector/v1/spans"),
+        ("/collector/v1/spans", "/collector/v1/spans"),
+    ],
+)
+def test_the_url_may_be_the_base_or_the_ingest_endpoint(path: str, posted_to: str) -> None:
+    with Receiver([Answer(202)]) as rx:
+        send(HTTPTransport(rx.url + path)).close()
+    assert [request.path for request in rx.requests] == [posted_to]
+
+
 def test_503_three_times_then_200_is_delivered_once() -> None:
     with Receiver([Answer(503), Answer(503), Answer(503), Answer(202)]) as rx:
         tracer = send(HTTPTransport(rx.url, backoff=0.01))

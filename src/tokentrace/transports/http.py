@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTPTransport"]
 
+_SPANS_PATH = "/v1/spans"
+
 
 class HTTPTransport(BatchingTransport):
     """Batches spans to ``{url}/v1/spans`` on the ``tokentrace.http`` worker thread.
@@ -31,7 +33,7 @@ class HTTPTransport(BatchingTransport):
         tracer = tokentrace.Tracer(transport=tokentrace.HTTPTransport("http://127.0.0.1:9090", token="s3cret"))
 
     Args:
-        url: the collector's base URL.
+        url: the collector's base URL, or the full URL ending in ``/v1/spans``.
         token: sent as ``Authorization: Bearer <token>``.
         deadline: seconds one batch may take, retries included (default 10).
         timeout: seconds one request may take (capped by what is left of the deadline).
@@ -55,7 +57,8 @@ class HTTPTransport(BatchingTransport):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"HTTPTransport url must start with http:// or https://, got {url!r}")
         super().__init__("tokentrace.http", max_queue=max_queue, max_batch=max_batch, interval=interval)
-        self.url = url.rstrip("/") + "/v1/spans"
+        base = url.rstrip("/")
+        self.url = base if base.endswith(_SPANS_PATH) else base + _SPANS_PATH
         self._headers = {"Content-Type": "application/json", "User-Agent": "tokentrace"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
