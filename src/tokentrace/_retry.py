@@ -14,9 +14,10 @@ import httpx
 
 from ._fork import PerProcess
 
-__all__ = ["RETRYABLE", "backoff_delay", "post_retrying", "post_within", "retry_after", "retry_delay"]
+__all__ = ["RETRYABLE", "backoff_delay", "post_retrying", "post_within", "refusal", "retry_after", "retry_delay"]
 
 _MAX_BACKOFF_S = 30.0
+_MAX_REFUSAL_CHARS = 300
 RETRYABLE = frozenset({429, 502, 503, 504})
 
 
@@ -118,3 +119,21 @@ def post_retrying(
             return reason, response
         time.sleep(delay)
     return "deadline", None
+
+
+def refusal(url: str, response: httpx.Response | None) -> str:
+    """``url`` and what its answer said, for the log line of a loss: a JSON answer's ``error``
+    (what the collector says: ``missing or wrong bearer token``), else the start of a text answer."""
+    said = ""
+    if response is not None and response.content:
+        kind = response.headers.get("Content-Type", "")
+        if "json" in kind:
+            try:
+                error = response.json().get("error")
+            except (ValueError, AttributeError):
+                error = None
+            said = error if isinstance(error, str) else response.text
+        elif kind.startswith("text/"):
+            said = response.text
+    said = " ".join(said.split())[:_MAX_REFUSAL_CHARS]
+    return f"{url}: {said}" if said else url

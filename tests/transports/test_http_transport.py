@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.collector_kit import running
 from tests.receiver import Answer, Receiver, free_port
 from tokentrace import HTTPTransport, Span, Tracer
+from tokentrace.server.collector import Collector
+
+
+@pytest.fixture
+def collector_url(tmp_path: Path) -> Iterator[str]:
+    """A real collector (``tokentrace serve``'s app on SQLite) that wants the token ``s3cret``."""
+    collector = Collector(tmp_path / "tokentrace.db", token="s3cret")
+    try:
+        with running(collector.app) as url:
+            yield url
+    finally:
+        collector.close()
+
+
+def dropped_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("tokentrace dropped")]
 
 
 def send(transport: HTTPTransport, count: int = 3, flush: float = 30.0) -> Tracer:
@@ -66,6 +86,28 @@ def test_400_is_not_retried_and_counted_as_dropped() -> None:
         assert tracer.stats()["dropped"] == {"http_400": 3}
         tracer.close()
     assert len(rx.requests) == 1
+
+
+def test_a_wrong_token_is_logged_with_what_the_collector_said(
+    collector_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "tokentrace")
+    tracer = send(HTTPTransport(collector_url, token="wrong"))
+    tracer.close()
+    assert tracer.stats()["dropped"] == {"http_401": 3}
+    assert dropped_lines(caplog) == [
+        f"tokentrace dropped 3 item(s): http_401 ({collector_url}/v1/spans: missing or wrong bearer token)"
+    ]
+
+
+def test_a_refusal_in_plain_text_is_logged_too(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "tokentrace")
+    answer = Answer(403, b"<p>Blocked by\n policy</p>", headers={"Content-Type": "text/html"})
+    with Receiver([answer]) as rx:
+        send(HTTPTransport(rx.url)).close()
+    assert dropped_lines(caplog) == [
+        f"tokentrace dropped 3 item(s): http_403 ({rx.url}/v1/spans: <p>Blocked by policy</p>)"
+    ]
 
 
 def test_retry_after_is_respected() -> None:

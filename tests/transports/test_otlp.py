@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import ssl
@@ -342,6 +343,14 @@ def test_a_refusal_is_counted_by_its_status() -> None:
         tracer = export(OTLPTransport(receiver.url), record_job)
     assert len(receiver.requests) == 1
     assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_http_401": 2})
+
+
+def test_a_refusal_is_logged_with_what_the_receiver_said(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "tokentrace")
+    with Receiver([Answer(401, b'{"error": "unknown tenant"}')]) as receiver:
+        export(OTLPTransport(receiver.url), record_job)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tokentrace dropped")]
+    assert line == f"tokentrace dropped 2 item(s): otlp_http_401 ({receiver.url}/v1/traces: unknown tenant)"
 
 
 def test_a_receiver_that_is_down_is_counted_as_a_connection_error() -> None:

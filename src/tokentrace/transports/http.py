@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .. import _fork
-from .._retry import post_retrying
+from .._retry import post_retrying, refusal
 from ..spans import encode_batch
 from .base import BatchingTransport
 
@@ -70,13 +70,13 @@ class HTTPTransport(BatchingTransport):
     def export(self, batch: list[Span]) -> None:
         until = time.monotonic() + self._deadline
         body = encode_batch(batch)
-        reason, _ = post_retrying(
+        reason, response = post_retrying(
             self._client, self.url, body, self._headers, until=until, timeout=self._timeout, backoff=self._backoff
         )
         if reason is None:
             self.counters.written += len(batch)
         else:
-            self.counters.drop(reason, len(batch), self.url)
+            self.counters.drop(reason, len(batch), refusal(self.url, response))
 
     def shutdown(self, timeout: float | None = None) -> bool:
         done = super().shutdown(timeout)

@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .. import _fork
-from .._retry import post_retrying
+from .._retry import post_retrying, refusal
 from .._version import __version__
 from ..spans import Span, Status
 from .base import BatchingTransport
@@ -164,13 +164,13 @@ class OTLPTransport(BatchingTransport):
             return
         body = _compressed(data, self._compression)
         until = time.monotonic() + self._timeout
-        reason, _ = post_retrying(
+        reason, response = post_retrying(
             self._client, self.endpoint, body, self._headers, until=until, timeout=self._timeout, backoff=_BACKOFF_S
         )
         if reason is None:
             self.counters.written += len(converted)
         else:
-            self.counters.drop(f"otlp_{reason}", len(converted), self.endpoint)
+            self.counters.drop(f"otlp_{reason}", len(converted), refusal(self.endpoint, response))
 
     def _serialized(self, spans: list[ReadableSpan]) -> tuple[bytes, list[ReadableSpan]]:
         """The request for ``spans``, and the spans it holds: should the encoder refuse the batch,
