@@ -283,6 +283,7 @@ def test_a_span_priced_here_above_the_cost_limit_is_refused(collector: Collector
     assert response.status_code == 400
     assert response.json()["error"].startswith("spans[1]: its tokens cost ")
     assert response.json()["error"].endswith(" USD, more than the 1000000 a span may cost")
+    assert response.json()["span_index"] == 1  # named, so that HTTPTransport sends the others again
     assert _rows(collector) == 0
     assert client.get("/metrics/cost").json()["span_count"] == 0
 

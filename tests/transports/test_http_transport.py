@@ -18,14 +18,31 @@ from tokentrace.server.collector import Collector
 
 
 @pytest.fixture
-def collector_url(tmp_path: Path) -> Iterator[str]:
+def collector(tmp_path: Path) -> Iterator[Collector]:
     """A real collector (``tokentrace serve``'s app on SQLite) that wants the token ``s3cret``."""
     collector = Collector(tmp_path / "tokentrace.db", token="s3cret")
-    try:
-        with running(collector.app) as url:
-            yield url
-    finally:
-        collector.close()
+    yield collector
+    collector.close()
+
+
+@pytest.fixture
+def collector_url(collector: Collector) -> Iterator[str]:
+    with running(collector.app) as url:
+        yield url
+
+
+def send_spans(url: str, spans: list[Span]) -> Tracer:
+    tracer = Tracer(transport=HTTPTransport(url, token="s3cret"))
+    with tracer.trace("job") as trace:
+        for span in spans:
+            trace.record(span)
+    assert tracer.flush(60)
+    tracer.close()
+    return tracer
+
+
+def stored_names(collector: Collector) -> list[str]:
+    return sorted(str(span.attributes["n"]) for span in collector.store.recent(100) if span.attributes)
 
 
 def dropped_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -108,6 +125,17 @@ def test_a_refusal_in_plain_text_is_logged_too(caplog: pytest.LogCaptureFixture)
     assert dropped_lines(caplog) == [
         f"tokentrace dropped 3 item(s): http_403 ({rx.url}/v1/spans: <p>Blocked by policy</p>)"
     ]
+
+
+def test_a_span_the_collector_refuses_costs_only_itself(collector: Collector, collector_url: str) -> None:
+    def span(n: int, error: str | None = None) -> Span:
+        return Span(model="gpt-4o", provider="openai", attributes={"n": n}, error=error)
+
+    too_long = "APIError: " + "<html>" * 12_000  # an error page in the message: past the 65,536 characters taken
+    spans = [span(0), span(1, too_long), span(2), span(3, too_long), span(4)]
+    tracer = send_spans(collector_url, spans)
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (3, {"http_400": 2})
+    assert stored_names(collector) == ["0", "2", "4"]
 
 
 def test_retry_after_is_respected() -> None:

@@ -201,7 +201,9 @@ def _price_missing(spans: list[Span]) -> None:
             pricing.price_span(span)
             if span.cost is not None and span.cost > MAX_COST:
                 raise IngestError(
-                    400, f"spans[{i}]: its tokens cost {span.cost} USD, more than the {MAX_COST} a span may cost"
+                    400,
+                    f"spans[{i}]: its tokens cost {span.cost} USD, more than the {MAX_COST} a span may cost",
+                    index=i,
                 )
 
 

@@ -2,7 +2,9 @@
 
 Delivery follows OTLP/HTTP's rules: retry only connection errors and 429/502/503/504, honour
 ``Retry-After``, back off exponentially with jitter inside a per-batch deadline, and treat any
-other 4xx as permanent (the batch is dropped and counted with its status as the reason).
+other 4xx as permanent (the batch is dropped and counted with its status as the reason), but
+for a 400 that names a span (the collector's ``span_index``): only that span is lost, and the
+others go again within the same deadline.
 """
 
 from __future__ import annotations
@@ -69,14 +71,27 @@ class HTTPTransport(BatchingTransport):
 
     def export(self, batch: list[Span]) -> None:
         until = time.monotonic() + self._deadline
-        body = encode_batch(batch)
+        parts = [batch]
+        while parts:
+            parts += self._send(parts.pop(), until)
+
+    def _send(self, spans: list[Span], until: float) -> list[list[Span]]:
+        """POST ``spans``; what is left to send: the other spans of a batch with a span the
+        collector refused (a 400 naming it)."""
+        body = encode_batch(spans)
         reason, response = post_retrying(
             self._client, self.url, body, self._headers, until=until, timeout=self._timeout, backoff=self._backoff
         )
         if reason is None:
-            self.counters.written += len(batch)
-        else:
-            self.counters.drop(reason, len(batch), refusal(self.url, response))
+            self.counters.written += len(spans)
+            return []
+        refused = _refused_span(response, len(spans)) if reason == "http_400" else None
+        if refused is None:
+            self.counters.drop(reason, len(spans), refusal(self.url, response))
+            return []
+        self.counters.drop(reason, 1, refusal(self.url, response))
+        rest = spans[:refused] + spans[refused + 1 :]
+        return [rest] if rest else []
 
     def shutdown(self, timeout: float | None = None) -> bool:
         done = super().shutdown(timeout)
@@ -84,3 +99,13 @@ class HTTPTransport(BatchingTransport):
         if client is not None:
             client.close()
         return done
+
+
+def _refused_span(response: httpx.Response | None, count: int) -> int | None:
+    """The index of the span a 400 names (the collector checks every span before it stores any,
+    so the others are not stored either), if it names one."""
+    try:
+        index = response.json().get("span_index") if response is not None else None
+    except (ValueError, AttributeError):
+        return None
+    return index if type(index) is int and 0 <= index < count else None
