@@ -46,13 +46,16 @@ class _OTLPHandler(Handler):
 
 class OTLPReceiver(LocalServer):
     """Records every export request (header names lower-cased); answers ``statuses`` in order, the
-    last one repeating."""
+    last one repeating. A body past ``max_body`` bytes is answered 413 and not recorded, only
+    counted in ``too_large``."""
 
     handler = _OTLPHandler
 
-    def __init__(self, statuses: tuple[int, ...] = (200,)) -> None:
+    def __init__(self, statuses: tuple[int, ...] = (200,), max_body: int | None = None) -> None:
         super().__init__()
         self.statuses = statuses
+        self.max_body = max_body
+        self.too_large = 0
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.requests: list[ExportTraceServiceRequest] = []
@@ -60,6 +63,10 @@ class OTLPReceiver(LocalServer):
         self._lock = threading.Lock()
 
     def received(self, path: str, headers: dict[str, str], body: bytes, port: int) -> int:
+        if self.max_body is not None and len(body) > self.max_body:
+            with self._lock:
+                self.too_large += 1
+            return 413
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         with self._lock:

@@ -138,6 +138,15 @@ def test_a_span_the_collector_refuses_costs_only_itself(collector: Collector, co
     assert stored_names(collector) == ["0", "2", "4"]
 
 
+def test_a_batch_too_large_is_sent_again_in_halves(collector: Collector, collector_url: str) -> None:
+    megabyte, five = "x" * 1_000_000, "x" * 5_000_000  # the collector takes 4 MiB a request
+    spans = [Span(model="gpt-4o", attributes={"n": n, "blob": megabyte}) for n in range(4)]
+    spans.insert(2, Span(model="gpt-4o", attributes={"n": "alone", "blob": five}))
+    tracer = send_spans(collector_url, spans)
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (4, {"http_413": 1})
+    assert stored_names(collector) == ["0", "1", "2", "3"]
+
+
 def test_retry_after_is_respected() -> None:
     with Receiver([Answer(429, headers={"Retry-After": "2"}), Answer(202)]) as rx:
         tracer = send(HTTPTransport(rx.url, backoff=0.01))

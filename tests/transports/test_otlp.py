@@ -353,6 +353,19 @@ def test_a_refusal_is_logged_with_what_the_receiver_said(caplog: pytest.LogCaptu
     assert line == f"tokentrace dropped 2 item(s): otlp_http_401 ({receiver.url}/v1/traces: unknown tenant)"
 
 
+def test_a_batch_too_large_is_sent_again_in_halves() -> None:
+    def record(tracer: Tracer) -> None:
+        with tracer.trace("job") as trace:
+            for n in range(4):
+                trace.record(Span(model="gpt-4o", name=str(n), attributes={"blob": "x" * 100_000}))
+            trace.record(Span(model="gpt-4o", name="alone", attributes={"blob": "x" * 300_000}))
+
+    with OTLPReceiver(max_body=250_000) as receiver:
+        tracer = export(OTLPTransport(receiver.url), record)
+    assert sorted(span.name for span in receiver.spans()) == ["0", "1", "2", "3"]
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (4, {"otlp_http_413": 1})
+
+
 def test_a_receiver_that_is_down_is_counted_as_a_connection_error() -> None:
     tracer = export(OTLPTransport(f"http://127.0.0.1:{free_port()}", timeout=0.5), record_job)
     assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_connection_error": 2})

@@ -2,9 +2,10 @@
 
 Delivery follows OTLP/HTTP's rules: retry only connection errors and 429/502/503/504, honour
 ``Retry-After``, back off exponentially with jitter inside a per-batch deadline, and treat any
-other 4xx as permanent (the batch is dropped and counted with its status as the reason), but
-for a 400 that names a span (the collector's ``span_index``): only that span is lost, and the
-others go again within the same deadline.
+other 4xx as permanent (the batch is dropped and counted with its status as the reason). Two
+refusals say what to send instead, and it is sent within the same deadline: a batch too large
+(413) goes again in halves, and a 400 naming a span (the collector's ``span_index``) loses only
+that span, the others going again.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ class HTTPTransport(BatchingTransport):
             parts += self._send(parts.pop(), until)
 
     def _send(self, spans: list[Span], until: float) -> list[list[Span]]:
-        """POST ``spans``; what is left to send: the other spans of a batch with a span the
-        collector refused (a 400 naming it)."""
+        """POST ``spans``; what is left to send: the halves of a batch too large (413), the
+        other spans of one with a span the collector refused (a 400 naming it)."""
         body = encode_batch(spans)
         reason, response = post_retrying(
             self._client, self.url, body, self._headers, until=until, timeout=self._timeout, backoff=self._backoff
@@ -85,6 +86,9 @@ class HTTPTransport(BatchingTransport):
         if reason is None:
             self.counters.written += len(spans)
             return []
+        if reason == "http_413" and len(spans) > 1:
+            half = len(spans) // 2
+            return [spans[half:], spans[:half]]  # the first half is sent first
         refused = _refused_span(response, len(spans)) if reason == "http_400" else None
         if refused is None:
             self.counters.drop(reason, len(spans), refusal(self.url, response))

@@ -6,8 +6,9 @@ as encoder: each span is built directly as a ``ReadableSpan`` and encoded by the
 own ``encode_spans``. No ``TracerProvider`` is made, and the application's global one is neither
 read nor replaced. Batches are sent as :class:`~tokentrace.HTTPTransport` sends them, by OTLP/HTTP's
 rules: connection errors, timeouts and 429/502/503/504 are retried within ``timeout`` (each
-attempt ends within it too, even when the answer trickles in), any other refusal is final, and a
-loss is counted by its reason (``otlp_http_401``, ``otlp_timeout``, ...). The exporters' variables
+attempt ends within it too, even when the answer trickles in), a batch too large (413) goes again
+in halves, any other refusal is final, and a loss is counted by its reason (``otlp_http_401``,
+``otlp_timeout``, ...). The exporters' variables
 ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION`` (``gzip``,
 ``deflate`` or ``none``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read; what
 is given in code wins.
@@ -159,18 +160,28 @@ class OTLPTransport(BatchingTransport):
                 converted.append(to_otel(span, self._resource, self._scope))
             except Exception as exc:  # one odd span must not cost the batch
                 self.counters.drop("otlp_encode_error", 1, repr(exc))
-        data, converted = self._serialized(converted)
-        if not converted:
-            return
-        body = _compressed(data, self._compression)
         until = time.monotonic() + self._timeout
+        parts = [converted]
+        while parts:
+            parts += self._send(parts.pop(), until)
+
+    def _send(self, spans: list[ReadableSpan], until: float) -> list[list[ReadableSpan]]:
+        """POST ``spans``; what is left to send: the halves of a batch too large (413)."""
+        data, spans = self._serialized(spans)
+        if not spans:
+            return []
+        body = _compressed(data, self._compression)
         reason, response = post_retrying(
             self._client, self.endpoint, body, self._headers, until=until, timeout=self._timeout, backoff=_BACKOFF_S
         )
         if reason is None:
-            self.counters.written += len(converted)
+            self.counters.written += len(spans)
+        elif reason == "http_413" and len(spans) > 1:
+            half = len(spans) // 2
+            return [spans[half:], spans[:half]]  # the first half is sent first
         else:
-            self.counters.drop(f"otlp_{reason}", len(converted), refusal(self.endpoint, response))
+            self.counters.drop(f"otlp_{reason}", len(spans), refusal(self.endpoint, response))
+        return []
 
     def _serialized(self, spans: list[ReadableSpan]) -> tuple[bytes, list[ReadableSpan]]:
         """The request for ``spans``, and the spans it holds: should the encoder refuse the batch,
