@@ -40,20 +40,25 @@ class _OTLPHandler(Handler):
         if status != 200:
             self.send_bytes(status, b"", "application/x-protobuf")
             return
-        reply = ExportTraceServiceResponse().SerializeToString()
-        self.send_bytes(200, reply, "application/x-protobuf")
+        self.send_bytes(200, self.owner.reply.SerializeToString(), "application/x-protobuf")
 
 
 class OTLPReceiver(LocalServer):
     """Records every export request (header names lower-cased); answers ``statuses`` in order, the
-    last one repeating. A body past ``max_body`` bytes is answered 413 and not recorded, only
-    counted in ``too_large``."""
+    last one repeating, a 200 with ``reply`` (default: an empty answer). A body past ``max_body``
+    bytes is answered 413 and not recorded, only counted in ``too_large``."""
 
     handler = _OTLPHandler
 
-    def __init__(self, statuses: tuple[int, ...] = (200,), max_body: int | None = None) -> None:
+    def __init__(
+        self,
+        statuses: tuple[int, ...] = (200,),
+        max_body: int | None = None,
+        reply: ExportTraceServiceResponse | None = None,
+    ) -> None:
         super().__init__()
         self.statuses = statuses
+        self.reply = reply or ExportTraceServiceResponse()
         self.max_body = max_body
         self.too_large = 0
         self.paths: list[str] = []

@@ -18,6 +18,7 @@ from typing import Any
 import openai
 import pytest
 from opentelemetry import trace as otel_trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
 from opentelemetry.sdk.trace import TracerProvider
@@ -351,6 +352,19 @@ def test_a_refusal_is_logged_with_what_the_receiver_said(caplog: pytest.LogCaptu
         export(OTLPTransport(receiver.url), record_job)
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tokentrace dropped")]
     assert line == f"tokentrace dropped 2 item(s): otlp_http_401 ({receiver.url}/v1/traces: unknown tenant)"
+
+
+def test_spans_a_partial_success_rejects_are_counted_lost_and_not_sent_again(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "tokentrace")
+    reply = ExportTraceServiceResponse()
+    reply.partial_success.rejected_spans = 1
+    reply.partial_success.error_message = "span too old"
+    with OTLPReceiver(reply=reply) as receiver:
+        tracer = export(OTLPTransport(receiver.url), record_job)
+    assert len(receiver.requests) == 1
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (1, {"otlp_rejected": 1})
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tokentrace dropped")]
+    assert line == f"tokentrace dropped 1 item(s): otlp_rejected ({receiver.url}/v1/traces: span too old)"
 
 
 def test_a_batch_too_large_is_sent_again_in_halves() -> None:

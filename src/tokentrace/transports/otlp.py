@@ -8,7 +8,7 @@ read nor replaced. Batches are sent as :class:`~tokentrace.HTTPTransport` sends 
 rules: connection errors, timeouts and 429/502/503/504 are retried within ``timeout`` (each
 attempt ends within it too, even when the answer trickles in), a batch too large (413) goes again
 in halves, any other refusal is final, and a loss is counted by its reason (``otlp_http_401``,
-``otlp_timeout``, ...). The exporters' variables
+``otlp_timeout``, ...; the spans a partial success rejects as ``otlp_rejected``). The exporters' variables
 ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION`` (``gzip``,
 ``deflate`` or ``none``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read; what
 is given in code wins.
@@ -150,6 +150,7 @@ class OTLPTransport(BatchingTransport):
         }
         self._client = _fork.PerProcess(functools.partial(httpx.Client, verify=_tls(), follow_redirects=False))
         self._encode = otel.encode_spans
+        self._response = otel.ExportTraceServiceResponse
         self._resource = otel.Resource.create({"service.name": service_name} if service_name else {})
         self._scope = otel.InstrumentationScope("tokentrace", __version__)
 
@@ -175,13 +176,27 @@ class OTLPTransport(BatchingTransport):
             self._client, self.endpoint, body, self._headers, until=until, timeout=self._timeout, backoff=_BACKOFF_S
         )
         if reason is None:
-            self.counters.written += len(spans)
+            self._count_accepted(len(spans), response)
         elif reason == "http_413" and len(spans) > 1:
             half = len(spans) // 2
             return [spans[half:], spans[:half]]  # the first half is sent first
         else:
             self.counters.drop(f"otlp_{reason}", len(spans), refusal(self.endpoint, response))
         return []
+
+    def _count_accepted(self, sent: int, response: httpx.Response | None) -> None:
+        """Count what the receiver took: all it was sent, but for the spans its answer says it
+        rejected (a partial success, which is not to be sent again)."""
+        rejected, message = 0, ""
+        if response is not None and response.content and "protobuf" in response.headers.get("Content-Type", ""):
+            try:
+                partial = self._response.FromString(response.content).partial_success
+                rejected, message = min(max(partial.rejected_spans, 0), sent), partial.error_message
+            except Exception:  # an answer it cannot read: the 2xx says the batch was taken
+                pass
+        self.counters.written += sent - rejected
+        if rejected:
+            self.counters.drop("otlp_rejected", rejected, f"{self.endpoint}: {message}" if message else self.endpoint)
 
     def _serialized(self, spans: list[ReadableSpan]) -> tuple[bytes, list[ReadableSpan]]:
         """The request for ``spans``, and the spans it holds: should the encoder refuse the batch,
@@ -276,6 +291,7 @@ class _Otel:
 
     def __init__(self) -> None:
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import ReadableSpan
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -283,6 +299,7 @@ class _Otel:
         from opentelemetry.trace import Status as OtelStatus
 
         self.encode_spans = encode_spans
+        self.ExportTraceServiceResponse = ExportTraceServiceResponse
         self.Resource = Resource
         self.ReadableSpan = ReadableSpan
         self.InstrumentationScope = InstrumentationScope
