@@ -58,3 +58,14 @@ def test_exit_warning_counts_the_queued_spans_and_the_batch_being_sent() -> None
     assert run.returncode == 0
     assert "exited with 3000 span(s) undelivered" in run.stderr, run.stderr
     assert "shutdown_in_flight" in run.stderr
+
+
+STALLED_OTLP = STALLED.replace("HTTPTransport(sys.argv[1], deadline=30)", "OTLPTransport(sys.argv[1], timeout=30)")
+
+
+def test_exit_warning_counts_what_the_otlp_transport_could_not_send() -> None:
+    with Receiver([Answer(503)]) as rx:
+        run = subprocess.run([sys.executable, "-c", STALLED_OTLP, rx.url], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0
+    assert run.stderr.splitlines()[-1] == "tokentrace exited with 3000 span(s) undelivered", run.stderr
+    assert "shutdown_in_flight" in run.stderr  # the batch it kept retrying

@@ -292,6 +292,38 @@ def test_the_global_tracer_provider_is_left_alone(receiver: OTLPReceiver) -> Non
     assert receiver.paths == ["/v1/traces"]
 
 
+APP_WITH_A_GLOBAL_PROVIDER = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import tokentrace
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+tracer = tokentrace.Tracer(transport=tokentrace.OTLPTransport(sys.argv[1]))
+with trace.get_tracer("app").start_as_current_span("handle-request"), tracer.trace("answer") as t:
+    t.record(tokentrace.Span(model="gpt-4o", provider="openai"))
+assert tracer.flush(10)
+tracer.close()
+print(trace.get_tracer_provider() is provider, [span.name for span in exporter.get_finished_spans()])
+"""
+
+
+def test_an_applications_global_tracer_provider_keeps_its_spans_and_ours_stay_out_of_it(
+    receiver: OTLPReceiver,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", APP_WITH_A_GLOBAL_PROVIDER, receiver.url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "True ['handle-request']\n"
+    assert [span.name for span in receiver.spans()] == ["answer"]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_exports_over_a_connection_of_its_own(receiver: OTLPReceiver) -> None:
     def one(tracer: Tracer, name: str) -> None:
