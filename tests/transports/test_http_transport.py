@@ -208,6 +208,18 @@ def test_full_queue_drops_the_newest_and_counts_them() -> None:
         assert tracer.stats()["written"] + tracer.stats()["dropped"]["queue_full"] == 30
 
 
+@pytest.mark.parametrize("token", ["s3cret\n", " s3cret", "s3cr\x00t", "sécret"])
+def test_a_token_no_header_can_carry_is_refused_at_construction_without_showing_it(token: str) -> None:
+    # "s3cret\n" (a token read from a file) was sent on every batch, refused by httpx as a
+    # protocol error, and counted as the collector being down
+    with pytest.raises(ValueError) as refused:
+        HTTPTransport("http://127.0.0.1:9090", token=token)
+    assert str(refused.value) == (
+        "HTTPTransport token must be printable ASCII text without a space or line break at either end "
+        "(a secret read from a file keeps its newline: strip it)"
+    )
+
+
 def test_bad_url_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="HTTPTransport url must start with http:// or https://, got 'localhost:9090'"):
         HTTPTransport("localhost:9090")

@@ -493,6 +493,22 @@ def test_an_endpoint_given_wins_over_the_variables(monkeypatch: pytest.MonkeyPat
             {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
             "OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https://, got 'collector:4318'",
         ),
+        (
+            {"headers": {"authorization": "Bearer s3cret\n"}},
+            {},
+            r"OTLPTransport headers\['authorization'\] must be printable ASCII text without a space or line break "
+            r"at either end \(a secret read from a file keeps its newline: strip it\)",
+        ),
+        (
+            {"headers": {"x api key": "s3cret"}},
+            {},
+            r"OTLPTransport headers: 'x api key' is not an HTTP header name",
+        ),
+        (
+            {},
+            {"OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s%C3%A9cret"},
+            r"OTEL_EXPORTER_OTLP_\[TRACES_\]HEADERS\['x-api-key'\] must be printable ASCII text .*",
+        ),
     ],
 )
 def test_bad_settings_are_refused_naming_them(

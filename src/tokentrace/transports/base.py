@@ -7,6 +7,8 @@ subclass :class:`BatchingTransport`, which queues spans for a background worker.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .._worker import BatchWorker, Counters
@@ -14,7 +16,10 @@ from .._worker import BatchWorker, Counters
 if TYPE_CHECKING:
     from ..spans import Span
 
-__all__ = ["BatchingTransport", "Transport"]
+__all__ = ["BatchingTransport", "Transport", "check_header_value", "check_headers"]
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?")
 
 
 class Transport:
@@ -78,3 +83,34 @@ class BatchingTransport(Transport):
         (``shutdown_in_flight``) until its send ends, as at interpreter exit it never does. A send
         that then fails (the shutdown closed what it was using) is not counted again."""
         return self._worker.shutdown(timeout)
+
+
+def check_header_value(value: object, where: str) -> str:
+    """``value`` once HTTP/1.1 carries it as a header value as it is (httpx would refuse it at
+    send time, every batch, as if the connection had failed).
+
+    Raises:
+        ValueError: naming ``where``, never showing the value (an API key, often).
+    """
+    if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(
+            f"{where} must be printable ASCII text without a space or line break at either end "
+            "(a secret read from a file keeps its newline: strip it)"
+        )
+    return value
+
+
+def check_headers(headers: object, where: str) -> dict[str, str]:
+    """``headers`` as a dict, once each name and value is one HTTP carries.
+
+    Raises:
+        ValueError: a name or value it does not carry; the message names the header, never
+            its value.
+    """
+    if not isinstance(headers, Mapping):
+        raise ValueError(f"{where} must map header names to values, got {type(headers).__name__}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{where}: {name!r} is not an HTTP header name")
+        check_header_value(value, f"{where}[{name!r}]")
+    return dict(headers)

@@ -18,7 +18,7 @@ import httpx
 from .. import _fork
 from .._retry import post_retrying, refusal
 from ..spans import encode_batch
-from .base import BatchingTransport
+from .base import BatchingTransport, check_header_value
 
 if TYPE_CHECKING:
     from ..spans import Span
@@ -43,6 +43,10 @@ class HTTPTransport(BatchingTransport):
         backoff: the first retry's delay in seconds; it doubles per retry, with jitter.
         max_queue: spans held at most while the collector is slow or down.
         max_batch: spans per request.
+
+    Raises:
+        ValueError: ``url`` is not an http(s) URL, or ``token`` is not text a header carries
+            (a token read from a file with its newline, say).
     """
 
     def __init__(
@@ -64,7 +68,7 @@ class HTTPTransport(BatchingTransport):
         self.url = base if base.endswith(_SPANS_PATH) else base + _SPANS_PATH
         self._headers = {"Content-Type": "application/json", "User-Agent": "tokentrace"}
         if token:
-            self._headers["Authorization"] = f"Bearer {token}"
+            self._headers["Authorization"] = f"Bearer {check_header_value(token, 'HTTPTransport token')}"
         self._deadline = deadline
         self._timeout = timeout
         self._backoff = backoff

@@ -77,7 +77,7 @@ from .. import _fork
 from .._retry import post_retrying, refusal
 from .._version import __version__
 from ..spans import Span, Status
-from .base import BatchingTransport
+from .base import BatchingTransport, check_headers
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -119,8 +119,9 @@ class OTLPTransport(BatchingTransport):
         interval: seconds between exports when the queue is not full.
 
     Raises:
-        ValueError: ``endpoint`` is not an http(s) URL, or ``compression`` is not one of
-            ``gzip``, ``deflate``, ``none``; the message names the argument or variable at fault.
+        ValueError: ``endpoint`` is not an http(s) URL, ``compression`` is not one of ``gzip``,
+            ``deflate``, ``none``, or a header is not one HTTP carries (an API key read from a
+            file with its newline, say); the message names the argument or variable at fault.
         ImportError: the OpenTelemetry packages are missing (``pip install 'tokentrace[otel]'``).
     """
 
@@ -145,8 +146,8 @@ class OTLPTransport(BatchingTransport):
             "Content-Type": "application/x-protobuf",
             "User-Agent": f"tokentrace/{__version__}",
             **({} if self._compression == "none" else {"Content-Encoding": self._compression}),
-            **_env_headers(),
-            **(headers or {}),
+            **check_headers(_env_headers(), "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS"),
+            **check_headers(headers or {}, "OTLPTransport headers"),
         }
         self._client = _fork.PerProcess(functools.partial(httpx.Client, verify=_tls(), follow_redirects=False))
         self._encode = otel.encode_spans
