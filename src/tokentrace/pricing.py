@@ -891,6 +891,13 @@ def _table_provider(provider: str) -> str:
     return name if found is None else found.id
 
 
+def otel_provider_name(provider: str) -> str:
+    """``provider`` as OpenTelemetry's well-known ``gen_ai.provider.name`` values have it: a
+    table id they name otherwise (``"google"``, which a span priced without a provider is given,
+    is ``"gcp.gemini"``), in any case, by that name; any other as it is."""
+    return _OTEL_NAMES.get(provider.lower(), provider)
+
+
 @functools.cache
 def provider_at(base_url: str) -> str | None:
     """The provider whose API ``base_url`` is (``https://api.groq.com/openai/v1`` is ``"groq"``),

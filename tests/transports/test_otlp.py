@@ -169,6 +169,30 @@ def test_error_type_names_the_kind_of_error_never_its_message(receiver: OTLPRece
     assert not {"gen_ai.request.model", "gen_ai.response.model", "gen_ai.provider.name"} & set(no_call)
 
 
+def test_providers_are_named_as_the_conventions_name_them(receiver: OTLPReceiver) -> None:
+    calls = [
+        ("gemini-2.0-flash", ""),  # priced from Google's table, and given its id: "google"
+        ("gemini-2.0-flash", "Google"),
+        ("grok-3", "x-ai"),
+        ("mistral-large-latest", "mistral"),
+        ("claude-sonnet-4-0", "aws"),
+        ("gpt-4o", "azure"),
+        ("gpt-4o", "openai"),
+        ("llama-3.3-70b-versatile", "groq"),
+        ("house-model", "House-LLM"),
+    ]
+
+    def record(tracer: Tracer) -> None:
+        with tracer.trace("job") as trace:
+            for model, provider in calls:
+                trace.record(Span(model=model, provider=provider, name=f"{model} {provider}"))
+
+    export(OTLPTransport(receiver.url), record)
+    names = [attribute_values(span.attributes)["gen_ai.provider.name"] for span in receiver.spans()]
+    expected = ["gcp.gemini", "gcp.gemini", "x_ai", "mistral_ai", "aws.bedrock", "azure.ai.openai", "openai", "groq"]
+    assert names == [*expected, "House-LLM"]
+
+
 def test_instrumented_calls_are_named_after_operation_and_model(receiver: OTLPReceiver) -> None:
     def record(tracer: Tracer) -> None:
         with (

@@ -26,7 +26,9 @@ tokentrace                         OpenTelemetry
                                    (unless recorded) is the exception type or error code
                                    before the first ``:``, else ``_OTHER``
 ``status`` ok                      ``UNSET``, as instrumentations leave successful spans
-``provider``                       ``gen_ai.provider.name`` (left out when empty, as models are)
+``provider``                       ``gen_ai.provider.name``, a genai-prices id named as the
+                                   conventions name it (``google`` as ``gcp.gemini``,
+                                   ``x-ai`` as ``x_ai``...); left out when empty, as models are
 ``gen_ai.operation.name`` attr.    ``gen_ai.operation.name`` (``"chat"`` when not recorded)
 ``gen_ai.request.model`` attr.     ``gen_ai.request.model`` (else ``model``)
 ``model``                          ``gen_ai.response.model``
@@ -76,6 +78,7 @@ import httpx
 from .. import _fork
 from .._retry import post_retrying, refusal
 from .._version import __version__
+from ..pricing import otel_provider_name
 from ..spans import Span, Status
 from .base import BatchingTransport, check_headers
 
@@ -413,7 +416,7 @@ def _attributes(span: Span) -> dict[str, Any]:
     model = _text(span.model)
     attributes.update(
         {
-            "gen_ai.provider.name": _text(span.provider),
+            "gen_ai.provider.name": _text(otel_provider_name(span.provider)),
             "gen_ai.operation.name": str(attributes.get("gen_ai.operation.name") or "chat"),
             "gen_ai.request.model": str(attributes.get("gen_ai.request.model") or model),
             "gen_ai.response.model": model,
