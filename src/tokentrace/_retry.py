@@ -122,10 +122,13 @@ def post_retrying(
 
 
 def refusal(url: str, response: httpx.Response | None) -> str:
-    """``url`` and what its answer said, for the log line of a loss: a JSON answer's ``error``
-    (what the collector says: ``missing or wrong bearer token``), else the start of a text answer."""
+    """``url`` and what its answer said, for the log line of a loss: where a redirect points
+    (redirects are not followed: the headers would go along), a JSON answer's ``error`` (what
+    the collector says: ``missing or wrong bearer token``), else the start of a text answer."""
     said = ""
-    if response is not None and response.content:
+    if response is not None and response.is_redirect:
+        said = f"redirected to {response.headers['Location']}"
+    elif response is not None and response.content:
         kind = response.headers.get("Content-Type", "")
         if "json" in kind:
             try:

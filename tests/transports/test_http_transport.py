@@ -147,6 +147,18 @@ def test_a_batch_too_large_is_sent_again_in_halves(collector: Collector, collect
     assert stored_names(collector) == ["0", "1", "2", "3"]
 
 
+def test_a_redirect_is_not_followed_and_the_log_says_where_it_points(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "tokentrace")
+    moved = Answer(308, b"", headers={"Location": "https://tt.example.com/v1/spans"})
+    with Receiver([moved]) as rx:
+        tracer = send(HTTPTransport(rx.url, token="s3cret"))
+        tracer.close()
+    assert len(rx.requests) == 1 and tracer.stats()["dropped"] == {"http_308": 3}
+    assert dropped_lines(caplog) == [
+        f"tokentrace dropped 3 item(s): http_308 ({rx.url}/v1/spans: redirected to https://tt.example.com/v1/spans)"
+    ]
+
+
 def test_retry_after_is_respected() -> None:
     with Receiver([Answer(429, headers={"Retry-After": "2"}), Answer(202)]) as rx:
         tracer = send(HTTPTransport(rx.url, backoff=0.01))

@@ -4,14 +4,17 @@ Needs the ``tokentrace[otel]`` extra; the OpenTelemetry packages are imported wh
 :class:`OTLPTransport` is made, never by ``import tokentrace``. The OpenTelemetry SDK serves only
 as encoder: each span is built directly as a ``ReadableSpan`` and encoded by the OTLP exporters'
 own ``encode_spans``. No ``TracerProvider`` is made, and the application's global one is neither
-read nor replaced. Batches are sent as :class:`~tokentrace.HTTPTransport` sends them, by OTLP/HTTP's
-rules: connection errors, timeouts and 429/502/503/504 are retried within ``timeout`` (each
-attempt ends within it too, even when the answer trickles in), a batch too large (413) goes again
-in halves, any other refusal is final, and a loss is counted by its reason (``otlp_http_401``,
-``otlp_timeout``, ...; the spans a partial success rejects as ``otlp_rejected``). The exporters' variables
+read nor replaced.
+
+Batches are sent as :class:`~tokentrace.HTTPTransport` sends them, by OTLP/HTTP's rules:
+connection errors, timeouts and 429/502/503/504 are retried within ``timeout`` (each attempt
+ends within it too, even when the answer trickles in), a batch too large (413) goes again in
+halves, any other refusal is final (redirects are not followed: the headers would go along),
+and a loss is counted by its reason (``otlp_http_401``, ``otlp_timeout``...; the spans a partial
+success rejects as ``otlp_rejected``). The exporters' variables
 ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION`` (``gzip``,
-``deflate`` or ``none``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read; what
-is given in code wins.
+``deflate`` or ``none``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and
+``..._CLIENT_KEY`` are read; what is given in code wins.
 
 How a tokentrace span maps to an OpenTelemetry span (kind ``CLIENT``, scope ``tokentrace``):
 
@@ -52,6 +55,7 @@ An OpenTelemetry id written in hex (32 digits for a trace, 16 for a span) is tha
 recorded with the ids of an application's OpenTelemetry span (as ``trace_id`` and
 ``parent_span_id``) lands under it. Other ids that are not UUIDs are hashed (BLAKE2b) to the
 same widths, so they stay deterministic.
+
 Text that protobuf cannot take (a lone surrogate, as a file name decoded with
 ``surrogateescape`` holds) is sent with the surrogate spelled out (``\\udcff``); should the
 encoder refuse a batch all the same, only the spans it refuses alone are lost.
