@@ -344,15 +344,22 @@ def test_observe_is_not_delayed_while_a_webhook_stalls(hooks: list[HTTPDelivery]
     [
         ({"url": "ftp://example.com"}, r"HTTPDelivery\.url must be an http:// or https:// URL"),
         ({"url": "not a url"}, r"HTTPDelivery\.url must be an http:// or https:// URL"),
-        ({"url": "http://x", "headers": {"X-N": 1}}, r"HTTPDelivery\.headers must map str names to str values"),
+        ({"url": "http://x", "headers": {"X-N": 1}}, r"HTTPDelivery\.headers\['X-N'\] must be printable ASCII text"),
+        (
+            {"url": "http://x", "headers": {"Authorization": "Bearer s3cret\n"}},
+            r"HTTPDelivery\.headers\['Authorization'\] must be printable ASCII text without a space or line break",
+        ),
+        ({"url": "http://x", "headers": {"X Key": "v"}}, r"HTTPDelivery\.headers: 'X Key' is not an HTTP header name"),
+        ({"url": "http://x", "headers": ["X-N"]}, r"HTTPDelivery\.headers must map header names to values, got list"),
         ({"url": "http://x", "secret": ""}, r"HTTPDelivery\.secret must be a non-empty str or bytes"),
         ({"url": "http://x", "timeout": 0}, r"HTTPDelivery\.timeout must be a number of seconds > 0"),
         ({"url": "http://x", "deadline": -1}, r"HTTPDelivery\.deadline must be a number of seconds > 0"),
     ],
 )
 def test_bad_webhook_settings_are_named(args: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as refused:
         HTTPDelivery(**args)
+    assert "s3cret" not in str(refused.value)  # a header's value is never shown
 
 
 # --- stdout and callbacks -----------------------------------------------------------------------
