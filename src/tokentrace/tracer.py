@@ -109,9 +109,17 @@ class Trace:
         if type(span) is not Span and not isinstance(span, Span):
             self._tracer._counters.drop("invalid_span", 1, f"record() takes a Span, got {type(span).__name__}")
             return span
-        given, span = span, _copy(span)  # the worker may hold the copy long after the caller changed `given`
-        if span.attributes is not None:
-            span.attributes = _own_attributes(span.attributes)
+        copy = _copy(span)  # the worker may hold the copy long after the caller changed `span`
+        if type(copy.attributes) is dict:
+            copy.attributes = copy.attributes.copy()
+        self._add(copy)
+        return span
+
+    def _add(self, span: Span) -> None:
+        """Add a span no one else holds (a copy, or one tokentrace made): its name, parent and
+        missing timestamps filled in."""
+        if span.attributes is not None and type(span.attributes) is not dict:
+            span.attributes = _as_dict(span.attributes)
         if span.name is None:
             span.name = self.name
         if span.parent_span_id is None:
@@ -127,7 +135,6 @@ class Trace:
         self._spans.append(span)
         if self._ended:  # end() may have taken the spans before this one was added
             self._send_if_left(span)
-        return given
 
     def _send_if_left(self, span: Span) -> None:
         """Send ``span`` on its own if end() left it behind: recorded while or after the trace
@@ -146,7 +153,7 @@ class Trace:
             if last is not None:
                 last.status, last.error = Status.ERROR, text
         if last is None:
-            self.record(Span(model="", status=Status.ERROR, error=text))
+            self._add(Span(model="", status=Status.ERROR, error=text))
 
     def span(self, model: str, provider: str = "", **fields: Any) -> ActiveSpan:
         """A ``with`` block that measures one model call and records it on exit.
@@ -188,11 +195,9 @@ class Trace:
 _copy: Callable[[Span], Span] = Span.__copy__  # type: ignore[attr-defined]
 
 
-def _own_attributes(attributes: Any) -> dict[str, Any]:
-    """The copy's own attributes: a dict of the mapping given; what is not one costs the span its
+def _as_dict(attributes: Any) -> dict[str, Any]:
+    """Attributes given as another mapping, as a dict; what is not one costs the span its
     attributes, marked, and not the caller's call (nor its trace, on the worker)."""
-    if type(attributes) is dict:
-        return attributes.copy()
     try:
         if isinstance(attributes, Mapping):
             return dict(attributes)
@@ -290,7 +295,7 @@ class ActiveSpan:
             self.set_error(exc)
         if self._token is not None:
             _current.reset(self._token)
-        self._trace.record(span)
+        self._trace._add(span)  # the block's own span: nothing to copy
 
 
 class Tracer:

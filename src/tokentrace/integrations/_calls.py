@@ -592,7 +592,7 @@ def _record(tracer: Tracer, trace: Trace | None, span: Span, own_trace: bool) ->
     if trace is None:
         tracer._emit_alone(span)
         return
-    trace.record(span)
+    trace._add(span)  # built for this call alone: recorded without a copy
     if own_trace:
         trace.end()
 
