@@ -716,8 +716,7 @@ def resolve(
 def _resolved(key: _Key, at: float) -> _Price | None:
     """Resolve ``key`` at ``at`` and cache it: the cache's entry for it from now on."""
     generation = _generation  # read before the overrides are
-    model, provider, rates = key
-    entry = _resolve_uncached(model, provider, dict(zip(_CONDITIONS, rates, strict=True)), at)
+    entry = _resolve_uncached(key, at)
     with _lock:
         if generation != _generation:  # prices registered or expired meanwhile: this one may be stale
             return entry
@@ -734,8 +733,7 @@ def _period(key: _Key, current: _Price, at: float) -> _Price | None:
     seen = _periods.get(key, ())
     entry = next((p for p in seen if p.since <= at < p.until), None)
     if entry is None:
-        model, provider, rates = key
-        entry = _resolve_uncached(model, provider, dict(zip(_CONDITIONS, rates, strict=True)), at)
+        entry = _resolve_uncached(key, at)
     with _lock:
         if entry is not None and _cache.get(key) is current:  # else forgotten, or moved on, meanwhile
             _periods[key] = [*[p for p in seen if p is not entry][-(_MAX_PERIODS - 1) :], current]
@@ -771,7 +769,9 @@ def _conditions() -> frozenset[str]:
     )
 
 
-def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, str | None], at: float) -> _Price | None:
+def _resolve_uncached(key: _Key, at: float) -> _Price | None:
+    """The price entry of ``key`` (model, provider, rates) at ``at``: a user's, else the table's."""
+    model, provider, rates = key
     lowered = model.lower()
     wanted = _table_provider(provider) if provider and _overrides else None
     override = _override(lowered, wanted)
@@ -786,7 +786,7 @@ def _resolve_uncached(model: str, provider: str | None, conditions: dict[str, st
         override = _override(info.id.lower(), wanted)
         if override is not None:
             return override
-    return _from_table(table_provider, info, conditions, at)
+    return _from_table(table_provider, info, dict(zip(_CONDITIONS, rates, strict=True)), at)
 
 
 def _override(model: str, provider: str | None) -> _Price | None:
