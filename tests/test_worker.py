@@ -99,7 +99,7 @@ def test_what_a_shutdown_gives_up_is_counted_by_what_its_items_weigh() -> None:
     assert worker.shutdown(0) is False
     assert worker.counters.dropped["test_shutdown_timeout"] == 5
     gate.set()
-    worker.put([7, 8], weight=2)
+    worker.put([7, 8])  # weighed by weigh, as its spans
     assert worker.counters.dropped["test_closed"] == 2
 
 

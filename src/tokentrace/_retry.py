@@ -14,11 +14,11 @@ import httpx
 
 from ._fork import PerProcess
 
-__all__ = ["RETRYABLE", "backoff_delay", "post_retrying", "post_within", "refusal", "retry_after", "retry_delay"]
+__all__ = ["backoff_delay", "post_retrying", "post_within", "refusal", "retry_after", "retry_delay"]
 
 _MAX_BACKOFF_S = 30.0
 _MAX_REFUSAL_CHARS = 300
-RETRYABLE = frozenset({429, 502, 503, 504})
+_RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 def retry_delay(retry_after_header: str | None, base: float, attempt: int) -> float:
@@ -111,7 +111,7 @@ def post_retrying(
             if response.status_code < 300:
                 return None, response
             reason = f"http_{response.status_code}"
-            if response.status_code not in RETRYABLE:
+            if response.status_code not in _RETRYABLE:
                 return reason, response
         delay = retry_delay(None if response is None else response.headers.get("Retry-After"), backoff, attempt)
         attempt += 1

@@ -116,12 +116,12 @@ class BatchWorker(Generic[T]):
     def queued(self) -> int:
         return len(self._queue)
 
-    def put(self, item: T, weight: int = 1) -> None:
-        """Queue ``item``; when it cannot be, count ``weight`` lost items (e.g. its spans)."""
+    def put(self, item: T) -> None:
+        """Queue ``item``; when it cannot be, count it lost (as what it weighs: its spans)."""
         queue = self._queue
         size = len(queue)
         if size >= self._room:
-            self._drop("closed" if self._stopping else "queue_full", weight)
+            self._drop("closed" if self._stopping else "queue_full", self._weight((item,)))
             return
         queue.append(item)
         self._put += 1

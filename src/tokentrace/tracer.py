@@ -405,7 +405,7 @@ class Tracer:
                 for transport in self._sync:
                     transport.emit(spans)
             # no trace: the spans are final already, the worker must not price them twice
-            self._pipeline.put((None if self._sync else trace, spans), len(spans))
+            self._pipeline.put((None if self._sync else trace, spans))
         except Exception as exc:  # never into the caller
             self._counters.drop("emit_error", len(spans), repr(exc))
 
