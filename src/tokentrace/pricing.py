@@ -197,7 +197,7 @@ def normalize_usage(usage: Any) -> Usage:
     if isinstance(usage, Usage):
         return _checked(usage)
     if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
-        if _perplexitys(usage):
+        if perplexitys(usage):
             return _perplexity(usage)
         cached = written = audio_in = reasoning = audio_out = 0  # the details, when there are any
         details, out_details = _get(usage, "prompt_tokens_details"), _get(usage, "completion_tokens_details")
@@ -254,7 +254,7 @@ def normalize_usage(usage: Any) -> Usage:
     )
 
 
-def _perplexitys(usage: Any) -> bool:
+def perplexitys(usage: Any) -> bool:
     """Whether a Chat Completions usage is Perplexity's, told by the counts only it reports."""
     if type(usage) is dict:
         return "num_search_queries" in usage or "citation_tokens" in usage

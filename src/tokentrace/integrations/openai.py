@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
-from ..pricing import Usage, normalize_usage, provider_at, resolve
+from ..pricing import Usage, normalize_usage, perplexitys, provider_at, resolve
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -110,8 +110,7 @@ _RESPONSE_EVENTS = frozenset(
 
 def _counts(usage: Any) -> Usage:
     """The counts of an SDK usage model (Chat Completions' or Responses'), read when the call ends."""
-    extra = getattr(usage, "__pydantic_extra__", None)
-    if extra and ("citation_tokens" in extra or "num_search_queries" in extra):  # Perplexity's: read as it differs
+    if perplexitys(usage):  # read as it differs
         return normalize_usage(usage)
     fields = usage.__dict__
     if "input_tokens" in fields:  # Responses: input and output, with the cache in the input
