@@ -441,9 +441,20 @@ def test_a_receiver_that_is_down_is_counted_as_a_connection_error() -> None:
     assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_connection_error": 2})
 
 
-def test_an_answer_trickled_in_is_cut_off_at_the_timeout() -> None:
+@pytest.mark.parametrize(
+    ("timeout", "variables"),
+    [
+        (1.0, {"OTEL_EXPORTER_OTLP_TIMEOUT": "60000"}),  # given in code: it wins
+        (None, {"OTEL_EXPORTER_OTLP_TIMEOUT": "60000", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1000"}),  # milliseconds
+    ],
+)
+def test_an_answer_trickled_in_is_cut_off_at_the_timeout(
+    monkeypatch: pytest.MonkeyPatch, timeout: float | None, variables: dict[str, str]
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     with Receiver([Answer(200, trickle=True)]) as receiver:
-        tracer = export(OTLPTransport(receiver.url, timeout=1.0), record_job)
+        tracer = export(OTLPTransport(receiver.url, timeout=timeout), record_job)
     assert len(receiver.requests) == 1  # one attempt, cut off; no time is left for a second
     assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_timeout": 2})
 
@@ -512,6 +523,18 @@ def test_an_endpoint_given_wins_over_the_variables(monkeypatch: pytest.MonkeyPat
             {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "br"},
             r"OTEL_EXPORTER_OTLP_\[TRACES_\]COMPRESSION must be one of gzip, deflate, none; got 'br'",
         ),
+        ({"timeout": 0}, {}, "OTLPTransport timeout must be a positive number of seconds, got 0"),
+        ({"timeout": "5"}, {}, "OTLPTransport timeout must be a positive number of seconds, got '5'"),
+        (
+            {},
+            {"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"},
+            r"OTEL_EXPORTER_OTLP_\[TRACES_\]TIMEOUT must be a positive number of milliseconds, got '10s'",
+        ),
+        (
+            {},
+            {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "-1"},
+            r"OTEL_EXPORTER_OTLP_\[TRACES_\]TIMEOUT must be a positive number of milliseconds, got '-1'",
+        ),
         (
             {},
             {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
@@ -536,7 +559,7 @@ def test_an_endpoint_given_wins_over_the_variables(monkeypatch: pytest.MonkeyPat
     ],
 )
 def test_bad_settings_are_refused_naming_them(
-    monkeypatch: pytest.MonkeyPatch, arguments: dict[str, str], variables: dict[str, str], message: str
+    monkeypatch: pytest.MonkeyPatch, arguments: dict[str, Any], variables: dict[str, str], message: str
 ) -> None:
     for name, value in variables.items():
         monkeypatch.setenv(name, value)

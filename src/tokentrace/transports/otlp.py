@@ -13,8 +13,9 @@ halves, any other refusal is final (redirects are not followed: the headers woul
 and a loss is counted by its reason (``otlp_http_401``, ``otlp_timeout``...; the spans a partial
 success rejects as ``otlp_rejected``). The exporters' variables
 ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION`` (``gzip``,
-``deflate`` or ``none``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and
-``..._CLIENT_KEY`` are read; what is given in code wins.
+``deflate`` or ``none``), ``..._TIMEOUT`` (in milliseconds, as the specification has it),
+``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read; what is given
+in code wins.
 
 How a tokentrace span maps to an OpenTelemetry span (kind ``CLIENT``, scope ``tokentrace``):
 
@@ -67,6 +68,7 @@ import functools
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import ssl
@@ -93,6 +95,7 @@ __all__ = ["OTLPTransport", "span_id_of", "to_otel", "trace_id_of"]
 
 _TRACES_PATH = "/v1/traces"
 _DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+_DEFAULT_TIMEOUT_S = 10.0
 _BACKOFF_S = 1.0  # the first retry's delay, as OpenTelemetry's exporters wait
 _COMPRESSIONS = ("gzip", "deflate", "none")
 _COMPRESS_LEVEL = 6  # zlib's default: level 9 costs about twice the time for a few percent
@@ -116,7 +119,8 @@ class OTLPTransport(BatchingTransport):
             (default: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` as it is, else
             ``OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://127.0.0.1:4318``).
         headers: sent with every request (e.g. an API key).
-        timeout: seconds one batch may take, retries included (each attempt ends within it).
+        timeout: seconds one batch may take, retries included (each attempt ends within it)
+            (default: ``OTEL_EXPORTER_OTLP_TIMEOUT``, in milliseconds, else 10 seconds).
         compression: ``"gzip"``, ``"deflate"`` or ``"none"`` (default:
             ``OTEL_EXPORTER_OTLP_COMPRESSION``, else ``"none"``).
         service_name: the ``service.name`` resource attribute (default: ``OTEL_SERVICE_NAME``,
@@ -127,7 +131,8 @@ class OTLPTransport(BatchingTransport):
 
     Raises:
         ValueError: ``endpoint`` is not an http(s) URL, ``compression`` is not one of ``gzip``,
-            ``deflate``, ``none``, or a header is not one HTTP carries (an API key read from a
+            ``deflate``, ``none``, ``timeout`` is not a positive number of seconds (or the
+            variable of milliseconds), or a header is not one HTTP carries (an API key read from a
             file with its newline, say); the message names the argument or variable at fault.
         ImportError: the OpenTelemetry packages are missing (``pip install 'tokentrace[otel]'``).
     """
@@ -136,7 +141,7 @@ class OTLPTransport(BatchingTransport):
         self,
         endpoint: str | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: float = 10.0,
+        timeout: float | None = None,
         *,
         compression: str | None = None,
         service_name: str | None = None,
@@ -148,7 +153,7 @@ class OTLPTransport(BatchingTransport):
         self._compression = _compression(compression)
         otel = _import_otel()
         super().__init__("tokentrace.otlp", max_queue=max_queue, max_batch=max_batch, interval=interval)
-        self._timeout = timeout
+        self._timeout = _timeout(timeout)
         self._headers = {
             "Content-Type": "application/x-protobuf",
             "User-Agent": f"tokentrace/{__version__}",
@@ -273,6 +278,24 @@ def _compression(given: str | None) -> str:
     if value not in _COMPRESSIONS:
         raise ValueError(f"{name} must be one of {', '.join(_COMPRESSIONS)}; got {value!r}")
     return value
+
+
+def _timeout(given: float | None) -> float:
+    """Seconds a batch may take: ``given``, else the variable's milliseconds, else 10."""
+    if given is not None:
+        if not (type(given) in (int, float) and 0 < given < math.inf):
+            raise ValueError(f"OTLPTransport timeout must be a positive number of seconds, got {given!r}")
+        return float(given)
+    text = _env("TIMEOUT").strip()
+    if not text:
+        return _DEFAULT_TIMEOUT_S
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = math.nan
+    if not 0 < ms < math.inf:
+        raise ValueError(f"OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT must be a positive number of milliseconds, got {text!r}")
+    return ms / 1000
 
 
 def _compressed(body: bytes, compression: str) -> bytes:
