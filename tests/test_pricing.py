@@ -61,6 +61,52 @@ def test_agrees_with_genai_prices_for_every_table_row() -> None:
                                   cache_write_tokens=write), provider=provider) == theirs, model  # fmt: skip
 
 
+def test_every_model_of_the_table_costs_what_genai_prices_says() -> None:
+    import random
+
+    import genai_prices
+    from genai_prices import data_snapshot
+
+    rng = random.Random(20261129)
+    compared = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            for _ in range(3):  # below and above the thresholds of tiered rates (200k, 1M input tokens)
+                prompt = rng.choice([rng.randrange(2_000), rng.randrange(100_000, 1_500_000)])
+                cached = rng.randrange(prompt + 1) if rng.random() < 0.5 else 0
+                written = rng.randrange(prompt - cached + 1) if rng.random() < 0.5 else 0
+                completion = rng.randrange(50_000)
+                table_usage = genai_prices.Usage(
+                    input_tokens=prompt, cache_read_tokens=cached, cache_write_tokens=written, output_tokens=completion
+                )
+                try:
+                    theirs = genai_prices.calc_price(table_usage, model.id, provider_id=provider.id).total_price
+                except LookupError:  # priced only under conditions (a service tier, a date to come)
+                    continue
+                usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
+                              cache_write_tokens=written)  # fmt: skip
+                ours = price(model.id, usage, provider=provider.id)
+                assert ours == theirs, (provider.id, model.id, usage)
+                assert tokentrace.cost(model.id, usage, provider=provider.id) == float(theirs), (model.id, usage)
+                compared += 1
+    assert compared > 6_000
+
+
+def test_every_digit_of_a_cost_is_kept_and_its_float_is_rounded_once() -> None:
+    tokentrace.register_price("my-fine-model", "0.1", "1E-40", request_per_k="0.000000000000000000000000000001")
+    try:
+        usage = Usage(prompt_tokens=10, completion_tokens=3)
+        # $1e-6 of input + 3 x 1e-46 of output + a 1e-33 fee: 43 digits, more than Decimal's default 28
+        assert price("my-fine-model", usage) == Decimal("0.0000010000000000000000000000000010000000000003")
+        assert tokentrace.cost("my-fine-model", usage) == 1e-6
+        tokentrace.register_price("my-float-model", 0.1, 0.7, cache_read_per_mtok=0.01)
+        cached = Usage(prompt_tokens=3_000_001, completion_tokens=7, cached_tokens=1_000_000)
+        assert price("my-float-model", cached) == Decimal("0.210005")  # (2000001 x 0.1 + 1e6 x 0.01 + 7 x 0.7) / 1e6
+        assert tokentrace.cost("my-float-model", cached) == 0.210005
+    finally:
+        tokentrace.unregister_prices()
+
+
 def test_usage_shapes_are_normalized() -> None:
     chat = SimpleNamespace(prompt_tokens=1000, completion_tokens=100,
                            prompt_tokens_details=SimpleNamespace(cached_tokens=800),

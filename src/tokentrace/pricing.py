@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from . import _fork
-from .spans import Span, exact
+from .spans import _UNROUNDED, Span, exact
 
 __all__ = ["Usage", "cost", "normalize_usage", "price", "price_span", "register_price", "unregister_prices"]
 
@@ -147,6 +147,13 @@ def _int(obj: Any, key: str, part: str = "") -> int:
     return 0 if value is None else _count(f"usage.{part}{key}", value)
 
 
+def _counted(value: Any, key: str) -> int:
+    """:func:`_int` for a count already read from the usage."""
+    if type(value) is int and value >= 0:
+        return value
+    return 0 if value is None else _count(f"usage.{key}", value)
+
+
 def _count(field: str, value: Any) -> int:
     """A count that is not a non-negative int: an integral float (as JSON decoders may give) is
     read as that int; anything else would be a wrong price if read as 0."""
@@ -196,7 +203,8 @@ def normalize_usage(usage: Any) -> Usage:
     """
     if isinstance(usage, Usage):
         return _checked(usage)
-    if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
+    prompt, completion = _get(usage, "prompt_tokens"), _get(usage, "completion_tokens")
+    if prompt is not None or completion is not None:
         if perplexitys(usage):
             return _perplexity(usage)
         cached = written = audio_in = reasoning = audio_out = 0  # the details, when there are any
@@ -207,8 +215,8 @@ def normalize_usage(usage: Any) -> Usage:
         if out_details is not None:
             reasoning, audio_out = _int(out_details, "reasoning_tokens", _OUT), _int(out_details, "audio_tokens", _OUT)
         return Usage(
-            prompt_tokens=_int(usage, "prompt_tokens"),
-            completion_tokens=_int(usage, "completion_tokens"),
+            prompt_tokens=_counted(prompt, "prompt_tokens"),
+            completion_tokens=_counted(completion, "completion_tokens"),
             cached_tokens=cached or _int(usage, "cached_tokens"),
             cache_write_tokens=written or _int(usage, "cache_write_tokens"),
             reasoning_tokens=reasoning or _int(usage, "reasoning_tokens"),
@@ -333,10 +341,27 @@ class _Price(msgspec.Struct, frozen=True):
     until: float = math.inf
     timed: bool = False  # the table changes them at some time: since and until are to be checked
 
-    def total(self, u: Usage) -> Decimal:
-        return self.amount(
-            u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.cache_write_tokens, u.apart(), u.reasoning_tokens
+    # The rates of the text tokens, the one-hour cache writes, the reasoning tokens and the fee
+    # per call, as integers: a call's count times its rate, summed, is its cost in 10**-places
+    # USD. Made from the rates above (see __post_init__), so that a cost is summed in ints.
+    linear: tuple[int, ...] = ()
+    places: int = 0
+    scale: int = 1  # 10**places
+
+    def __post_init__(self) -> None:
+        rates = (
+            self.input,
+            self.output,
+            self.cache_read,
+            self.cache_write,
+            2 * self.input if self.cache_write_1h is None else self.cache_write_1h,
+            self.output if self.output_reasoning is None else self.output_reasoning,
+            Decimal(0) if self.request is None else self.request * 1000,
         )
+        places = max(0, *(-int(rate.as_tuple().exponent) for rate in rates))
+        msgspec.structs.force_setattr(self, "linear", tuple(int(r.scaleb(places, _UNROUNDED)) for r in rates))
+        msgspec.structs.force_setattr(self, "places", places + 6)  # the rates are per million tokens
+        msgspec.structs.force_setattr(self, "scale", 10 ** (places + 6))
 
     def amount(
         self,
@@ -347,32 +372,59 @@ class _Price(msgspec.Struct, frozen=True):
         apart: tuple[int, ...] = (),
         reasoning: int = 0,
     ) -> Decimal:
-        """USD for these token counts; ``prompt`` includes ``cached`` and ``cache_write``,
+        """USD for these token counts, exact; ``prompt`` includes ``cached`` and ``cache_write``,
         ``completion`` includes ``reasoning``; ``apart`` holds the counts priced apart (see
         :data:`APART`), or is empty. Of those, the one-hour cache writes are part of
         ``cache_write``: where no rate is given for them (the table has none for Claude on Bedrock
         and Vertex AI), they cost twice the input rate, as Anthropic bills them wherever Claude
         runs; only Anthropic's usage reports them. A model with a fee per call (Perplexity's
         ``sonar``) is charged it for a call that used tokens: a failed call is not billed."""
+        rates = self._tier(prompt) if self.tiers else self
+        total = Decimal(rates._units(prompt, completion, cached, cache_write, apart, reasoning))
+        total = total.scaleb(-rates.places, _UNROUNDED)
+        if apart:
+            total += rates._apart(max(prompt - cached - cache_write, 0), completion, apart) / _MILLION
+        return exact(total)
+
+    def dollars(
+        self,
+        prompt: int,
+        completion: int,
+        cached: int = 0,
+        cache_write: int = 0,
+        apart: tuple[int, ...] = (),
+        reasoning: int = 0,
+    ) -> float:
+        """:meth:`amount` as a float, rounded once (from the exact sum: an int ratio is)."""
+        if apart:
+            return float(self.amount(prompt, completion, cached, cache_write, apart, reasoning))
+        rates = self._tier(prompt) if self.tiers else self
+        return rates._units(prompt, completion, cached, cache_write, apart, reasoning) / rates.scale
+
+    def _tier(self, prompt: int) -> _Price:
+        """The rates for an input of ``prompt`` tokens: those of the highest threshold it exceeds."""
         for start, tier in self.tiers:
             if prompt > start:
-                return tier.amount(prompt, completion, cached, cache_write, apart, reasoning)
-        uncached = max(prompt - cached - cache_write, 0)
-        total = uncached * self.input + completion * self.output
-        hour_writes = 0
-        if apart:
-            total += self._apart(uncached, completion, apart)
-            hour_writes = min(apart[-1], cache_write)
-        if reasoning and self.output_reasoning is not None:
-            total += min(reasoning, completion) * (self.output_reasoning - self.output)
-        if self.request is not None and (prompt or completion):
-            total += self.request * 1000  # per thousand calls, in millionths of a USD as the rest
+                return tier
+        return self
+
+    def _units(
+        self, prompt: int, completion: int, cached: int, cache_write: int, apart: tuple[int, ...], reasoning: int
+    ) -> int:
+        """The cost at the :attr:`linear` rates, in 10**-places USD."""
+        input_, output, read, write, hour_rate, reasoning_rate, fee = self.linear
+        uncached = prompt - cached - cache_write
+        units = (uncached if uncached > 0 else 0) * input_ + completion * output
         if cached:
-            total += cached * self.cache_read
+            units += cached * read
         if cache_write:
-            hour_rate = 2 * self.input if self.cache_write_1h is None else self.cache_write_1h
-            total += (cache_write - hour_writes) * self.cache_write + hour_writes * hour_rate
-        return exact(total / _MILLION)
+            hour_writes = min(apart[-1], cache_write) if apart else 0
+            units += (cache_write - hour_writes) * write + hour_writes * hour_rate
+        if reasoning:
+            units += min(reasoning, completion) * (reasoning_rate - output)
+        if fee and (prompt or completion):
+            units += fee
+        return units
 
     def _apart(self, uncached: int, completion: int, counts: tuple[int, ...]) -> Decimal:
         """What audio and images cost over the text rates they were counted at, and searches."""
@@ -586,6 +638,15 @@ def price(
         ValueError: a count is not a non-negative int, or the cache reads and writes are more
             than the whole input they are part of.
     """
+    priced = _priced(model, usage, provider, service_tier, batch, at)
+    return None if priced is None else priced[0].amount(*priced[1])
+
+
+def _priced(
+    model: str, usage: Any, provider: str | None, service_tier: str | None, batch: bool, at: datetime | None
+) -> tuple[_Price, tuple[int, int, int, int, tuple[int, ...], int]] | None:
+    """The rates of :func:`price`'s call, and its counts as :meth:`_Price.amount` takes them;
+    None when the model has no price."""
     counts = normalize_usage(usage)
     if counts.cached_tokens + counts.cache_write_tokens > counts.prompt_tokens:
         raise ValueError(
@@ -596,7 +657,15 @@ def price(
     entry = resolve(model, provider, service_tier, counts.speed, batch or counts.batch, moment)
     if entry is None:
         return None
-    return entry.total(counts)
+    c = counts
+    return entry, (
+        c.prompt_tokens,
+        c.completion_tokens,
+        c.cached_tokens,
+        c.cache_write_tokens,
+        c.apart(),
+        c.reasoning_tokens,
+    )
 
 
 def price_span(span: Span) -> bool:
@@ -669,8 +738,8 @@ def cost(
             float such as ``1000.0`` is read as that int), or the cached and cache-write tokens are
             more than the input tokens that include them.
     """
-    amount = price(model, usage, provider=provider, service_tier=service_tier, batch=batch, at=at)
-    return None if amount is None else float(amount)
+    priced = _priced(model, usage, provider, service_tier, batch, at)
+    return None if priced is None else priced[0].dollars(*priced[1])
 
 
 def _epoch_ms(at: datetime) -> float:
