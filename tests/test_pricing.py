@@ -6,7 +6,9 @@ import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
+import msgspec
 import pytest
 
 import tokentrace
@@ -647,6 +649,50 @@ def test_perplexity_usage_agrees_with_genai_prices(model: str, usage: dict[str, 
     theirs = genai_prices.extract_usage({"model": model, "usage": usage}, provider_id="perplexity").usage
     expected = genai_prices.calc_price(theirs, model, provider_id="perplexity").total_price
     assert price(model, usage, provider="perplexity") == expected
+
+
+CHAT_COUNTS = {"prompt_tokens": 1000, "completion_tokens": 100}
+
+
+@pytest.mark.parametrize(
+    ("usage", "reported"),
+    [
+        ({**CHAT_COUNTS, "cost": 0.00213}, Decimal("0.00213")),  # OpenRouter's, in USD (its credits)
+        ({**CHAT_COUNTS, "cost": 0}, Decimal(0)),  # a free model's
+        (SimpleNamespace(**CHAT_COUNTS, cost=0.00213), Decimal("0.00213")),
+        ({"input_tokens": 1000, "output_tokens": 100, "cost": 0.00213}, Decimal("0.00213")),  # its Responses API's
+        # made with the caller's key at the upstream provider: OpenRouter's fee and that provider's bill
+        ({**CHAT_COUNTS, "cost": 0.000121, "is_byok": True, "cost_details": {"upstream_inference_cost": 0.002415}},
+         Decimal("0.002536")),
+        ({**CHAT_COUNTS, "cost": 0.000121, "is_byok": True}, None),  # the upstream bill untold
+        # not made with the caller's key: the upstream cost is part of the cost, not added to it
+        ({**CHAT_COUNTS, "cost": 0.00213, "is_byok": False, "cost_details": {"upstream_inference_cost": 0.00213}},
+         Decimal("0.00213")),
+        ({**CHAT_COUNTS, "cost": {"request_cost": 0.005, "total_cost": 0.0061}}, Decimal("0.0061")),  # Perplexity's
+        ({**PERPLEXITY_USAGES[1], "cost": {"total_cost": 0.4105}}, Decimal("0.4105")),
+        ({**CHAT_COUNTS, "cost": True}, None),
+        ({**CHAT_COUNTS, "cost": "0.002"}, None),
+        ({**CHAT_COUNTS, "cost": -0.002}, None),
+        ({**CHAT_COUNTS, "cost": float("nan")}, None),
+        ({**CHAT_COUNTS, "cost": float("inf")}, None),
+        ({**CHAT_COUNTS, "cost": 2_000_000}, None),  # more than a collector takes for a span
+        ({**CHAT_COUNTS, "cost": {"total": 0.0061}}, None),
+        ({**CHAT_COUNTS, "cost": None}, None),
+        (CHAT_COUNTS, None),
+    ],
+)  # fmt: skip
+def test_a_cost_the_provider_reports_is_read_as_sent_when_it_is_an_amount(usage: Any, reported: Decimal | None) -> None:
+    counts = normalize_usage(usage)
+    assert counts.reported_cost == reported
+    # price() and cost() give the table's price, whatever the provider reported
+    assert price("gpt-4o", usage) == price("gpt-4o", msgspec.structs.replace(counts, reported_cost=None))
+
+
+def test_a_usage_given_with_a_reported_cost_that_is_not_a_decimal_amount_is_refused() -> None:
+    message = r"^Usage.reported_cost must be None or a Decimal of USD from 0 to 1000000, got 0.5$"
+    with pytest.raises(ValueError, match=message):
+        tokentrace.cost("gpt-4o", Usage(prompt_tokens=10, reported_cost=0.5))  # type: ignore[arg-type]
+    assert tokentrace.cost("gpt-4o", Usage(prompt_tokens=1000, reported_cost=Decimal(1))) == 0.0025
 
 
 def test_perplexitys_reasoning_citations_and_searches_are_read_beside_its_completion_tokens() -> None:

@@ -131,6 +131,23 @@ def test_span_block_measures_latency_usage_and_errors() -> None:
     assert (failed.status, failed.error) == (Status.ERROR, "RuntimeError: boom")
 
 
+def test_span_block_takes_the_cost_the_provider_reported_unless_one_was_given() -> None:
+    openrouter = {"prompt_tokens": 1000, "completion_tokens": 100, "cost": 0.00213}  # the table says 0.0035
+    with capture_spans() as (tracer, spans), tracer.trace("job") as t:
+        with t.span(model="openai/gpt-4o", provider="openrouter") as s:
+            s.set_usage(openrouter)
+        with t.span(model="openai/gpt-4o", provider="openrouter", cost=Decimal("0.01")) as s:
+            s.set_usage(openrouter)  # a cost set by hand stays
+        with t.span(model="openai/gpt-4o", provider="openrouter") as s:
+            s.set_usage({**openrouter, "cost": -1})  # not an amount: the table prices the tokens
+    assert [(s.cost, s.cost_source) for s in spans] == [
+        (Decimal("0.00213"), "provider"),
+        (Decimal("0.01"), None),
+        (Decimal("0.0035"), "genai-prices"),
+    ]
+    assert json.loads(tokentrace.spans.encode_lines(spans[:1]))["cost_source"] == "provider"
+
+
 def test_span_block_prices_one_hour_cache_writes_from_the_usage_it_was_given() -> None:
     usage = {"input_tokens": 100, "output_tokens": 200, "cache_read_input_tokens": 2000,
              "cache_creation_input_tokens": 500, "cache_creation": {"ephemeral_1h_input_tokens": 200}}  # fmt: skip

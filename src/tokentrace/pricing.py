@@ -59,6 +59,9 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     out). ``speed`` is Anthropic's speed mode, as
     its usage reports it (``"fast"`` is billed at rates of its own); ``batch``, that the call went
     through a batch API, billed at its rates (Anthropic's usage says ``service_tier: "batch"``).
+    ``reported_cost`` is what the provider says the call cost, in USD, where its usage says so (see
+    :func:`reported_cost`): spans take it in place of the table's price, which :func:`price` and
+    :func:`cost` give.
     """
 
     prompt_tokens: int = 0
@@ -78,6 +81,7 @@ class Usage(msgspec.Struct, kw_only=True, frozen=True):
     citation_tokens: int = 0
     speed: str | None = None
     batch: bool = False
+    reported_cost: Decimal | None = None
 
     def apart(self) -> tuple[int, ...]:
         """The counts priced apart from text tokens, in the order of :data:`APART`; () when none."""
@@ -175,6 +179,9 @@ def _checked(usage: Usage) -> Usage:
         for field in _COUNTS
         if not (type(value := getattr(usage, field)) is int and value >= 0)
     }
+    cost = usage.reported_cost
+    if cost is not None and not (isinstance(cost, Decimal) and cost.is_finite() and 0 <= cost <= _MAX_REPORTED):
+        raise ValueError(f"Usage.reported_cost must be None or a Decimal of USD from 0 to 1000000, got {cost!r}")
     return msgspec.structs.replace(usage, **fixed) if fixed else usage
 
 
@@ -222,6 +229,7 @@ def normalize_usage(usage: Any) -> Usage:
             reasoning_tokens=reasoning or _int(usage, "reasoning_tokens"),
             audio_prompt_tokens=audio_in,
             audio_completion_tokens=audio_out,
+            reported_cost=reported_cost(usage),
         )
     if _get(usage, "input_tokens") is not None or _get(usage, "output_tokens") is not None:
         read, write = _int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens")
@@ -250,6 +258,7 @@ def normalize_usage(usage: Any) -> Usage:
             image_prompt_tokens=_int(details, "image_tokens", _IN_DETAILS),
             image_completion_tokens=_int(out_details, "image_tokens", _OUT_DETAILS),
             audio_prompt_tokens=_int(details, "audio_tokens", _IN_DETAILS),
+            reported_cost=reported_cost(usage),
         )
     seconds = _get(usage, "seconds")
     if type(seconds) in (int, float):  # billed by the length of the audio
@@ -282,7 +291,49 @@ def _perplexity(usage: Any) -> Usage:
         reasoning_tokens=reasoning,
         citation_tokens=citations,
         web_searches=_int(usage, "num_search_queries"),
+        reported_cost=reported_cost(usage),
     )
+
+
+def reported_cost(usage: Any) -> Decimal | None:
+    """The cost a provider reports in its usage, in USD: OpenRouter's ``cost`` (with, for a call
+    made with the caller's own key at the upstream provider, ``is_byok``, that provider's bill,
+    ``cost_details.upstream_inference_cost``), Perplexity's ``cost.total_cost``, which prices its
+    searches by the search context the call used. None when it reports none, or a value that is
+    not a number of USD from 0 to 1,000,000; never raises."""
+    if type(usage) is dict:
+        if "cost" not in usage:
+            return None
+    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__:  # an SDK model with its own fields alone
+        return None
+    try:
+        cost = _get(usage, "cost")
+        if cost is None:
+            return None
+        if not _is_number(cost):
+            return _usd(_get(cost, "total_cost"))
+        total = _usd(cost)
+        if total is not None and _get(usage, "is_byok") is True:
+            upstream = _usd(_get(_get(usage, "cost_details"), "upstream_inference_cost"))
+            return None if upstream is None else total + upstream
+        return total
+    except Exception:  # an object whose attributes cannot be read: the table prices the call
+        return None
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _usd(value: Any) -> Decimal | None:
+    """A reported amount of USD, exactly as sent (a float's shortest text), or None."""
+    if not _is_number(value) or not 0 <= value <= _MAX_REPORTED:  # nan and inf fail the range
+        return None
+    return exact(Decimal(repr(value)) if type(value) is float else Decimal(value))
+
+
+_MAX_REPORTED = 1_000_000  # USD a call may be reported to cost: what a collector takes for a span
+REPORTED = "provider"  # the cost_source of a span whose cost the provider reported
 
 
 def _anthropics(usage: Any) -> bool:

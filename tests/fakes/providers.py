@@ -44,6 +44,7 @@ __all__ = [
     "COMPLETION_USAGE",
     "EMBEDDING_USAGE",
     "IMAGE_USAGE",
+    "OPENROUTER_USAGE",
     "RESPONSES_USAGE",
     "SPEECH_USAGE",
     "TRANSCRIPTION_USAGE",
@@ -69,13 +70,25 @@ CHAT_USAGE = {
     "prompt_tokens_details": {"cached_tokens": 800, "cache_write_tokens": 100, "audio_tokens": 0},
     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
 }
-SONAR_USAGE = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100, "search_context_size": "low"}
+SONAR_COUNTS = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100, "search_context_size": "low"}
+SONAR_USAGE = {  # Perplexity's, with what it billed: the fee for a low search context is $5 per thousand calls
+    **SONAR_COUNTS,
+    "cost": {"input_tokens_cost": 0.001, "output_tokens_cost": 0.0001, "request_cost": 0.005, "total_cost": 0.0061},
+}
 DEEP_RESEARCH_USAGE = {  # Perplexity's: its reasoning and citations beside the completion tokens, and its searches
-    **SONAR_USAGE,
+    **SONAR_COUNTS,
     "citation_tokens": 2000,
     "num_search_queries": 3,
     "reasoning_tokens": 5000,
 }
+OPENROUTER_USAGE = {  # by model: what OpenRouter reports a call cost, in USD (its credits), beside the counts
+    "openai/gpt-4o": {**CHAT_USAGE, "cost": 0.00213, "is_byok": False,
+                      "cost_details": {"upstream_inference_cost": 0.00213}},
+    # made with the caller's own key at the upstream provider, which bills the inference itself
+    "anthropic/claude-sonnet-4": {**CHAT_USAGE, "cost": 0.000121, "is_byok": True,
+                                  "cost_details": {"upstream_inference_cost": 0.002415}},
+    "meta-llama/llama-3.3-70b-instruct": {**CHAT_USAGE, "cost": "n/a"},  # not an amount: the table prices it
+}  # fmt: skip
 CHAT_AUDIO_USAGE = {  # a chat call asking for spoken output (modalities: text and audio)
     "prompt_tokens": 1000,
     "completion_tokens": 500,
@@ -259,12 +272,14 @@ class ProviderServer(LocalServer):
 
 def _route(path: str) -> str:
     """Azure's ``/openai/deployments/{name}/chat/completions?api-version=...`` (and
-    ``/openai/responses``), Groq's ``/openai/v1/...`` and Perplexity's ``/chat/completions`` are
-    OpenAI's routes, and Bedrock's Anthropic-compatible endpoint (``/anthropic/v1/messages``)
-    Anthropic's."""
+    ``/openai/responses``), Groq's ``/openai/v1/...``, OpenRouter's ``/api/v1/...`` and
+    Perplexity's ``/chat/completions`` are OpenAI's routes, and Bedrock's Anthropic-compatible
+    endpoint (``/anthropic/v1/messages``) Anthropic's."""
     path = path.partition("?")[0]
     if path == "/chat/completions":  # Perplexity's, with no version
         return "/v1" + path
+    if path.startswith("/api/v1/"):  # OpenRouter's
+        return path.removeprefix("/api")
     if path.startswith("/openai/v1/"):  # Groq's OpenAI-compatible API
         return path.removeprefix("/openai")
     if path.startswith("/openai/deployments/"):
@@ -337,6 +352,8 @@ def _chat_usage(body: dict[str, Any]) -> dict[str, Any]:
     model = _model(body)
     if model.startswith("sonar"):  # Perplexity's models
         return DEEP_RESEARCH_USAGE if model == "sonar-deep-research" else SONAR_USAGE
+    if model in OPENROUTER_USAGE:
+        return OPENROUTER_USAGE[model]
     return CHAT_AUDIO_USAGE if "audio" in (body.get("modalities") or ()) else CHAT_USAGE
 
 

@@ -115,22 +115,25 @@ def test_the_openai_module_at_another_providers_api_names_it(
 
 
 @pytest.mark.parametrize(
-    ("model", "completion", "reasoning", "attributes", "cost"),
+    ("model", "completion", "reasoning", "attributes", "cost", "table_cost"),
     [
-        # 1000 in x $1 + 100 out x $1 per Mtok, and the fee per call: $12 per thousand calls
-        ("sonar", 100, None, {}, Decimal("0.0131")),
-        # 1000 in x $2, 100 out x $8, 5000 reasoning x $3, 2000 citation tokens x $2 per Mtok, and 3
-        # searches at $5 per thousand: Perplexity reports the reasoning and citations beside the output
+        # what Perplexity billed: 1000 in x $1 + 100 out x $1 per Mtok, and the fee per call for the
+        # low search context the call used, $5 per thousand calls; the table's, $12, is the highest
+        ("sonar", 100, None, {}, Decimal("0.0061"), Decimal("0.0131")),
+        # reported without a cost: 1000 in x $2, 100 out x $8, 5000 reasoning x $3, 2000 citation
+        # tokens x $2 per Mtok, and 3 searches at $5 per thousand: Perplexity reports the reasoning
+        # and citations beside the output
         (
             "sonar-deep-research",
             7100,
             5000,
             {"tokentrace.usage.web_searches": 3, "tokentrace.usage.citation_tokens": 2000},
             Decimal("0.0368"),
+            Decimal("0.0368"),
         ),
     ],
 )
-def test_perplexity_calls_are_priced_with_their_fee_per_call_reasoning_citations_and_searches(
+def test_perplexity_calls_cost_what_it_billed_else_their_fee_per_call_reasoning_citations_and_searches(
     redirected: Any,
     traced: tuple[Any, list[Span]],
     model: str,
@@ -138,6 +141,7 @@ def test_perplexity_calls_are_priced_with_their_fee_per_call_reasoning_citations
     reasoning: int | None,
     attributes: dict[str, int],
     cost: Decimal,
+    table_cost: Decimal,
 ) -> None:
     client = traced[0].instrument(
         openai.OpenAI(base_url="https://api.perplexity.ai", api_key="k", max_retries=0, http_client=redirected)
@@ -146,10 +150,36 @@ def test_perplexity_calls_are_priced_with_their_fee_per_call_reasoning_citations
     list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True))
     assert len(traced[1]) == 2
     for span in traced[1]:
-        assert (span.provider, span.model, span.cost) == ("perplexity", model, cost)
+        source = "provider" if cost != table_cost else "genai-prices"
+        assert (span.provider, span.model, span.cost, span.cost_source) == ("perplexity", model, cost, source)
         assert (span.prompt_tokens, span.comp_tokens, span.reasoning_tokens) == (1000, completion, reasoning)
         usage = {key: value for key, value in span.attributes.items() if key.startswith("tokentrace.usage")}
         assert usage == attributes
         again = Span(model=model, provider="perplexity", prompt_tokens=1000, comp_tokens=completion,
                      reasoning_tokens=reasoning, attributes=span.attributes)  # fmt: skip
-        assert price_span(again) and again.cost == cost  # as a collector prices the span it is sent
+        assert price_span(again) and again.cost == table_cost  # as a collector prices a span sent without cost
+
+
+@pytest.mark.parametrize(
+    ("model", "cost", "source"),
+    [
+        ("openai/gpt-4o", Decimal("0.00213"), "provider"),  # what OpenRouter billed; the table says 0.0025
+        # its fee, and the upstream provider's bill for a call made with the caller's own key there
+        ("anthropic/claude-sonnet-4", Decimal("0.002536"), "provider"),
+        # a cost that is not an amount: the table's price for the counts (the collector's as well)
+        ("meta-llama/llama-3.3-70b-instruct", Decimal("0.000433"), "genai-prices"),
+    ],
+)
+def test_openrouter_calls_cost_what_it_reports_they_cost(
+    redirected: Any, traced: tuple[Any, list[Span]], model: str, cost: Decimal, source: str
+) -> None:
+    client = traced[0].instrument(
+        openai.OpenAI(base_url="https://openrouter.ai/api/v1", api_key="k", max_retries=0, http_client=redirected)
+    )
+    client.chat.completions.create(model=model, messages=MESSAGES)
+    list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True))
+    spans = traced[1]
+    assert [(s.provider, s.model, s.cost, s.cost_source) for s in spans] == [("openrouter", model, cost, source)] * 2
+    assert [(s.prompt_tokens, s.cached_tokens, s.cache_write_tokens, s.comp_tokens) for s in spans] == [
+        (1000, 800, 100, 100)
+    ] * 2

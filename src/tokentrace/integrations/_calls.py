@@ -37,7 +37,7 @@ import msgspec
 
 from .. import _fork
 from .._worker import deadline, left
-from ..pricing import SERVICE_TIER, Usage, normalize_usage, price_attributes
+from ..pricing import REPORTED, SERVICE_TIER, Usage, normalize_usage, price_attributes
 from ..spans import Span, Status, blank_span
 from ..tracer import _current, _flush_hooks
 
@@ -438,6 +438,8 @@ class Call(msgspec.Struct, gc=False):
         span.cached_tokens = usage.cached_tokens or None
         span.cache_write_tokens = usage.cache_write_tokens or None
         span.reasoning_tokens = usage.reasoning_tokens or None
+        if usage.reported_cost is not None:  # the provider's bill, in place of the table's price
+            span.cost, span.cost_source = usage.reported_cost, REPORTED
         span.ttft_ms = self.ttft_ms
         span.attributes = self._attributes()
         if self.response_id is not None:  # recorded by each process that reads it: a collector keeps one

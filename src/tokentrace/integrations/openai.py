@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
-from ..pricing import Usage, normalize_usage, perplexitys, provider_at, resolve
+from ..pricing import Usage, normalize_usage, perplexitys, provider_at, reported_cost, resolve
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -127,6 +127,7 @@ def _counts(usage: Any) -> Usage:
         reasoning_tokens=0 if out_details is None else getattr(out_details, "reasoning_tokens", None) or 0,
         audio_prompt_tokens=0 if details is None else getattr(details, "audio_tokens", None) or 0,
         audio_completion_tokens=0 if out_details is None else getattr(out_details, "audio_tokens", None) or 0,
+        reported_cost=reported_cost(usage),  # OpenRouter's
     )
 
 
