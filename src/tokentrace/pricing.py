@@ -766,6 +766,9 @@ def cost(
 ) -> float | None:
     """The USD cost of a call, or ``None`` when the model is not in the price table.
 
+    The table's price: a cost the provider reports in the usage (see :func:`reported_cost`) is
+    what spans record, not what this gives.
+
     Example::
 
         tokentrace.cost("gpt-4o", resp.usage)   # 0.00256 for 512 input, 128 output tokens
