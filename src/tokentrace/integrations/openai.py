@@ -109,9 +109,14 @@ _RESPONSE_EVENTS = frozenset(
 
 
 def _counts(usage: Any) -> Usage:
-    """The counts of an SDK usage model (Chat Completions' or Responses'), read when the call ends."""
-    if perplexitys(usage):  # read as it differs
-        return normalize_usage(usage)
+    """The counts of an SDK usage model (Chat Completions' or Responses'), read when the call ends,
+    on the caller's thread: OpenAI's own usage, whose model holds no fields beyond its own, without
+    looking for other providers' (Perplexity's counts, OpenRouter's cost)."""
+    reported = None
+    if getattr(usage, "__pydantic_extra__", _UNKNOWN):  # fields beyond OpenAI's (or not an SDK model)
+        if perplexitys(usage):  # read as it differs
+            return normalize_usage(usage)
+        reported = reported_cost(usage)  # OpenRouter's
     fields = usage.__dict__
     if "input_tokens" in fields:  # Responses: input and output, with the cache in the input
         prompt, completion = fields["input_tokens"], fields.get("output_tokens")
@@ -127,8 +132,11 @@ def _counts(usage: Any) -> Usage:
         reasoning_tokens=0 if out_details is None else getattr(out_details, "reasoning_tokens", None) or 0,
         audio_prompt_tokens=0 if details is None else getattr(details, "audio_tokens", None) or 0,
         audio_completion_tokens=0 if out_details is None else getattr(out_details, "audio_tokens", None) or 0,
-        reported_cost=reported_cost(usage),  # OpenRouter's
+        reported_cost=reported,
     )
+
+
+_UNKNOWN = object()  # the extra fields of a usage that is not a pydantic model: unknown
 
 
 # --- chat completions ---------------------------------------------------------------------------
