@@ -140,10 +140,14 @@ def test_span_block_takes_the_cost_the_provider_reported_unless_one_was_given() 
             s.set_usage(openrouter)  # a cost set by hand stays
         with t.span(model="openai/gpt-4o", provider="openrouter") as s:
             s.set_usage({**openrouter, "cost": -1})  # not an amount: the table prices the tokens
+        with t.span(model="openai/gpt-4o", provider="openrouter") as s:
+            s.set_usage(openrouter)
+            s.set_usage({"prompt_tokens": 2000, "completion_tokens": 100})  # a later usage without a cost
     assert [(s.cost, s.cost_source) for s in spans] == [
         (Decimal("0.00213"), "provider"),
         (Decimal("0.01"), None),
         (Decimal("0.0035"), "genai-prices"),
+        (Decimal("0.006"), "genai-prices"),  # not the first usage's cost
     ]
     assert json.loads(tokentrace.spans.encode_lines(spans[:1]))["cost_source"] == "provider"
 

@@ -708,14 +708,13 @@ def _priced(
     entry = resolve(model, provider, service_tier, counts.speed, batch or counts.batch, moment)
     if entry is None:
         return None
-    c = counts
     return entry, (
-        c.prompt_tokens,
-        c.completion_tokens,
-        c.cached_tokens,
-        c.cache_write_tokens,
-        c.apart(),
-        c.reasoning_tokens,
+        counts.prompt_tokens,
+        counts.completion_tokens,
+        counts.cached_tokens,
+        counts.cache_write_tokens,
+        counts.apart(),
+        counts.reasoning_tokens,
     )
 
 

@@ -264,8 +264,8 @@ class ActiveSpan:
         s.cached_tokens = u.cached_tokens or None
         s.cache_write_tokens = u.cache_write_tokens or None
         s.reasoning_tokens = u.reasoning_tokens or None
-        if u.reported_cost is not None and (s.cost is None or s.cost_source == pricing.REPORTED):  # not one you set
-            s.cost, s.cost_source = u.reported_cost, pricing.REPORTED
+        if s.cost is None or s.cost_source == pricing.REPORTED:  # a cost you set stays
+            s.cost, s.cost_source = u.reported_cost, None if u.reported_cost is None else pricing.REPORTED
         for key, value in pricing.price_attributes(u).items():  # its rates, and what is priced apart from text
             self.set_attribute(key, value)
 
