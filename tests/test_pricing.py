@@ -370,7 +370,9 @@ def test_register_price_wins_over_the_table_and_prices_new_models() -> None:
     ("args", "message"),
     [(("m", -1, 1), "input_per_mtok must be a non-negative number of USD"),
      (("m", 1, "lots"), "output_per_mtok must be a non-negative number of USD"),
-     (("m", True, 2), "input_per_mtok must be a non-negative number of USD, got True")],
+     (("m", True, 2), "input_per_mtok must be a non-negative number of USD, got True"),
+     (("m", 1, "1E-101"), r"output_per_mtok must have at most 100 decimal places, got '1E-101'"),
+     (("m", 1e-300, 2), r"input_per_mtok must have at most 100 decimal places, got 1e-300")],
 )  # fmt: skip
 def test_register_price_rejects_bad_prices(args: tuple[str, object, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -651,7 +651,13 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
         raise ValueError(f"{field} must be a non-negative number of USD, got {value!r}") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{field} must be a non-negative number of USD, got {value!r}")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -_MAX_PLACES:
+        raise ValueError(f"{field} must have at most {_MAX_PLACES} decimal places, got {value!r}")
     return amount
+
+
+_MAX_PLACES = 100  # of a rate: the cost is summed in integers of the finest rate's unit
 
 
 def price_attributes(usage: Usage) -> dict[str, Any]:
