@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import decimal
 import logging
+import math
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import msgspec
+import pydantic
 import pytest
 
 import tokentrace
@@ -371,8 +374,8 @@ def test_register_price_wins_over_the_table_and_prices_new_models() -> None:
     [(("m", -1, 1), "input_per_mtok must be a non-negative number of USD"),
      (("m", 1, "lots"), "output_per_mtok must be a non-negative number of USD"),
      (("m", True, 2), "input_per_mtok must be a non-negative number of USD, got True"),
-     (("m", 1, "1E-101"), r"output_per_mtok must have at most 100 decimal places, got '1E-101'"),
-     (("m", 1e-300, 2), r"input_per_mtok must have at most 100 decimal places, got 1e-300")],
+     (("m", 1, "1E-101"), r"output_per_mtok must have at most 100 decimal places and be under 1E\+31 USD, got '1E-1"),
+     (("m", 1e-300, 2), r"input_per_mtok must have at most 100 decimal places and be under 1E\+31 USD, got 1e-300")],
 )  # fmt: skip
 def test_register_price_rejects_bad_prices(args: tuple[str, object, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -653,6 +656,32 @@ def test_perplexity_usage_agrees_with_genai_prices(model: str, usage: dict[str, 
     assert price(model, usage, provider="perplexity") == expected
 
 
+def test_a_cost_is_exact_whatever_the_threads_decimal_context() -> None:
+    claude = {"input_tokens": 100, "output_tokens": 200, "cache_read_input_tokens": 2000,
+              "cache_creation_input_tokens": 500, "cache_creation": {"ephemeral_1h_input_tokens": 200}}  # fmt: skip
+    tokentrace.register_price("my-fine-searcher", "0.1", "1E-40", web_search_per_k="1E-30")
+    try:
+        with decimal.localcontext(decimal.Context(prec=4)):  # an application's own, on the calling thread
+            assert price("claude-sonnet-4-0", claude) == Decimal("0.006225")  # 1 h writes priced apart
+            assert tokentrace.cost("claude-sonnet-4-0", claude) == 0.006225
+            searched = Usage(prompt_tokens=10, completion_tokens=3, web_searches=1)
+            # $1e-6 of input + 3 x 1e-46 of output + a search at 1e-33: no digit lost
+            assert price("my-fine-searcher", searched) == Decimal("0.0000010000000000000000000000000010000000000003")
+    finally:
+        tokentrace.unregister_prices()
+
+
+def test_rates_are_taken_in_their_shortest_form_and_absurd_ones_refused() -> None:
+    tokentrace.register_price("my-padded", "2.5" + "0" * 120, "0E-200")
+    try:
+        assert price("my-padded", Usage(prompt_tokens=1000, completion_tokens=100)) == Decimal("0.0025")
+    finally:
+        tokentrace.unregister_prices()
+    with pytest.raises(ValueError, match=r"^input_per_mtok must have at most 100 decimal places and be under 1E\+31"):
+        tokentrace.register_price("m", "1E+31", 1)
+    assert tokentrace.cost("gpt-4o", {"prompt_tokens": 10**320, "completion_tokens": 0}) == math.inf  # as float()
+
+
 CHAT_COUNTS = {"prompt_tokens": 1000, "completion_tokens": 100}
 
 
@@ -661,12 +690,15 @@ CHAT_COUNTS = {"prompt_tokens": 1000, "completion_tokens": 100}
     [
         ({**CHAT_COUNTS, "cost": 0.00213}, Decimal("0.00213")),  # OpenRouter's, in USD (its credits)
         ({**CHAT_COUNTS, "cost": 0}, Decimal(0)),  # a free model's
+        ({**CHAT_COUNTS, "cost": -0.0}, Decimal(0)),
         (SimpleNamespace(**CHAT_COUNTS, cost=0.00213), Decimal("0.00213")),
         ({"input_tokens": 1000, "output_tokens": 100, "cost": 0.00213}, Decimal("0.00213")),  # its Responses API's
         # made with the caller's key at the upstream provider: OpenRouter's fee and that provider's bill
         ({**CHAT_COUNTS, "cost": 0.000121, "is_byok": True, "cost_details": {"upstream_inference_cost": 0.002415}},
          Decimal("0.002536")),
         ({**CHAT_COUNTS, "cost": 0.000121, "is_byok": True}, None),  # the upstream bill untold
+        ({**CHAT_COUNTS, "cost": 0.5, "is_byok": True, "cost_details": {"upstream_inference_cost": 1e-30}},
+         Decimal("0.500000000000000000000000000001")),  # every digit of the sum
         # not made with the caller's key: the upstream cost is part of the cost, not added to it
         ({**CHAT_COUNTS, "cost": 0.00213, "is_byok": False, "cost_details": {"upstream_inference_cost": 0.00213}},
          Decimal("0.00213")),
@@ -688,6 +720,18 @@ def test_a_cost_the_provider_reports_is_read_as_sent_when_it_is_an_amount(usage:
     assert counts.reported_cost == reported
     # price() and cost() give the table's price, whatever the provider reported
     assert price("gpt-4o", usage) == price("gpt-4o", msgspec.structs.replace(counts, reported_cost=None))
+
+
+def test_a_usage_model_declaring_perplexitys_counts_or_a_cost_is_read_as_such_every_time() -> None:
+    class Declared(pydantic.BaseModel):  # as an SDK whose model declares them would
+        prompt_tokens: int
+        completion_tokens: int
+        num_search_queries: int | None = None
+        cost: float | None = None
+
+    for _ in range(2):  # the first call learns the class is a pydantic model's
+        usage = normalize_usage(Declared(prompt_tokens=1000, completion_tokens=100, num_search_queries=3, cost=0.25))
+        assert (usage.web_searches, usage.reported_cost) == (3, Decimal("0.25"))
 
 
 def test_a_usage_given_with_a_reported_cost_that_is_not_a_decimal_amount_is_refused() -> None:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from datetime import time as dtime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import msgspec
@@ -34,6 +34,7 @@ __all__ = ["Usage", "cost", "normalize_usage", "price", "price_span", "register_
 _log = logging.getLogger(__name__)
 _MILLION = Decimal(1_000_000)
 _MS_PER_MILLION_HOURS = Decimal("3.6")
+_SHARES = Context(prec=28)  # an hourly rate's share, before it is kept to 1e-12 USD
 _PICO_IN_MICROS = Decimal("1e-6")
 _RESOLVE_TTL_S = 3600.0  # re-resolve hourly: the table may be updated while running (genai-prices can)
 
@@ -275,9 +276,12 @@ def perplexitys(usage: Any) -> bool:
     """Whether a Chat Completions usage is Perplexity's, told by the counts only it reports."""
     if type(usage) is dict:
         return "num_search_queries" in usage or "citation_tokens" in usage
-    if type(usage) in _PYDANTIC and not usage.__pydantic_extra__:  # an SDK model with OpenAI's fields alone
-        return False
+    if type(usage) in _PYDANTIC and not usage.__pydantic_extra__ and not _PERPLEXITYS.intersection(usage.__dict__):
+        return False  # an SDK model with OpenAI's fields alone
     return _get(usage, "num_search_queries") is not None or _get(usage, "citation_tokens") is not None
+
+
+_PERPLEXITYS = frozenset({"num_search_queries", "citation_tokens"})
 
 
 def _perplexity(usage: Any) -> Usage:
@@ -304,8 +308,8 @@ def reported_cost(usage: Any) -> Decimal | None:
     if type(usage) is dict:
         if "cost" not in usage:
             return None
-    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__:  # an SDK model with its own fields alone
-        return None
+    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__ and "cost" not in usage.__dict__:
+        return None  # an SDK model with OpenAI's fields alone
     try:
         cost = _get(usage, "cost")
         if cost is None:
@@ -315,7 +319,7 @@ def reported_cost(usage: Any) -> Decimal | None:
         total = _usd(cost)
         if total is not None and _get(usage, "is_byok") is True:
             upstream = _usd(_get(_get(usage, "cost_details"), "upstream_inference_cost"))
-            return None if upstream is None else total + upstream
+            return None if upstream is None else exact(_UNROUNDED.add(total, upstream))
         return total
     except Exception:  # an object whose attributes cannot be read: the table prices the call
         return None
@@ -329,7 +333,7 @@ def _usd(value: Any) -> Decimal | None:
     """A reported amount of USD, exactly as sent (a float's shortest text), or None."""
     if not _is_number(value) or not 0 <= value <= _MAX_REPORTED:  # nan and inf fail the range
         return None
-    return exact(Decimal(repr(value)) if type(value) is float else Decimal(value))
+    return exact(abs(Decimal(repr(value)) if type(value) is float else Decimal(value)))  # -0.0 is 0
 
 
 _MAX_REPORTED = 1_000_000  # USD a call may be reported to cost: what a collector takes for a span
@@ -405,11 +409,11 @@ class _Price(msgspec.Struct, frozen=True):
             self.output,
             self.cache_read,
             self.cache_write,
-            2 * self.input if self.cache_write_1h is None else self.cache_write_1h,
+            _UNROUNDED.multiply(2, self.input) if self.cache_write_1h is None else self.cache_write_1h,
             self.output if self.output_reasoning is None else self.output_reasoning,
-            Decimal(0) if self.request is None else self.request * 1000,
+            Decimal(0) if self.request is None else _UNROUNDED.multiply(self.request, 1000),
         )
-        places = max(0, *(-int(rate.as_tuple().exponent) for rate in rates))
+        places = max(0, *(-_exponent(rate) for rate in rates))
         msgspec.structs.force_setattr(self, "linear", tuple(int(r.scaleb(places, _UNROUNDED)) for r in rates))
         msgspec.structs.force_setattr(self, "places", places + 6)  # the rates are per million tokens
         msgspec.structs.force_setattr(self, "scale", 10 ** (places + 6))
@@ -434,7 +438,8 @@ class _Price(msgspec.Struct, frozen=True):
         total = Decimal(rates._units(prompt, completion, cached, cache_write, apart, reasoning))
         total = total.scaleb(-rates.places, _UNROUNDED)
         if apart:
-            total += rates._apart(max(prompt - cached - cache_write, 0), completion, apart) / _MILLION
+            extra = rates._apart(max(prompt - cached - cache_write, 0), completion, apart)
+            total = _UNROUNDED.add(total, extra.scaleb(-6, _UNROUNDED))
         return exact(total)
 
     def dollars(
@@ -450,7 +455,10 @@ class _Price(msgspec.Struct, frozen=True):
         if apart:
             return float(self.amount(prompt, completion, cached, cache_write, apart, reasoning))
         rates = self._tier(prompt) if self.tiers else self
-        return rates._units(prompt, completion, cached, cache_write, apart, reasoning) / rates.scale
+        try:
+            return rates._units(prompt, completion, cached, cache_write, apart, reasoning) / rates.scale
+        except OverflowError:  # more than a float holds (as float() of the Decimal gives)
+            return math.inf
 
     def _tier(self, prompt: int) -> _Price:
         """The rates for an input of ``prompt`` tokens: those of the highest threshold it exceeds."""
@@ -478,27 +486,30 @@ class _Price(msgspec.Struct, frozen=True):
         return units
 
     def _apart(self, uncached: int, completion: int, counts: tuple[int, ...]) -> Decimal:
-        """What audio and images cost over the text rates they were counted at, and searches."""
-        audio_in, audio_out, image_in, image_out, web, files, audio_ms, characters, citations, _ = counts
-        extra = Decimal(0)
-        for count, rate, text, most in (
-            (audio_in, self.input_audio, self.input, uncached),
-            (image_in, self.input_image, self.input, uncached),
-            (audio_out, self.output_audio, self.output, completion),
-            (image_out, self.output_image, self.output, completion),
-            (citations, self.output_citation, self.output, completion),
-        ):
-            if count and rate is not None:
-                extra += min(count, most) * (rate - text)
-        for count, per_thousand in ((web, self.web_search), (files, self.file_search)):
-            if count and per_thousand is not None:
-                extra += count * per_thousand * 1000  # per million, as the token rates
-        if audio_ms and self.audio_hour is not None:  # a millionth of an hour is 3.6 ms
-            # a share of an hourly rate need not end (1.02 / 3.6): kept to 1e-12 USD
-            extra += (audio_ms * self.audio_hour / _MS_PER_MILLION_HOURS).quantize(_PICO_IN_MICROS)
-        if characters and self.input_char is not None:
-            extra += characters * self.input_char
-        return extra
+        """What audio and images cost over the text rates they were counted at, and searches, in
+        millionths of a USD; exact, whatever the thread's decimal context, but for audio billed
+        by its length (kept to 1e-12 USD)."""
+        with localcontext(_UNROUNDED):
+            audio_in, audio_out, image_in, image_out, web, files, audio_ms, characters, citations, _ = counts
+            extra = Decimal(0)
+            for count, rate, text, most in (
+                (audio_in, self.input_audio, self.input, uncached),
+                (image_in, self.input_image, self.input, uncached),
+                (audio_out, self.output_audio, self.output, completion),
+                (image_out, self.output_image, self.output, completion),
+                (citations, self.output_citation, self.output, completion),
+            ):
+                if count and rate is not None:
+                    extra += min(count, most) * (rate - text)
+            for count, per_thousand in ((web, self.web_search), (files, self.file_search)):
+                if count and per_thousand is not None:
+                    extra += count * per_thousand * 1000  # per million, as the token rates
+            if audio_ms and self.audio_hour is not None:  # a millionth of an hour is 3.6 ms
+                # a share of an hourly rate need not end (1.02 / 3.6): kept to 1e-12 USD
+                extra += _SHARES.divide(audio_ms * self.audio_hour, _MS_PER_MILLION_HOURS).quantize(_PICO_IN_MICROS)
+            if characters and self.input_char is not None:
+                extra += characters * self.input_char
+            return extra
 
 
 class _Override(msgspec.Struct, frozen=True):
@@ -651,13 +662,22 @@ def _money(field: str, value: float | Decimal | str) -> Decimal:
         raise ValueError(f"{field} must be a non-negative number of USD, got {value!r}") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{field} must be a non-negative number of USD, got {value!r}")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -_MAX_PLACES:
-        raise ValueError(f"{field} must have at most {_MAX_PLACES} decimal places, got {value!r}")
+    if _exponent(amount) < -_MAX_PLACES or amount.adjusted() > _MAX_DIGITS:
+        raise ValueError(
+            f"{field} must have at most {_MAX_PLACES} decimal places and be under 1E+{_MAX_DIGITS + 1} USD, "
+            f"got {value!r}"
+        )
     return amount
 
 
-_MAX_PLACES = 100  # of a rate: the cost is summed in integers of the finest rate's unit
+def _exponent(amount: Decimal) -> int:
+    """The exponent of a finite amount's shortest form (``2.50`` has -1, as ``2.5``)."""
+    exponent = amount.normalize(_UNROUNDED).as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0
+
+
+_MAX_PLACES = 100  # of a rate: a cost is summed in integers of the finest rate's unit
+_MAX_DIGITS = 30  # before the point
 
 
 def price_attributes(usage: Usage) -> dict[str, Any]:

@@ -444,8 +444,8 @@ def test_a_receiver_that_is_down_is_counted_as_a_connection_error() -> None:
 @pytest.mark.parametrize(
     ("timeout", "variables"),
     [
-        (1.0, {"OTEL_EXPORTER_OTLP_TIMEOUT": "60000"}),  # given in code: it wins
-        (None, {"OTEL_EXPORTER_OTLP_TIMEOUT": "60000", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1000"}),  # milliseconds
+        (1.0, {"OTEL_EXPORTER_OTLP_TIMEOUT": "60"}),  # given in code: it wins
+        (None, {"OTEL_EXPORTER_OTLP_TIMEOUT": "60", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1"}),  # in seconds
     ],
 )
 def test_an_answer_trickled_in_is_cut_off_at_the_timeout(
@@ -457,6 +457,15 @@ def test_an_answer_trickled_in_is_cut_off_at_the_timeout(
         tracer = export(OTLPTransport(receiver.url, timeout=timeout), record_job)
     assert len(receiver.requests) == 1  # one attempt, cut off; no time is left for a second
     assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (0, {"otlp_timeout": 2})
+
+
+def test_the_timeout_variable_is_read_in_seconds_as_opentelemetrys_exporters_read_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "5")  # 5 s; as milliseconds, the answer would come too late
+    with Receiver([Answer(200, body=b"", delay=0.3)]) as receiver:
+        tracer = export(OTLPTransport(receiver.url), record_job)
+    assert (tracer.stats()["written"], tracer.stats()["dropped"]) == (2, {})
 
 
 def test_the_exporter_variables_for_headers_are_read(receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -525,15 +534,16 @@ def test_an_endpoint_given_wins_over_the_variables(monkeypatch: pytest.MonkeyPat
         ),
         ({"timeout": 0}, {}, "OTLPTransport timeout must be a positive number of seconds, got 0"),
         ({"timeout": "5"}, {}, "OTLPTransport timeout must be a positive number of seconds, got '5'"),
+        ({"timeout": True}, {}, "OTLPTransport timeout must be a positive number of seconds, got True"),
         (
             {},
             {"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"},
-            r"OTEL_EXPORTER_OTLP_\[TRACES_\]TIMEOUT must be a positive number of milliseconds, got '10s'",
+            r"OTEL_EXPORTER_OTLP_\[TRACES_\]TIMEOUT must be a positive number of seconds, got '10s'",
         ),
         (
             {},
             {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "-1"},
-            r"OTEL_EXPORTER_OTLP_\[TRACES_\]TIMEOUT must be a positive number of milliseconds, got '-1'",
+            r"OTEL_EXPORTER_OTLP_\[TRACES_\]TIMEOUT must be a positive number of seconds, got '-1'",
         ),
         (
             {},

@@ -13,9 +13,9 @@ halves, any other refusal is final (redirects are not followed: the headers woul
 and a loss is counted by its reason (``otlp_http_401``, ``otlp_timeout``...; the spans a partial
 success rejects as ``otlp_rejected``). The exporters' variables
 ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION`` (``gzip``,
-``deflate`` or ``none``), ``..._TIMEOUT`` (in milliseconds, as the specification has it),
-``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY`` are read; what is given
-in code wins.
+``deflate`` or ``none``), ``..._TIMEOUT`` (in seconds, as OpenTelemetry's Python exporters read
+it, where the specification says milliseconds), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE``
+and ``..._CLIENT_KEY`` are read; what is given in code wins.
 
 How a tokentrace span maps to an OpenTelemetry span (kind ``CLIENT``, scope ``tokentrace``):
 
@@ -120,7 +120,7 @@ class OTLPTransport(BatchingTransport):
             ``OTEL_EXPORTER_OTLP_ENDPOINT``, else ``http://127.0.0.1:4318``).
         headers: sent with every request (e.g. an API key).
         timeout: seconds one batch may take, retries included (each attempt ends within it)
-            (default: ``OTEL_EXPORTER_OTLP_TIMEOUT``, in milliseconds, else 10 seconds).
+            (default: ``OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT``, else 10).
         compression: ``"gzip"``, ``"deflate"`` or ``"none"`` (default:
             ``OTEL_EXPORTER_OTLP_COMPRESSION``, else ``"none"``).
         service_name: the ``service.name`` resource attribute (default: ``OTEL_SERVICE_NAME``,
@@ -131,8 +131,8 @@ class OTLPTransport(BatchingTransport):
 
     Raises:
         ValueError: ``endpoint`` is not an http(s) URL, ``compression`` is not one of ``gzip``,
-            ``deflate``, ``none``, ``timeout`` is not a positive number of seconds (or the
-            variable of milliseconds), or a header is not one HTTP carries (an API key read from a
+            ``deflate``, ``none``, ``timeout`` is not a positive number of seconds, or a header
+            is not one HTTP carries (an API key read from a
             file with its newline, say); the message names the argument or variable at fault.
         ImportError: the OpenTelemetry packages are missing (``pip install 'tokentrace[otel]'``).
     """
@@ -281,21 +281,21 @@ def _compression(given: str | None) -> str:
 
 
 def _timeout(given: float | None) -> float:
-    """Seconds a batch may take: ``given``, else the variable's milliseconds, else 10."""
+    """Seconds a batch may take: ``given``, else the variable's, else 10."""
     if given is not None:
-        if not (type(given) in (int, float) and 0 < given < math.inf):
+        if not (isinstance(given, (int, float)) and not isinstance(given, bool) and 0 < given < math.inf):
             raise ValueError(f"OTLPTransport timeout must be a positive number of seconds, got {given!r}")
         return float(given)
     text = _env("TIMEOUT").strip()
     if not text:
         return _DEFAULT_TIMEOUT_S
     try:
-        ms = float(text)
+        seconds = float(text)
     except ValueError:
-        ms = math.nan
-    if not 0 < ms < math.inf:
-        raise ValueError(f"OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT must be a positive number of milliseconds, got {text!r}")
-    return ms / 1000
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT must be a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def _compressed(body: bytes, compression: str) -> bytes:
