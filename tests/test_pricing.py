@@ -703,6 +703,10 @@ CHAT_COUNTS = {"prompt_tokens": 1000, "completion_tokens": 100}
         ({**CHAT_COUNTS, "cost": 0.00213, "is_byok": False, "cost_details": {"upstream_inference_cost": 0.00213}},
          Decimal("0.00213")),
         ({**CHAT_COUNTS, "cost": {"request_cost": 0.005, "total_cost": 0.0061}}, Decimal("0.0061")),  # Perplexity's
+        ({**CHAT_COUNTS, "cost_in_usd_ticks": 37_756_000}, Decimal("0.0037756")),  # xAI's, 1e-10 USD each
+        ({"input_tokens": 1000, "output_tokens": 100, "cost_in_usd_ticks": 3}, Decimal("3E-10")),
+        ({**CHAT_COUNTS, "cost_in_usd_ticks": -1}, None),
+        ({**CHAT_COUNTS, "cost_in_usd_ticks": 10**17}, None),  # over 1,000,000 USD
         ({**PERPLEXITY_USAGES[1], "cost": {"total_cost": 0.4105}}, Decimal("0.4105")),
         ({**CHAT_COUNTS, "cost": True}, None),
         ({**CHAT_COUNTS, "cost": "0.002"}, None),

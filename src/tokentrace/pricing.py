@@ -303,14 +303,18 @@ def reported_cost(usage: Any) -> Decimal | None:
     """The cost a provider reports in its usage, in USD: OpenRouter's ``cost`` (with, for a call
     made with the caller's own key at the upstream provider, ``is_byok``, that provider's bill,
     ``cost_details.upstream_inference_cost``), Perplexity's ``cost.total_cost``, which prices its
-    searches by the search context the call used. None when it reports none, or a value that is
-    not a number of USD from 0 to 1,000,000; never raises."""
+    searches by the search context the call used, xAI's ``cost_in_usd_ticks`` (1e-10 USD each).
+    None when it reports none, or a value that is not a number of USD from 0 to 1,000,000; never
+    raises."""
     if type(usage) is dict:
-        if "cost" not in usage:
+        if not _REPORTING.intersection(usage):
             return None
-    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__ and "cost" not in usage.__dict__:
+    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__ and not _REPORTING.intersection(usage.__dict__):
         return None  # an SDK model with OpenAI's fields alone
     try:
+        ticks = _get(usage, "cost_in_usd_ticks")
+        if ticks is not None:
+            return _usd(ticks, _TICKS_PER_USD)
         cost = _get(usage, "cost")
         if cost is None:
             return None
@@ -329,13 +333,17 @@ def _is_number(value: Any) -> bool:
     return type(value) in (int, float)
 
 
-def _usd(value: Any) -> Decimal | None:
-    """A reported amount of USD, exactly as sent (a float's shortest text), or None."""
-    if not _is_number(value) or not 0 <= value <= _MAX_REPORTED:  # nan and inf fail the range
+def _usd(value: Any, per_usd: int = 1) -> Decimal | None:
+    """A reported amount, of USD or of ``per_usd`` ths of one, as USD exactly as sent (a float's
+    shortest text), or None."""
+    if not _is_number(value) or not 0 <= value <= _MAX_REPORTED * per_usd:  # nan and inf fail the range
         return None
-    return exact(abs(Decimal(repr(value)) if type(value) is float else Decimal(value)))  # -0.0 is 0
+    amount = abs(Decimal(repr(value)) if type(value) is float else Decimal(value))  # -0.0 is 0
+    return exact(amount if per_usd == 1 else _UNROUNDED.divide(amount, per_usd))
 
 
+_REPORTING = frozenset({"cost", "cost_in_usd_ticks"})  # the usage fields that may report a cost
+_TICKS_PER_USD = 10**10  # xAI's unit
 _MAX_REPORTED = 1_000_000  # USD a call may be reported to cost: what a collector takes for a span
 REPORTED = "provider"  # the cost_source of a span whose cost the provider reported
 

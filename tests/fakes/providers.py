@@ -48,6 +48,7 @@ __all__ = [
     "RESPONSES_USAGE",
     "SPEECH_USAGE",
     "TRANSCRIPTION_USAGE",
+    "XAI_USAGE",
     "Fault",
     "ProviderServer",
     "Request",
@@ -89,6 +90,7 @@ OPENROUTER_USAGE = {  # by model: what OpenRouter reports a call cost, in USD (i
                                   "cost_details": {"upstream_inference_cost": 0.002415}},
     "meta-llama/llama-3.3-70b-instruct": {**CHAT_USAGE, "cost": "n/a"},  # not an amount: the table prices it
 }  # fmt: skip
+XAI_USAGE = {**CHAT_USAGE, "cost_in_usd_ticks": 21_340_000, "num_sources_used": 0}  # xAI's: 1e-10 USD a tick
 CHAT_AUDIO_USAGE = {  # a chat call asking for spoken output (modalities: text and audio)
     "prompt_tokens": 1000,
     "completion_tokens": 500,
@@ -354,6 +356,8 @@ def _chat_usage(body: dict[str, Any]) -> dict[str, Any]:
         return DEEP_RESEARCH_USAGE if model == "sonar-deep-research" else SONAR_USAGE
     if model in OPENROUTER_USAGE:
         return OPENROUTER_USAGE[model]
+    if model.startswith("grok-"):  # xAI's models
+        return XAI_USAGE
     return CHAT_AUDIO_USAGE if "audio" in (body.get("modalities") or ()) else CHAT_USAGE
 
 

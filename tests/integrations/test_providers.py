@@ -161,25 +161,33 @@ def test_perplexity_calls_cost_what_it_billed_else_their_fee_per_call_reasoning_
 
 
 @pytest.mark.parametrize(
-    ("model", "cost", "source"),
+    ("base_url", "model", "provider", "cost", "source"),
     [
-        ("openai/gpt-4o", Decimal("0.00213"), "provider"),  # what OpenRouter billed; the table says 0.0025
+        # what OpenRouter billed; the table says 0.0025
+        ("https://openrouter.ai/api/v1", "openai/gpt-4o", "openrouter", Decimal("0.00213"), "provider"),
         # its fee, and the upstream provider's bill for a call made with the caller's own key there
-        ("anthropic/claude-sonnet-4", Decimal("0.002536"), "provider"),
+        ("https://openrouter.ai/api/v1", "anthropic/claude-sonnet-4", "openrouter", Decimal("0.002536"), "provider"),
         # a cost that is not an amount: the table's price for the counts (the collector's as well)
-        ("meta-llama/llama-3.3-70b-instruct", Decimal("0.000433"), "genai-prices"),
+        ("https://openrouter.ai/api/v1", "meta-llama/llama-3.3-70b-instruct", "openrouter", Decimal("0.000433"),
+         "genai-prices"),
+        # xAI's, in ticks of 1e-10 USD; the table says 0.0027
+        ("https://api.x.ai/v1", "grok-4", "x_ai", Decimal("0.002134"), "provider"),
     ],
-)
-def test_openrouter_calls_cost_what_it_reports_they_cost(
-    redirected: Any, traced: tuple[Any, list[Span]], model: str, cost: Decimal, source: str
+)  # fmt: skip
+def test_calls_cost_what_their_provider_reports_they_cost(
+    redirected: Any,
+    traced: tuple[Any, list[Span]],
+    base_url: str,
+    model: str,
+    provider: str,
+    cost: Decimal,
+    source: str,
 ) -> None:
-    client = traced[0].instrument(
-        openai.OpenAI(base_url="https://openrouter.ai/api/v1", api_key="k", max_retries=0, http_client=redirected)
-    )
+    client = traced[0].instrument(openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, http_client=redirected))
     client.chat.completions.create(model=model, messages=MESSAGES)
     list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True))
     spans = traced[1]
-    assert [(s.provider, s.model, s.cost, s.cost_source) for s in spans] == [("openrouter", model, cost, source)] * 2
+    assert [(s.provider, s.model, s.cost, s.cost_source) for s in spans] == [(provider, model, cost, source)] * 2
     assert [(s.prompt_tokens, s.cached_tokens, s.cache_write_tokens, s.comp_tokens) for s in spans] == [
         (1000, 800, 100, 100)
     ] * 2
