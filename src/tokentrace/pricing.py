@@ -307,10 +307,12 @@ def reported_cost(usage: Any) -> Decimal | None:
     None when it reports none, or a value that is not a number of USD from 0 to 1,000,000; never
     raises."""
     if type(usage) is dict:
-        if not _REPORTING.intersection(usage):
+        if "cost" not in usage and "cost_in_usd_ticks" not in usage:
             return None
-    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__ and not _REPORTING.intersection(usage.__dict__):
-        return None  # an SDK model with OpenAI's fields alone
+    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__:  # an SDK model with its own fields alone
+        fields = usage.__dict__
+        if "cost" not in fields and "cost_in_usd_ticks" not in fields:
+            return None
     try:
         ticks = _get(usage, "cost_in_usd_ticks")
         if ticks is not None:
@@ -342,7 +344,6 @@ def _usd(value: Any, per_usd: int = 1) -> Decimal | None:
     return exact(amount if per_usd == 1 else _UNROUNDED.divide(amount, per_usd))
 
 
-_REPORTING = frozenset({"cost", "cost_in_usd_ticks"})  # the usage fields that may report a cost
 _TICKS_PER_USD = 10**10  # xAI's unit
 _MAX_REPORTED = 1_000_000  # USD a call may be reported to cost: what a collector takes for a span
 REPORTED = "provider"  # the cost_source of a span whose cost the provider reported
