@@ -336,8 +336,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _usd(value: Any, per_usd: int = 1) -> Decimal | None:
-    """A reported amount, of USD or of ``per_usd`` ths of one, as USD exactly as sent (a float's
-    shortest text), or None."""
+    """A reported amount in USD (or in units ``per_usd`` of which make one), exactly as sent (a
+    float's shortest text); None when it is not a number of USD from 0 to 1,000,000."""
     if not _is_number(value) or not 0 <= value <= _MAX_REPORTED * per_usd:  # nan and inf fail the range
         return None
     amount = abs(Decimal(repr(value)) if type(value) is float else Decimal(value))  # -0.0 is 0
