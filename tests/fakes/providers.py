@@ -368,7 +368,8 @@ def _served(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chat_events(body: dict[str, Any], broken: bool, called: tuple[str, dict[str, Any]] | None) -> list[bytes]:
-    with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    # OpenRouter ends every stream with its usage chunk, asked for or not
+    with_usage = bool((body.get("stream_options") or {}).get("include_usage")) or _model(body) in OPENROUTER_USAGE
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     if called is None:
         deltas += [{"content": piece} for piece in REPLY_PIECES]

@@ -191,3 +191,20 @@ def test_calls_cost_what_their_provider_reports_they_cost(
     assert [(s.prompt_tokens, s.cached_tokens, s.cache_write_tokens, s.comp_tokens) for s in spans] == [
         (1000, 800, 100, 100)
     ] * 2
+
+
+def test_openrouters_usage_chunk_reaches_the_caller_as_it_always_sends_it(
+    server: ProviderServer, redirected: Any, traced: tuple[Any, list[Span]]
+) -> None:
+    openrouter = "https://openrouter.ai/api/v1"
+    with openai.OpenAI(base_url=openrouter, api_key="k", max_retries=0, http_client=redirected) as raw:
+        untraced = list(raw.chat.completions.create(model="openai/gpt-4o", messages=MESSAGES, stream=True))
+        client = traced[0].instrument(raw)
+        chunks = list(client.chat.completions.create(model="openai/gpt-4o", messages=MESSAGES, stream=True))
+    assert [(bool(c.choices), c.usage is not None) for c in chunks] == [
+        (bool(c.choices), c.usage is not None) for c in untraced
+    ]
+    assert (chunks[-1].choices, chunks[-1].usage.model_extra["cost"]) == ([], 0.00213)  # the caller's to read
+    assert [r.body.get("stream_options") for r in server.requests] == [None, None]  # sent as the caller asked
+    [span] = traced[1]
+    assert (span.cost, span.cost_source, span.prompt_tokens) == (Decimal("0.00213"), "provider", 1000)

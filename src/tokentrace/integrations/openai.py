@@ -137,6 +137,17 @@ def _counts(usage: Any) -> Usage:
 
 
 _UNKNOWN = object()  # the extra fields of a usage that is not a pydantic model: unknown
+# Providers that end every stream with its usage chunk, asked for or not: their streams are sent as
+# the caller asked, and that chunk reaches the caller as it would untraced
+_USAGE_ALWAYS_STREAMED = frozenset({"openrouter"})
+
+
+def _for_provider(op: Operation, provider: str) -> Operation:
+    """``op`` as made by a client of ``provider``."""
+    op = for_provider(op, provider)
+    if provider in _USAGE_ALWAYS_STREAMED and op.prepare is not None:
+        return dataclasses.replace(op, prepare=None)
+    return op
 
 
 # --- chat completions ---------------------------------------------------------------------------
@@ -694,7 +705,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (getattr(getattr(client, "audio", None), "speech", None), "create", SPEECH),
     ]
     patches = [
-        replace(owner, name, functools.partial(wrap, settings, for_provider(op, provider)))
+        replace(owner, name, functools.partial(wrap, settings, _for_provider(op, provider)))
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]
