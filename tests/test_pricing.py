@@ -745,6 +745,14 @@ def test_a_usage_given_with_a_reported_cost_that_is_not_a_decimal_amount_is_refu
     assert tokentrace.cost("gpt-4o", Usage(prompt_tokens=1000, reported_cost=Decimal(1))) == 0.0025
 
 
+def test_deepseeks_cache_hits_are_its_cached_tokens() -> None:
+    deepseek = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_cache_hit_tokens": 800,
+                "prompt_cache_miss_tokens": 200}  # fmt: skip
+    assert normalize_usage(deepseek) == Usage(prompt_tokens=1000, completion_tokens=100, cached_tokens=800)
+    # 200 misses x $0.27 + 800 hits x $0.07 + 100 out x $1.10 per Mtok, at its standard hours
+    assert price("deepseek-chat", deepseek, provider="deepseek", at=datetime(2026, 11, 29, 12)) == Decimal("0.00022")
+
+
 def test_perplexitys_reasoning_citations_and_searches_are_read_beside_its_completion_tokens() -> None:
     assert normalize_usage(PERPLEXITY_USAGES[1]) == Usage(
         prompt_tokens=19,

@@ -225,7 +225,8 @@ def normalize_usage(usage: Any) -> Usage:
         return Usage(
             prompt_tokens=_counted(prompt, "prompt_tokens"),
             completion_tokens=_counted(completion, "completion_tokens"),
-            cached_tokens=cached or _int(usage, "cached_tokens"),
+            # DeepSeek's cache reads are its prompt_cache_hit_tokens
+            cached_tokens=cached or _int(usage, "cached_tokens") or _int(usage, "prompt_cache_hit_tokens"),
             cache_write_tokens=written or _int(usage, "cache_write_tokens"),
             reasoning_tokens=reasoning or _int(usage, "reasoning_tokens"),
             audio_prompt_tokens=audio_in,

@@ -42,6 +42,7 @@ __all__ = [
     "CHAT_AUDIO_USAGE",
     "CHAT_USAGE",
     "COMPLETION_USAGE",
+    "DEEPSEEK_USAGE",
     "EMBEDDING_USAGE",
     "IMAGE_USAGE",
     "OPENROUTER_USAGE",
@@ -90,6 +91,14 @@ OPENROUTER_USAGE = {  # by model: what OpenRouter reports a call cost, in USD (i
                                   "cost_details": {"upstream_inference_cost": 0.002415}},
     "meta-llama/llama-3.3-70b-instruct": {**CHAT_USAGE, "cost": "n/a"},  # not an amount: the table prices it
 }  # fmt: skip
+DEEPSEEK_USAGE = {  # DeepSeek's: its cache reads and the rest of the input in counts of its own
+    "prompt_tokens": 1000,
+    "completion_tokens": 100,
+    "total_tokens": 1100,
+    "prompt_cache_hit_tokens": 800,
+    "prompt_cache_miss_tokens": 200,
+    "completion_tokens_details": {"reasoning_tokens": 0},
+}
 XAI_USAGE = {**CHAT_USAGE, "cost_in_usd_ticks": 21_340_000, "num_sources_used": 0}  # xAI's: 1e-10 USD a tick
 CHAT_AUDIO_USAGE = {  # a chat call asking for spoken output (modalities: text and audio)
     "prompt_tokens": 1000,
@@ -358,6 +367,8 @@ def _chat_usage(body: dict[str, Any]) -> dict[str, Any]:
         return OPENROUTER_USAGE[model]
     if model.startswith("grok-"):  # xAI's models
         return XAI_USAGE
+    if model.startswith("deepseek-"):
+        return DEEPSEEK_USAGE
     return CHAT_AUDIO_USAGE if "audio" in (body.get("modalities") or ()) else CHAT_USAGE
 
 

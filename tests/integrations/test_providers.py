@@ -4,8 +4,11 @@ was given (a transport that redirects them), so the SDK builds them exactly as f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import anthropic
@@ -19,6 +22,7 @@ except ImportError:  # pragma: no cover - older SDKs
 
 from tests.fakes.providers import ProviderServer
 from tokentrace import Span
+from tokentrace.integrations import _calls
 from tokentrace.pricing import price_span
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]
@@ -45,12 +49,26 @@ def redirected(server: ProviderServer) -> Iterator[Any]:
         yield client
 
 
+def calls_at(monkeypatch: pytest.MonkeyPatch, hour: int) -> None:
+    """Instrumented calls start at ``hour`` UTC today, as their spans say (DeepSeek's rates are
+    half from 16:30 to 00:30 UTC)."""
+    moment = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+    ns = round(moment.timestamp()) * 1_000_000_000
+    monkeypatch.setattr(_calls, "time", SimpleNamespace(time_ns=lambda: ns, time=time.time, sleep=time.sleep))
+
+
+@pytest.fixture
+def at_noon(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls_at(monkeypatch, 12)
+
+
+@pytest.mark.usefixtures("at_noon")
 @pytest.mark.parametrize(
     ("base_url", "model", "provider", "cost"),
     [
         # 1000 in (all at the input rate: no cache rates) x $0.59 + 100 out x $0.79 per Mtok
         ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "groq", Decimal("0.000669")),
-        # 100 uncached x $0.27 + 800 cached x $0.07 + 100 cache writes x $0.27 + 100 out x $1.10
+        # DeepSeek's usage: 200 cache misses x $0.27 + 800 cache hits x $0.07 + 100 out x $1.10
         ("https://api.deepseek.com/v1", "deepseek-chat", "deepseek", Decimal("0.00022")),
         ("https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "together", Decimal("0.000968")),
     ],
@@ -80,6 +98,17 @@ def test_a_copy_made_for_another_providers_api_names_that_provider(
     assert [(s.provider, s.cost) for s in traced[1]] == [("openai", Decimal("0.0025")), ("groq", Decimal("0.000669"))]
 
 
+def test_deepseek_calls_in_its_off_peak_hours_cost_half(
+    redirected: Any, traced: tuple[Any, list[Span]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls_at(monkeypatch, 20)
+    raw = openai.OpenAI(base_url="https://api.deepseek.com/v1", api_key="k", max_retries=0, http_client=redirected)
+    traced[0].instrument(raw).chat.completions.create(model="deepseek-chat", messages=MESSAGES)
+    [span] = traced[1]
+    assert (span.cached_tokens, span.cost) == (800, Decimal("0.00011"))
+
+
+@pytest.mark.usefixtures("at_noon")
 def test_an_anthropic_client_at_another_providers_api_names_it(redirected: Any, traced: tuple[Any, list[Span]]) -> None:
     raw = anthropic.Anthropic(
         base_url="https://api.deepseek.com/anthropic", api_key="k", max_retries=0, http_client=redirected

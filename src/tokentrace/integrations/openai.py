@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
-from ..pricing import Usage, normalize_usage, perplexitys, provider_at, reported_cost, resolve
+from ..pricing import Usage, normalize_usage, provider_at, resolve
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -110,13 +110,11 @@ _RESPONSE_EVENTS = frozenset(
 
 def _counts(usage: Any) -> Usage:
     """The counts of an SDK usage model (Chat Completions' or Responses'), read when the call ends,
-    on the caller's thread: OpenAI's own usage, whose model holds no fields beyond its own, without
-    looking for other providers' (Perplexity's counts, OpenRouter's cost)."""
-    reported = None
+    on the caller's thread: OpenAI's own, whose model holds no fields beyond its own, here; one with
+    another provider's fields (Perplexity's counts, DeepSeek's cache hits, a reported cost) as any
+    usage is read."""
     if getattr(usage, "__pydantic_extra__", _UNKNOWN):  # fields beyond OpenAI's (or not an SDK model)
-        if perplexitys(usage):  # read as it differs
-            return normalize_usage(usage)
-        reported = reported_cost(usage)  # OpenRouter's
+        return normalize_usage(usage)
     fields = usage.__dict__
     if "input_tokens" in fields:  # Responses: input and output, with the cache in the input
         prompt, completion = fields["input_tokens"], fields.get("output_tokens")
@@ -132,7 +130,6 @@ def _counts(usage: Any) -> Usage:
         reasoning_tokens=0 if out_details is None else getattr(out_details, "reasoning_tokens", None) or 0,
         audio_prompt_tokens=0 if details is None else getattr(details, "audio_tokens", None) or 0,
         audio_completion_tokens=0 if out_details is None else getattr(out_details, "audio_tokens", None) or 0,
-        reported_cost=reported,
     )
 
 
