@@ -745,6 +745,20 @@ def test_a_usage_given_with_a_reported_cost_that_is_not_a_decimal_amount_is_refu
     assert tokentrace.cost("gpt-4o", Usage(prompt_tokens=1000, reported_cost=Decimal(1))) == 0.0025
 
 
+def test_reasoning_tokens_counted_beside_the_completion_tokens_are_output_too() -> None:
+    # xAI's: completion_tokens leaves the reasoning out, total_tokens has it
+    xai = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1400,
+           "completion_tokens_details": {"reasoning_tokens": 300}}  # fmt: skip
+    assert normalize_usage(xai) == Usage(prompt_tokens=1000, completion_tokens=400, reasoning_tokens=300)
+    responses = {"input_tokens": 1000, "output_tokens": 100, "total_tokens": 1400,
+                 "output_tokens_details": {"reasoning_tokens": 300}}  # fmt: skip
+    assert normalize_usage(responses) == normalize_usage(xai)
+    # OpenAI's: the reasoning is among the completion tokens, and the total is input and output alone
+    openai_usage = {**xai, "completion_tokens": 400, "total_tokens": 1400}
+    assert normalize_usage(openai_usage) == normalize_usage(xai)
+    assert normalize_usage({**xai, "total_tokens": None}).completion_tokens == 100  # no total: as reported
+
+
 def test_deepseeks_cache_hits_are_its_cached_tokens() -> None:
     deepseek = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_cache_hit_tokens": 800,
                 "prompt_cache_miss_tokens": 200}  # fmt: skip

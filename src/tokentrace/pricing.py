@@ -222,13 +222,14 @@ def normalize_usage(usage: Any) -> Usage:
             audio_in = _int(details, "audio_tokens", _IN)
         if out_details is not None:
             reasoning, audio_out = _int(out_details, "reasoning_tokens", _OUT), _int(out_details, "audio_tokens", _OUT)
+        prompt, reasoning = _counted(prompt, "prompt_tokens"), reasoning or _int(usage, "reasoning_tokens")
         return Usage(
-            prompt_tokens=_counted(prompt, "prompt_tokens"),
-            completion_tokens=_counted(completion, "completion_tokens"),
+            prompt_tokens=prompt,
+            completion_tokens=with_reasoning(usage, prompt, _counted(completion, "completion_tokens"), reasoning),
             # DeepSeek's cache reads are its prompt_cache_hit_tokens
             cached_tokens=cached or _int(usage, "cached_tokens") or _int(usage, "prompt_cache_hit_tokens"),
             cache_write_tokens=written or _int(usage, "cache_write_tokens"),
-            reasoning_tokens=reasoning or _int(usage, "reasoning_tokens"),
+            reasoning_tokens=reasoning,
             audio_prompt_tokens=audio_in,
             audio_completion_tokens=audio_out,
             reported_cost=reported_cost(usage),
@@ -251,12 +252,13 @@ def normalize_usage(usage: Any) -> Usage:
             )
         details = _get(usage, "input_tokens_details") or _get(usage, "input_token_details")  # a transcription's
         out_details = _get(usage, "output_tokens_details")
+        prompt, reasoning = _int(usage, "input_tokens"), _int(out_details, "reasoning_tokens", _OUT_DETAILS)
         return Usage(  # OpenAI Responses, an image or transcription model's: input includes cache
-            prompt_tokens=_int(usage, "input_tokens"),
-            completion_tokens=_int(usage, "output_tokens"),
+            prompt_tokens=prompt,
+            completion_tokens=with_reasoning(usage, prompt, _int(usage, "output_tokens"), reasoning),
             cached_tokens=_int(details, "cached_tokens", _IN_DETAILS),
             cache_write_tokens=_int(details, "cache_write_tokens", _IN_DETAILS),
-            reasoning_tokens=_int(out_details, "reasoning_tokens", _OUT_DETAILS),
+            reasoning_tokens=reasoning,
             image_prompt_tokens=_int(details, "image_tokens", _IN_DETAILS),
             image_completion_tokens=_int(out_details, "image_tokens", _OUT_DETAILS),
             audio_prompt_tokens=_int(details, "audio_tokens", _IN_DETAILS),
@@ -271,6 +273,15 @@ def normalize_usage(usage: Any) -> Usage:
         "usage must have prompt_tokens/completion_tokens, input_tokens/output_tokens or seconds "
         f"(attributes or keys), got {type(usage).__name__}"
     )
+
+
+def with_reasoning(usage: Any, prompt: int, completion: int, reasoning: int) -> int:
+    """``completion`` with the ``reasoning`` tokens in it: added when the usage counts them beside
+    its completion tokens rather than among them, as its total tells (xAI's: its ``total_tokens``
+    is the three added up; OpenAI's is the input and output alone)."""
+    if reasoning and _get(usage, "total_tokens") == prompt + completion + reasoning:
+        return completion + reasoning
+    return completion
 
 
 def perplexitys(usage: Any) -> bool:

@@ -99,7 +99,13 @@ DEEPSEEK_USAGE = {  # DeepSeek's: its cache reads and the rest of the input in c
     "prompt_cache_miss_tokens": 200,
     "completion_tokens_details": {"reasoning_tokens": 0},
 }
-XAI_USAGE = {**CHAT_USAGE, "cost_in_usd_ticks": 21_340_000, "num_sources_used": 0}  # xAI's: 1e-10 USD a tick
+XAI_USAGE = {  # xAI's: its reasoning counted beside the completion tokens (and in the total), its cost in ticks
+    **CHAT_USAGE,
+    "total_tokens": 1400,
+    "completion_tokens_details": {"reasoning_tokens": 300, "audio_tokens": 0},
+    "num_sources_used": 0,
+    "cost_in_usd_ticks": 21_340_000,  # 1e-10 USD each
+}
 CHAT_AUDIO_USAGE = {  # a chat call asking for spoken output (modalities: text and audio)
     "prompt_tokens": 1000,
     "completion_tokens": 500,

@@ -190,17 +190,19 @@ def test_perplexity_calls_cost_what_it_billed_else_their_fee_per_call_reasoning_
 
 
 @pytest.mark.parametrize(
-    ("base_url", "model", "provider", "cost", "source"),
+    ("base_url", "model", "provider", "cost", "source", "output"),
     [
         # what OpenRouter billed; the table says 0.0025
-        ("https://openrouter.ai/api/v1", "openai/gpt-4o", "openrouter", Decimal("0.00213"), "provider"),
+        ("https://openrouter.ai/api/v1", "openai/gpt-4o", "openrouter", Decimal("0.00213"), "provider", (100, None)),
         # its fee, and the upstream provider's bill for a call made with the caller's own key there
-        ("https://openrouter.ai/api/v1", "anthropic/claude-sonnet-4", "openrouter", Decimal("0.002536"), "provider"),
+        ("https://openrouter.ai/api/v1", "anthropic/claude-sonnet-4", "openrouter", Decimal("0.002536"), "provider",
+         (100, None)),
         # a cost that is not an amount: the table's price for the counts (the collector's as well)
         ("https://openrouter.ai/api/v1", "meta-llama/llama-3.3-70b-instruct", "openrouter", Decimal("0.000433"),
-         "genai-prices"),
-        # xAI's, in ticks of 1e-10 USD; the table says 0.0027
-        ("https://api.x.ai/v1", "grok-4", "x_ai", Decimal("0.002134"), "provider"),
+         "genai-prices", (100, None)),
+        # xAI's, in ticks of 1e-10 USD (the table says 0.0072 for its counts); its 300 reasoning tokens,
+        # reported beside the 100 completion tokens, are output too
+        ("https://api.x.ai/v1", "grok-4", "x_ai", Decimal("0.002134"), "provider", (400, 300)),
     ],
 )  # fmt: skip
 def test_calls_cost_what_their_provider_reports_they_cost(
@@ -211,15 +213,16 @@ def test_calls_cost_what_their_provider_reports_they_cost(
     provider: str,
     cost: Decimal,
     source: str,
+    output: tuple[int, int | None],
 ) -> None:
     client = traced[0].instrument(openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, http_client=redirected))
     client.chat.completions.create(model=model, messages=MESSAGES)
     list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True))
     spans = traced[1]
     assert [(s.provider, s.model, s.cost, s.cost_source) for s in spans] == [(provider, model, cost, source)] * 2
-    assert [(s.prompt_tokens, s.cached_tokens, s.cache_write_tokens, s.comp_tokens) for s in spans] == [
-        (1000, 800, 100, 100)
-    ] * 2
+    assert [
+        (s.prompt_tokens, s.cached_tokens, s.cache_write_tokens, (s.comp_tokens, s.reasoning_tokens)) for s in spans
+    ] == [(1000, 800, 100, output)] * 2
 
 
 def test_openrouters_usage_chunk_reaches_the_caller_as_it_always_sends_it(

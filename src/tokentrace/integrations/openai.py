@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tracing an OpenAI client needs the openai package: pip install 'tokentrace[openai]'") from exc
 
-from ..pricing import Usage, normalize_usage, provider_at, resolve
+from ..pricing import Usage, normalize_usage, provider_at, resolve, with_reasoning
 from ._calls import (
     MODEL_AND_USAGE,
     Call,
@@ -122,12 +122,15 @@ def _counts(usage: Any) -> Usage:
     else:
         prompt, completion = fields.get("prompt_tokens"), fields.get("completion_tokens")
         details, out_details = fields.get("prompt_tokens_details"), fields.get("completion_tokens_details")
+    reasoning = 0 if out_details is None else getattr(out_details, "reasoning_tokens", None) or 0
+    if reasoning:  # maybe counted beside the completion tokens, not among them
+        completion = with_reasoning(usage, prompt or 0, completion or 0, reasoning)
     return Usage(
         prompt_tokens=prompt or 0,
         completion_tokens=completion or 0,
         cached_tokens=0 if details is None else getattr(details, "cached_tokens", None) or 0,
         cache_write_tokens=0 if details is None else getattr(details, "cache_write_tokens", None) or 0,
-        reasoning_tokens=0 if out_details is None else getattr(out_details, "reasoning_tokens", None) or 0,
+        reasoning_tokens=reasoning,
         audio_prompt_tokens=0 if details is None else getattr(details, "audio_tokens", None) or 0,
         audio_completion_tokens=0 if out_details is None else getattr(out_details, "audio_tokens", None) or 0,
     )
