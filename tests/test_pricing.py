@@ -726,6 +726,13 @@ def test_a_cost_the_provider_reports_is_read_as_sent_when_it_is_an_amount(usage:
     assert price("gpt-4o", usage) == price("gpt-4o", msgspec.structs.replace(counts, reported_cost=None))
 
 
+def test_a_usage_that_reports_only_a_cost_is_read() -> None:
+    # xAI's image and video generations: no tokens, the cost in ticks of 1e-10 USD
+    assert normalize_usage({"cost_in_usd_ticks": 200_000_000}) == Usage(reported_cost=Decimal("0.02"))
+    with pytest.raises(TypeError, match="usage must have prompt_tokens/completion_tokens"):
+        normalize_usage({"cost_in_usd_ticks": -1})  # not a cost: nothing to read
+
+
 def test_a_usage_model_declaring_perplexitys_counts_or_a_cost_is_read_as_such_every_time() -> None:
     class Declared(pydantic.BaseModel):  # as an SDK whose model declares them would
         prompt_tokens: int

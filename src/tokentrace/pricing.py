@@ -269,6 +269,9 @@ def normalize_usage(usage: Any) -> Usage:
         if not (seconds >= 0 and math.isfinite(seconds)):
             raise ValueError(f"usage.seconds must be a non-negative finite number, got {seconds!r}")
         return Usage(audio_ms=round(seconds * 1000))
+    cost = reported_cost(usage)
+    if cost is not None:  # a cost alone (xAI's image and video generations report no tokens)
+        return Usage(reported_cost=cost)
     raise TypeError(
         "usage must have prompt_tokens/completion_tokens, input_tokens/output_tokens or seconds "
         f"(attributes or keys), got {type(usage).__name__}"

@@ -240,3 +240,20 @@ def test_openrouters_usage_chunk_reaches_the_caller_as_it_always_sends_it(
     assert [r.body.get("stream_options") for r in server.requests] == [None, None]  # sent as the caller asked
     [span] = traced[1]
     assert (span.cost, span.cost_source, span.prompt_tokens) == (Decimal("0.00213"), "provider", 1000)
+
+
+def test_the_openai_module_traced_at_openrouter_and_moved_still_asks_for_its_usage_chunk(
+    redirected: Any, traced: tuple[Any, list[Span]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (("api_key", "k"), ("base_url", "https://openrouter.ai/api/v1"), ("http_client", redirected)):
+        monkeypatch.setattr(openai, name, value)
+    openai._reset_client()
+    try:
+        traced[0].instrument(openai)
+        monkeypatch.setattr(openai, "base_url", "https://api.openai.com/v1/")  # read again on every call
+        chunks = list(openai.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    finally:
+        openai._reset_client()
+    assert all(chunk.choices for chunk in chunks)  # the usage chunk asked for is hidden, as it was not the caller's
+    [span] = traced[1]
+    assert (span.prompt_tokens, span.comp_tokens) == (1000, 100)

@@ -137,15 +137,16 @@ def _counts(usage: Any) -> Usage:
 
 
 _UNKNOWN = object()  # the extra fields of a usage that is not a pydantic model: unknown
-# Providers that end every stream with its usage chunk, asked for or not: their streams are sent as
-# the caller asked, and that chunk reaches the caller as it would untraced
+# Providers that end every chat stream with its usage chunk, asked for or not: their streams are
+# sent as the caller asked, and that chunk reaches the caller as it would untraced
 _USAGE_ALWAYS_STREAMED = frozenset({"openrouter"})
 
 
-def _for_provider(op: Operation, provider: str) -> Operation:
-    """``op`` as made by a client of ``provider``."""
+def _for_provider(op: Operation, provider: str, fixed: bool) -> Operation:
+    """``op`` as made by a client of ``provider``, whose address is ``fixed`` (the ``openai``
+    module's client reads the module's, which may change after it is traced)."""
     op = for_provider(op, provider)
-    if provider in _USAGE_ALWAYS_STREAMED and op.prepare is not None:
+    if op.name == "chat" and fixed and provider in _USAGE_ALWAYS_STREAMED:
         return dataclasses.replace(op, prepare=None)
     return op
 
@@ -689,6 +690,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         provider = provider_at(str(client.base_url)) or _PROVIDER
     else:
         provider = _PROVIDER
+    fixed = type(client) is not getattr(openai, "_ModuleClient", None)
     chat = client.chat.completions
     responses = getattr(client, "responses", None)  # SDKs before 1.66 have none
     targets = [
@@ -705,7 +707,7 @@ def patch(client: Any, settings: Settings) -> list[Patch] | None:
         (getattr(getattr(client, "audio", None), "speech", None), "create", SPEECH),
     ]
     patches = [
-        replace(owner, name, functools.partial(wrap, settings, _for_provider(op, provider)))
+        replace(owner, name, functools.partial(wrap, settings, _for_provider(op, provider, fixed)))
         for owner, name, op in targets
         if callable(getattr(owner, name, None))
     ]
