@@ -73,6 +73,7 @@ def test_every_model_of_the_table_costs_what_genai_prices_says() -> None:
     from genai_prices import data_snapshot
 
     rng = random.Random(20261129)
+    moment = datetime(2026, 11, 29, 12, tzinfo=timezone.utc)  # one moment for both: some rates change with the hour
     compared = 0
     for provider in data_snapshot.get_snapshot().providers:
         for model in provider.models:
@@ -85,14 +86,16 @@ def test_every_model_of_the_table_costs_what_genai_prices_says() -> None:
                     input_tokens=prompt, cache_read_tokens=cached, cache_write_tokens=written, output_tokens=completion
                 )
                 try:
-                    theirs = genai_prices.calc_price(table_usage, model.id, provider_id=provider.id).total_price
+                    theirs = genai_prices.calc_price(
+                        table_usage, model.id, provider_id=provider.id, genai_request_timestamp=moment
+                    ).total_price
                 except LookupError:  # priced only under conditions (a service tier, a date to come)
                     continue
                 usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
                               cache_write_tokens=written)  # fmt: skip
-                ours = price(model.id, usage, provider=provider.id)
+                ours = price(model.id, usage, provider=provider.id, at=moment)
                 assert ours == theirs, (provider.id, model.id, usage)
-                assert tokentrace.cost(model.id, usage, provider=provider.id) == float(theirs), (model.id, usage)
+                assert tokentrace.cost(model.id, usage, provider=provider.id, at=moment) == float(theirs), model.id
                 compared += 1
     assert compared > 6_000
 
