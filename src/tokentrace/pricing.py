@@ -32,7 +32,6 @@ from .spans import _UNROUNDED, Span, exact
 __all__ = ["Usage", "cost", "normalize_usage", "price", "price_span", "register_price", "unregister_prices"]
 
 _log = logging.getLogger(__name__)
-_MILLION = Decimal(1_000_000)
 _MS_PER_MILLION_HOURS = Decimal("3.6")
 _SHARES = Context(prec=28)  # an hourly rate's share, before it is kept to 1e-12 USD
 _PICO_IN_MICROS = Decimal("1e-6")
@@ -291,12 +290,18 @@ def perplexitys(usage: Any) -> bool:
     """Whether a Chat Completions usage is Perplexity's, told by the counts only it reports."""
     if type(usage) is dict:
         return "num_search_queries" in usage or "citation_tokens" in usage
-    if type(usage) in _PYDANTIC and not usage.__pydantic_extra__ and not _PERPLEXITYS.intersection(usage.__dict__):
-        return False  # an SDK model with OpenAI's fields alone
+    if _holds_none(usage, _PERPLEXITYS):
+        return False
     return _get(usage, "num_search_queries") is not None or _get(usage, "citation_tokens") is not None
 
 
 _PERPLEXITYS = frozenset({"num_search_queries", "citation_tokens"})
+
+
+def _holds_none(usage: Any, names: frozenset[str]) -> bool:
+    """Whether ``usage`` is an SDK model known to hold none of ``names``: no field beyond its
+    class's, and none of those named so (reading a missing one costs about a µs)."""
+    return type(usage) in _PYDANTIC and not usage.__pydantic_extra__ and names.isdisjoint(usage.__dict__)
 
 
 def _perplexity(usage: Any) -> Usage:
@@ -324,10 +329,8 @@ def reported_cost(usage: Any) -> Decimal | None:
     if type(usage) is dict:
         if "cost" not in usage and "cost_in_usd_ticks" not in usage:
             return None
-    elif type(usage) in _PYDANTIC and not usage.__pydantic_extra__:  # an SDK model with its own fields alone
-        fields = usage.__dict__
-        if "cost" not in fields and "cost_in_usd_ticks" not in fields:
-            return None
+    elif _holds_none(usage, _REPORTING):
+        return None
     try:
         ticks = _get(usage, "cost_in_usd_ticks")
         if ticks is not None:
@@ -359,6 +362,7 @@ def _usd(value: Any, per_usd: int = 1) -> Decimal | None:
     return exact(amount if per_usd == 1 else _UNROUNDED.divide(amount, per_usd))
 
 
+_REPORTING = frozenset({"cost", "cost_in_usd_ticks"})  # the usage fields that may report a cost
 _TICKS_PER_USD = 10**10  # xAI's unit
 _MAX_REPORTED = 1_000_000  # USD a call may be reported to cost: what a collector takes for a span
 REPORTED = "provider"  # the cost_source of a span whose cost the provider reported
