@@ -8,15 +8,17 @@ subclass :class:`BatchingTransport`, which queues spans for a background worker.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._worker import BatchWorker, Counters
 
 if TYPE_CHECKING:
+    from .._fork import PerProcess
     from ..spans import Span
 
-__all__ = ["BatchingTransport", "Transport", "check_header_value", "check_headers"]
+__all__ = ["BatchingTransport", "PostingTransport", "Transport", "check_header_value", "check_headers", "halves"]
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?")
@@ -83,6 +85,40 @@ class BatchingTransport(Transport):
         (``shutdown_in_flight``) until its send ends, as at interpreter exit it never does. A send
         that then fails (the shutdown closed what it was using) is not counted again."""
         return self._worker.shutdown(timeout)
+
+
+class PostingTransport(BatchingTransport):
+    """A :class:`BatchingTransport` that POSTs its batches with the HTTP client ``_client`` (one per
+    process, which the subclass makes), each batch within one deadline: :meth:`_send` posts a part
+    of it, and gives back the parts a refusal asks to send instead (the :func:`halves` of one too
+    large)."""
+
+    _client: PerProcess[Any]
+
+    def _send_all(self, items: list[Any], seconds: float) -> None:
+        """Send ``items`` and what :meth:`_send` gives back, within ``seconds`` in all."""
+        until = time.monotonic() + seconds
+        parts = [items]
+        while parts:
+            parts += self._send(parts.pop(), until)
+
+    def _send(self, items: list[Any], until: float) -> list[list[Any]]:
+        """POST ``items`` before ``until`` (a ``time.monotonic()`` time), counting what became of
+        them; the parts still to send."""
+        raise NotImplementedError
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        done = super().shutdown(timeout)
+        client = self._client.made()
+        if client is not None:
+            client.close()
+        return done
+
+
+def halves(items: list[Any]) -> list[list[Any]]:
+    """A batch too large (a 413) as two parts, the first half to be sent first."""
+    half = len(items) // 2
+    return [items[half:], items[:half]]  # parts are taken from the end
 
 
 def check_header_value(value: object, where: str) -> str:

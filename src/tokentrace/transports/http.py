@@ -10,7 +10,6 @@ that span, the others going again.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -18,7 +17,7 @@ import httpx
 from .. import _fork
 from .._retry import post_retrying, refusal
 from ..spans import encode_batch
-from .base import BatchingTransport, check_header_value
+from .base import PostingTransport, check_header_value, halves
 
 if TYPE_CHECKING:
     from ..spans import Span
@@ -28,7 +27,7 @@ __all__ = ["HTTPTransport"]
 _SPANS_PATH = "/v1/spans"
 
 
-class HTTPTransport(BatchingTransport):
+class HTTPTransport(PostingTransport):
     """Batches spans to ``{url}/v1/spans`` on the ``tokentrace.http`` worker thread.
 
     Example::
@@ -75,10 +74,7 @@ class HTTPTransport(BatchingTransport):
         self._client = _fork.PerProcess(httpx.Client)
 
     def export(self, batch: list[Span]) -> None:
-        until = time.monotonic() + self._deadline
-        parts = [batch]
-        while parts:
-            parts += self._send(parts.pop(), until)
+        self._send_all(batch, self._deadline)
 
     def _send(self, spans: list[Span], until: float) -> list[list[Span]]:
         """POST ``spans``; what is left to send: the halves of a batch too large (413), the
@@ -91,8 +87,7 @@ class HTTPTransport(BatchingTransport):
             self.counters.written += len(spans)
             return []
         if reason == "http_413" and len(spans) > 1:
-            half = len(spans) // 2
-            return [spans[half:], spans[:half]]  # the first half is sent first
+            return halves(spans)
         refused = _refused_span(response, len(spans)) if reason == "http_400" else None
         if refused is None:
             self.counters.drop(reason, len(spans), refusal(self.url, response))
@@ -100,13 +95,6 @@ class HTTPTransport(BatchingTransport):
         self.counters.drop(reason, 1, refusal(self.url, response))
         rest = spans[:refused] + spans[refused + 1 :]
         return [rest] if rest else []
-
-    def shutdown(self, timeout: float | None = None) -> bool:
-        done = super().shutdown(timeout)
-        client = self._client.made()
-        if client is not None:
-            client.close()
-        return done
 
 
 def _refused_span(response: httpx.Response | None, count: int) -> int | None:

@@ -72,7 +72,6 @@ import math
 import os
 import re
 import ssl
-import time
 import urllib.parse
 import zlib
 from collections.abc import Mapping
@@ -86,7 +85,7 @@ from .._retry import post_retrying, refusal
 from .._version import __version__
 from ..pricing import otel_provider_name
 from ..spans import Span, Status
-from .base import BatchingTransport, check_headers
+from .base import PostingTransport, check_headers, halves
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -107,7 +106,7 @@ _MS_NS = 1_000_000
 _SIMPLE = (str, bool, int, float)
 
 
-class OTLPTransport(BatchingTransport):
+class OTLPTransport(PostingTransport):
     """Sends spans to ``{endpoint}/v1/traces`` on the ``tokentrace.otlp`` worker thread.
 
     Example::
@@ -174,10 +173,7 @@ class OTLPTransport(BatchingTransport):
                 converted.append(to_otel(span, self._resource, self._scope))
             except Exception as exc:  # one odd span must not cost the batch
                 self.counters.drop("otlp_encode_error", 1, repr(exc))
-        until = time.monotonic() + self._timeout
-        parts = [converted]
-        while parts:
-            parts += self._send(parts.pop(), until)
+        self._send_all(converted, self._timeout)
 
     def _send(self, spans: list[ReadableSpan], until: float) -> list[list[ReadableSpan]]:
         """POST ``spans``; what is left to send: the halves of a batch too large (413)."""
@@ -191,8 +187,7 @@ class OTLPTransport(BatchingTransport):
         if reason is None:
             self._count_accepted(len(spans), response)
         elif reason == "http_413" and len(spans) > 1:
-            half = len(spans) // 2
-            return [spans[half:], spans[:half]]  # the first half is sent first
+            return halves(spans)
         else:
             self.counters.drop(f"otlp_{reason}", len(spans), refusal(self.endpoint, response))
         return []
@@ -227,13 +222,6 @@ class OTLPTransport(BatchingTransport):
             else:
                 kept.append(span)
         return self._encode(kept).SerializeToString(), kept
-
-    def shutdown(self, timeout: float | None = None) -> bool:
-        done = super().shutdown(timeout)
-        client = self._client.made()
-        if client is not None:
-            client.close()
-        return done
 
 
 def _env(name: str) -> str:
