@@ -116,12 +116,7 @@ def _transport(table: Mapping[str, Any], where: str) -> Transport:
     for key in fields:
         if fields[key].required and key not in args:
             raise ConfigError(f"{where}.{key} is required for a {kind} transport ({fields[key].accepted})")
-    if kind == "otlp":
-        from .transports.otlp import OTLPTransport
-
-        return _build(OTLPTransport, args, fields, where)
-    transport: Transport = _build(_TRANSPORT_CLASSES[kind], args, fields, where)
-    return transport
+    return _build(_TRANSPORT_MAKERS[kind], args, fields, where)
 
 
 @dataclass(frozen=True)
@@ -212,10 +207,20 @@ _TRANSPORT_FIELDS: dict[str, dict[str, _Kind]] = {
         **_BATCHING,
     },
 }
-_TRANSPORT_CLASSES: dict[str, Callable[..., Transport]] = {
+
+
+def _otlp(**args: Any) -> Transport:
+    """An OTLPTransport, whose module (and the OpenTelemetry packages) is imported only for one."""
+    from .transports.otlp import OTLPTransport
+
+    return OTLPTransport(**args)
+
+
+_TRANSPORT_MAKERS: dict[str, Callable[..., Transport]] = {
     "stdout": StdoutTransport,
     "file": FileTransport,
     "http": HTTPTransport,
+    "otlp": _otlp,
 }
 _SERVER_FIELDS = {
     "addr": _STR,

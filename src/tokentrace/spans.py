@@ -364,7 +364,7 @@ def _encodable(span: Span) -> _SeedWire | dict[str, Any]:
     )  # fmt: skip
 
 
-def _default(obj: Any) -> Any:
+def as_text(obj: Any) -> str:
     """An attribute value JSON has no form for, as text (or its type's name, when even that fails)."""
     try:
         return str(obj)
@@ -372,7 +372,7 @@ def _default(obj: Any) -> Any:
         return f"<{type(obj).__name__}>"
 
 
-_encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_default)
+_encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=as_text)
 UNENCODABLE = "tokentrace.attributes_not_encoded"  # what a span's unencodable attributes become
 
 

@@ -84,7 +84,7 @@ from .. import _fork
 from .._retry import post_retrying, refusal
 from .._version import __version__
 from ..pricing import otel_provider_name
-from ..spans import Span, Status
+from ..spans import Span, Status, as_text
 from .base import PostingTransport, check_headers, halves
 
 if TYPE_CHECKING:
@@ -491,11 +491,8 @@ def _json(value: Any) -> str:
 
 
 def _json_text(value: Any) -> str:
-    """A value JSON has no form for, as its text (or its type's name, when even that fails)."""
-    try:
-        return _text(str(value))
-    except Exception:
-        return f"<{type(value).__name__}>"
+    """A value JSON has no form for, as text protobuf takes (see :func:`~tokentrace.spans.as_text`)."""
+    return _text(as_text(value))
 
 
 def _text(text: str) -> str:
