@@ -29,8 +29,9 @@ from ..store.sqlite import SQLiteStore
 from ..tracer import Tracer
 from ..windows import MAX_WINDOW
 from .app import make_app
-from .config import hosts_to_check, is_loopback, parse_addr
+from .config import hosts_to_check, parse_addr
 from .embedded import bind_socket, socket_url, tracer_feed
+from .hosts import is_loopback
 from .ingest import MAX_COST, IngestError
 from .prom import SpanCounters
 

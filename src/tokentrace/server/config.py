@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .hosts import ANY, allowed_hosts
+from .hosts import ANY, allowed_hosts, is_loopback
 
 __all__ = ["HTTPServerConfig", "hosts_to_check", "parse_addr"]
 
@@ -102,12 +101,3 @@ def hosts_to_check(bind_host: str, allowed: Sequence[str]) -> Sequence[str] | No
     if ANY in allowed or not (allowed or is_loopback(bind_host)):
         return None
     return allowed
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

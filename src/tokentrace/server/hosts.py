@@ -15,7 +15,7 @@ import ipaddress
 import re
 from collections.abc import Collection, Sequence
 
-__all__ = ["ANY", "LOOPBACK_NAMES", "HostNames", "allowed_host", "allowed_hosts"]
+__all__ = ["ANY", "LOOPBACK_NAMES", "HostNames", "allowed_host", "allowed_hosts", "is_loopback"]
 
 LOOPBACK_NAMES = ("localhost", "*.localhost", "127.0.0.0/8", "[::1]")  # always answered to
 ANY = "*"
@@ -106,13 +106,16 @@ class HostNames:
                 return False
             return address.is_loopback or str(address) in self._exact
         name = name.removesuffix(".")
-        if name == "localhost" or name.endswith(".localhost") or name in self._exact:
+        if name.endswith(".localhost") or name in self._exact:
             return True
-        return name.endswith(self._suffixes) or _is_loopback_ipv4(name)
+        return name.endswith(self._suffixes) or is_loopback(name)
 
 
-def _is_loopback_ipv4(name: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, without brackets or port) is this machine's."""
+    if host == "localhost":
+        return True
     try:
-        return ipaddress.IPv4Address(name).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
