@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from . import _fork
-from .spans import _UNROUNDED, Span, exact
+from .spans import _UNROUNDED, MAX_COST, Span, exact
 
 __all__ = ["Usage", "cost", "normalize_usage", "price", "price_span", "register_price", "unregister_prices"]
 
@@ -180,7 +180,7 @@ def _checked(usage: Usage) -> Usage:
         if not (type(value := getattr(usage, field)) is int and value >= 0)
     }
     cost = usage.reported_cost
-    if cost is not None and not (isinstance(cost, Decimal) and cost.is_finite() and 0 <= cost <= _MAX_REPORTED):
+    if cost is not None and not (isinstance(cost, Decimal) and cost.is_finite() and 0 <= cost <= MAX_COST):
         raise ValueError(f"Usage.reported_cost must be None or a Decimal of USD from 0 to 1000000, got {cost!r}")
     return msgspec.structs.replace(usage, **fixed) if fixed else usage
 
@@ -356,7 +356,7 @@ def _is_number(value: Any) -> bool:
 def _usd(value: Any, per_usd: int = 1) -> Decimal | None:
     """A reported amount in USD (or in units ``per_usd`` of which make one), exactly as sent (a
     float's shortest text); None when it is not a number of USD from 0 to 1,000,000."""
-    if not _is_number(value) or not 0 <= value <= _MAX_REPORTED * per_usd:  # nan and inf fail the range
+    if not _is_number(value) or not 0 <= value <= MAX_COST * per_usd:  # nan and inf fail the range
         return None
     amount = abs(Decimal(repr(value)) if type(value) is float else Decimal(value))  # -0.0 is 0
     return exact(amount if per_usd == 1 else _UNROUNDED.divide(amount, per_usd))
@@ -364,7 +364,6 @@ def _usd(value: Any, per_usd: int = 1) -> Decimal | None:
 
 _REPORTING = frozenset({"cost", "cost_in_usd_ticks"})  # the usage fields that may report a cost
 _TICKS_PER_USD = 10**10  # xAI's unit
-_MAX_REPORTED = 1_000_000  # USD a call may be reported to cost: what a collector takes for a span
 REPORTED = "provider"  # the cost_source of a span whose cost the provider reported
 
 

@@ -289,6 +289,7 @@ def exact(cost: Decimal) -> Decimal:
 
 
 _ZERO, _ONE, _TEN = Decimal(0), Decimal(1), Decimal(10)
+MAX_COST = Decimal(1_000_000)  # USD a span may cost: sent to a collector, priced there, or reported by a provider
 _UNROUNDED = decimal.Context(prec=decimal.MAX_PREC)
 
 

@@ -14,18 +14,16 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from ..spans import Span, WireSpan, decode_wire_span
+from ..spans import MAX_COST, Span, WireSpan, decode_wire_span
 
 __all__ = ["MAX_BODY_BYTES", "MAX_COST", "IngestError", "check_content_type", "parse_spans", "read_body"]
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _MAX_INT = 2**53 - 1  # the largest integer every JSON reader (the dashboard's too) keeps exact
-MAX_COST = Decimal(1_000_000)  # USD a span may cost, sent or priced here
 _MAX_ID = 128
 _MAX_TEXT = 1024
 _MAX_ERROR = 65_536
